@@ -1,0 +1,514 @@
+"""Banks and bank items: the domain operations, written against :class:`Repository`.
+
+Every function takes the repository first, so the same code runs on SQLite,
+PostgreSQL or any other implementation of the storage contract. Input is
+validated here (bank names, kinds, labels against the vocabulary, signal
+values per type); errors are tahaluf errors. Batch operations
+(:func:`add_items`, :func:`import_pytx`, :func:`import_jsonl`) validate each
+item on its own, report bad ones by item or line number without stopping, and
+commit one chunk at a time: an interrupted import keeps what it committed and
+can be re-run, because items are unique per (bank, external id).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tahaluf.errors import InvalidInput, NotFound, TahalufError
+from tahaluf.labels import LabelVocabulary, default_vocabulary, merge_labels
+from tahaluf.signals.base import SIGNAL_TYPES, Signal
+from tahaluf.storage.repository.base import (
+    BankRecord,
+    ItemRow,
+    NewBank,
+    Repository,
+    SignalRecord,
+    SignalRow,
+)
+
+__all__ = [
+    "KINDS",
+    "PYTX_TYPE_ALIASES",
+    "Provenance",
+    "NewItem",
+    "ItemError",
+    "ImportReport",
+    "ItemInfo",
+    "default_added_by",
+    "validate_signal",
+    "create_bank",
+    "list_banks",
+    "get_bank",
+    "bank_stats",
+    "delete_bank",
+    "add_items",
+    "set_item_enabled",
+    "iter_signals",
+    "item_info",
+    "import_pytx",
+    "import_jsonl",
+    "export_jsonl",
+]
+
+KINDS = ("known", "allow")
+#: python-threatexchange signal type names that map onto tahaluf's
+PYTX_TYPE_ALIASES = {"video_md5": "md5", "photo_md5": "md5", "video_sha256": "sha256"}
+_PYTX_UNSUPPORTED = {
+    "raw_text": "raw_text holds the text itself; add the posts with `tahaluf bank add` instead",
+    "url_md5": "url_md5 hashes differ from tahaluf's url signal (sha256 of the canonical URL)",
+    "trend_query": "trend_query is not supported",
+}
+_HEX_LENGTHS = {"md5": 32, "sha256": 64, "pdq": 64, "url": 64}
+_HEX = re.compile(r"[0-9a-f]+")
+_BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_MAX_EXTERNAL_ID = 1024
+_MAX_REPORTED_ERRORS = 1000
+DEFAULT_CHUNK = 20_000  # items per transaction in batch imports
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who added an item, from where (file, feed, URL), and when (default: now)."""
+
+    added_by: str
+    source: str | None = None
+    added_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    external_id: str
+    signals: Sequence[Signal]
+    labels: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    """Why one item was not stored; ``line`` is the input line (or item position)."""
+
+    line: int
+    external_id: str | None
+    message: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    imported: int = 0
+    duplicates: int = 0
+    error_count: int = 0
+    #: the first 1000 errors, in input order
+    errors: list[ItemError] = field(default_factory=list)
+
+    def add_error(self, error: ItemError) -> None:
+        self.error_count += 1
+        if len(self.errors) < _MAX_REPORTED_ERRORS:
+            self.errors.append(error)
+
+    def summary(self, *, max_lines: int = 5) -> str:
+        """``imported N, skipped M duplicates, K errors (lines 3, 7)``."""
+        text = f"imported {self.imported}, skipped {self.duplicates} duplicates, {self.error_count} errors"
+        if self.errors:
+            shown = ", ".join(str(e.line) for e in self.errors[:max_lines])
+            more = ", ..." if self.error_count > max_lines else ""
+            text += f" (lines {shown}{more})"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInfo:
+    """What a match reports about the bank item it hit (labels merged with bank defaults)."""
+
+    item_id: int
+    bank: str
+    bank_kind: str
+    external_id: str
+    labels: dict[str, Any]
+    enabled: bool
+
+
+def default_added_by() -> str:
+    """The login name of the current user, for provenance."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- validation ---------------------------------------------------------------
+def validate_signal(signal: Signal) -> SignalRow:
+    """Check a signal's value for its type; hex values are lower-cased."""
+    stype = signal.type
+    if stype not in SIGNAL_TYPES:
+        raise InvalidInput(f"unknown signal type {stype!r} (known: {', '.join(SIGNAL_TYPES)})")
+    if not isinstance(signal.value, str):
+        raise InvalidInput(f"{stype} value must be a string")
+    extra = dict(signal.extra) if signal.extra else None
+    if stype in _HEX_LENGTHS:
+        value = signal.value.strip().lower()
+        want = _HEX_LENGTHS[stype]
+        if len(value) != want or not _HEX.fullmatch(value):
+            raise InvalidInput(
+                f"invalid {stype} value {_short(signal.value)}: expected {want} hex digits"
+            )
+        if stype == "pdq":
+            _check_quality(extra)
+            return SignalRow(stype, value, bytes.fromhex(value), extra)
+        return SignalRow(stype, value, None, extra)
+    if not signal.value.strip():
+        raise InvalidInput(f"empty {stype} value")
+    return SignalRow(stype, signal.value, None, extra)
+
+
+def _check_quality(extra: dict[str, Any] | None) -> None:
+    quality = (extra or {}).get("quality")
+    if quality is not None and (not isinstance(quality, int) or not 0 <= quality <= 100):
+        raise InvalidInput(f"pdq quality must be an integer 0..100, got {quality!r}")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_bank_args(name: str, kind: str, signal_types: Sequence[str], pdq_max_distance: int) -> None:
+    if not _BANK_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"invalid bank name {_short(name)}: use letters, digits, '.', '_' or '-' (max 128)"
+        )
+    if kind not in KINDS:
+        raise InvalidInput(f"invalid bank kind {kind!r} (use one of: {', '.join(KINDS)})")
+    unknown = [t for t in signal_types if t not in SIGNAL_TYPES]
+    if unknown:
+        raise InvalidInput(f"unknown signal type(s): {', '.join(unknown)}")
+    if not 0 <= pdq_max_distance <= 256:
+        raise InvalidInput(f"pdq_max_distance must be 0..256, got {pdq_max_distance}")
+
+
+# -- banks ---------------------------------------------------------------------
+def create_bank(
+    repo: Repository,
+    name: str,
+    kind: str = "known",
+    labels: Mapping[str, Any] | None = None,
+    *,
+    signal_types: Sequence[str] | None = None,
+    pdq_max_distance: int = 31,
+    vocabulary: LabelVocabulary | None = None,
+) -> BankRecord:
+    """Create a bank; Conflict if the name is taken."""
+    types = list(signal_types) if signal_types is not None else list(SIGNAL_TYPES)
+    _check_bank_args(name, kind, types, pdq_max_distance)
+    vocab = vocabulary or default_vocabulary()
+    default_labels = vocab.validate(labels or {})
+    return repo.create_bank(NewBank(name, kind, default_labels, types, pdq_max_distance))
+
+
+def list_banks(repo: Repository) -> list[BankRecord]:
+    return repo.list_banks()
+
+
+def get_bank(repo: Repository, bank: str | BankRecord) -> BankRecord:
+    """The bank named ``bank``; NotFound if there is none."""
+    if isinstance(bank, BankRecord):
+        return bank
+    found = repo.get_bank(bank)
+    if found is None:
+        raise NotFound(f"no bank named {bank!r} (see `tahaluf bank list`)")
+    return found
+
+
+def bank_stats(repo: Repository, bank: str | BankRecord) -> dict[str, int]:
+    """``{"items", "enabled", "<signal type>": count, ...}``."""
+    return repo.count_items(get_bank(repo, bank).id)
+
+
+def delete_bank(repo: Repository, bank: str | BankRecord) -> None:
+    """Delete a bank with all its items and signals."""
+    repo.delete_bank(get_bank(repo, bank).id)
+
+
+def set_item_enabled(repo: Repository, bank: str | BankRecord, external_id: str, enabled: bool) -> bool:
+    """Enable or disable one item; returns False if it already was."""
+    record = get_bank(repo, bank)
+    try:
+        return repo.set_item_enabled(record.id, external_id, enabled)
+    except NotFound as exc:
+        raise NotFound(f"bank {record.name!r} has no item {external_id!r}") from exc
+
+
+def iter_signals(
+    repo: Repository, signal_type: str, *, banks: Sequence[str] | None = None, batch_size: int = 10_000
+) -> Iterator[SignalRecord]:
+    """Stream the signals of one type of every enabled item, for index building."""
+    if signal_type not in SIGNAL_TYPES:
+        raise InvalidInput(f"unknown signal type {signal_type!r}")
+    bank_ids = [get_bank(repo, b).id for b in banks] if banks is not None else None
+    for batch in repo.iter_signals(signal_type, bank_ids=bank_ids, batch_size=batch_size):
+        yield from batch
+
+
+def item_info(repo: Repository, item_ids: Iterable[int]) -> dict[int, ItemInfo]:
+    """Bank, kind, external id and effective labels of items, by item id."""
+    banks = {b.id: b for b in repo.list_banks()}
+    out: dict[int, ItemInfo] = {}
+    for item_id, item in repo.get_items(item_ids).items():
+        bank = banks[item.bank_id]
+        labels = merge_labels(bank.default_labels, item.labels)
+        out[item_id] = ItemInfo(item_id, bank.name, bank.kind, item.external_id, labels, item.enabled)
+    return out
+
+
+# -- adding items ---------------------------------------------------------------
+def _item_row(item: NewItem, vocab: LabelVocabulary, default: Provenance) -> ItemRow:
+    ext = item.external_id
+    if not isinstance(ext, str) or not ext.strip():
+        raise InvalidInput("item has no external id")
+    if len(ext) > _MAX_EXTERNAL_ID:
+        raise InvalidInput(f"external id longer than {_MAX_EXTERNAL_ID} characters")
+    if not item.signals:
+        raise InvalidInput(f"item {ext!r} has no signals")
+    signals = [validate_signal(s) for s in item.signals]
+    labels = vocab.validate(item.labels) if item.labels else {}
+    prov = item.provenance or default
+    added_at = prov.added_at or default.added_at or _now()
+    return ItemRow(ext, labels, signals, prov.added_by, prov.source, added_at, bool(item.enabled))
+
+
+_Entry = tuple[int, ItemRow | ItemError]
+
+
+def _store(repo: Repository, bank_id: int, entries: Iterable[_Entry], chunk: int, progress: Progress | None) -> ImportReport:
+    report = ImportReport()
+    rows: list[ItemRow] = []
+    seen = 0  # input lines (or items) read so far, for progress
+
+    def flush() -> None:
+        outcome = repo.add_items(bank_id, rows)
+        report.imported += len(outcome.added)
+        report.duplicates += len(outcome.duplicates)
+        if progress is not None:
+            progress(seen)
+        rows.clear()
+
+    for number, entry in entries:
+        seen = number
+        if isinstance(entry, ItemError):
+            report.add_error(entry)
+        else:
+            rows.append(entry)
+            if len(rows) >= chunk:
+                flush()
+    if rows or progress is not None:
+        flush()
+    return report
+
+
+def add_items(
+    repo: Repository,
+    bank: str | BankRecord,
+    items: Iterable[NewItem],
+    *,
+    added_by: str | None = None,
+    vocabulary: LabelVocabulary | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Add items; bad ones are reported by position (1-based), the rest stored."""
+    record = get_bank(repo, bank)
+    vocab = vocabulary or default_vocabulary()
+    default = Provenance(added_by or default_added_by(), None, _now())
+
+    def entries() -> Iterator[_Entry]:
+        for number, item in enumerate(items, 1):
+            try:
+                yield number, _item_row(item, vocab, default)
+            except InvalidInput as exc:
+                yield number, ItemError(number, _ext_of(item), exc.message)
+
+    return _store(repo, record.id, entries(), chunk_size, progress)
+
+
+def _ext_of(item: Any) -> str | None:
+    ext = getattr(item, "external_id", None)
+    return ext if isinstance(ext, str) else None
+
+
+# -- pytx import ------------------------------------------------------------------
+Converter = Callable[[str], Signal]
+
+
+def _pytx_signal(line: str, default_type: str | None, converters: Mapping[str, Converter]) -> Signal:
+    stripped = line.strip()
+    head, _, rest = stripped.partition(" ")
+    if default_type is not None and (not rest or head not in SIGNAL_TYPES and head not in PYTX_TYPE_ALIASES):
+        stype, payload = default_type, stripped
+    else:
+        stype, payload = head, rest.strip()
+    if stype in converters:
+        return converters[stype](payload)
+    stype = PYTX_TYPE_ALIASES.get(stype, stype)
+    if stype in _PYTX_UNSUPPORTED:
+        raise InvalidInput(f"unsupported signal type {stype!r}: {_PYTX_UNSUPPORTED[stype]}")
+    if stype not in SIGNAL_TYPES:
+        raise InvalidInput(f"unknown signal type {_short(stype)} (expected '<type> <value>')")
+    if not payload:
+        raise InvalidInput(f"{stype} line has no value")
+    # Hex signals: the value is the first column; later columns (collaboration,
+    # opinion and tags printed by `threatexchange dataset -P`) are ignored.
+    value = payload.split(None, 1)[0] if stype in _HEX_LENGTHS else payload
+    return Signal(stype, value)
+
+
+def _pytx_external_id(row: SignalRow) -> str:
+    ext = f"{row.signal_type}:{row.value}"
+    if len(ext) <= 200:
+        return ext
+    return f"{row.signal_type}:sha256:{hashlib.sha256(row.value.encode()).hexdigest()}"
+
+
+def import_pytx(
+    repo: Repository,
+    bank: str | BankRecord,
+    lines: Iterable[str],
+    *,
+    default_type: str | None = None,
+    converters: Mapping[str, Converter] | None = None,
+    added_by: str | None = None,
+    source: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import python-threatexchange signal lines (``<signal_type> <value>``).
+
+    One item per line with external id ``<type>:<value>``, so a re-run skips
+    what is already there. ``default_type`` reads lines holding only a value
+    (pytx's ``signal_type`` file setting); ``converters`` turns other pytx
+    types into tahaluf signals (e.g. ``raw_text`` -> ``text``). Blank lines
+    and ``#`` comments are skipped.
+    """
+    record = get_bank(repo, bank)
+    conv = dict(converters or {})
+    added = _now()
+    who = added_by or default_added_by()
+
+    def entries() -> Iterator[_Entry]:
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                row = validate_signal(_pytx_signal(line, default_type, conv))
+            except TahalufError as exc:
+                yield number, ItemError(number, None, f"line {number}: {exc.message}")
+                continue
+            where = f"{source}:{number}" if source else None
+            yield number, ItemRow(_pytx_external_id(row), {}, (row,), who, where, added, True)
+
+    return _store(repo, record.id, entries(), chunk_size, progress)
+
+
+# -- tahaluf JSONL ----------------------------------------------------------------
+def _parse_jsonl_item(line: str, vocab: LabelVocabulary, default: Provenance) -> ItemRow:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"malformed JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(obj, dict):
+        raise InvalidInput("expected a JSON object")
+    raw_signals = obj.get("signals")
+    if not isinstance(raw_signals, list) or not all(isinstance(s, dict) for s in raw_signals):
+        raise InvalidInput("'signals' must be a list of objects")
+    signals = []
+    for s in raw_signals:
+        extra = {k: v for k, v in s.items() if k not in ("type", "value")}
+        signals.append(Signal(str(s.get("type")), s.get("value"), extra))  # type: ignore[arg-type]
+    prov = obj.get("provenance") or {}
+    if not isinstance(prov, dict):
+        raise InvalidInput("'provenance' must be an object")
+    item = NewItem(
+        external_id=obj.get("external_id", obj.get("id")),
+        signals=signals,
+        labels=obj.get("labels") or {},
+        provenance=Provenance(
+            str(prov.get("added_by") or default.added_by),
+            prov.get("source", default.source),
+            _parse_time(prov.get("added_at")) or default.added_at,
+        ),
+        enabled=obj.get("enabled", True) is not False,
+    )
+    return _item_row(item, vocab, default)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidInput(f"added_at {_short(value)} is not an ISO 8601 time") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def import_jsonl(
+    repo: Repository,
+    bank: str | BankRecord,
+    lines: Iterable[str],
+    *,
+    added_by: str | None = None,
+    source: str | None = None,
+    vocabulary: LabelVocabulary | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import tahaluf JSONL (as written by :func:`export_jsonl`) into ``bank``.
+
+    Provenance and the enabled flag in the file are kept; the ``bank`` field
+    of each object is informational (everything goes into ``bank``).
+    """
+    record = get_bank(repo, bank)
+    vocab = vocabulary or default_vocabulary()
+    default = Provenance(added_by or default_added_by(), source, _now())
+
+    def entries() -> Iterator[_Entry]:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                yield number, _parse_jsonl_item(line, vocab, default)
+            except InvalidInput as exc:
+                yield number, ItemError(number, None, f"line {number}: {exc.message}")
+
+    return _store(repo, record.id, entries(), chunk_size, progress)
+
+
+def export_jsonl(repo: Repository, bank: str | BankRecord) -> Iterator[str]:
+    """One JSON line (no newline) per item of ``bank``, in insertion order."""
+    record = get_bank(repo, bank)
+    for item in repo.iter_items(record.id):
+        obj = {
+            "bank": record.name,
+            "external_id": item.external_id,
+            "labels": item.labels,
+            "provenance": {
+                "added_by": item.added_by,
+                "source": item.source,
+                "added_at": item.added_at.isoformat(),
+            },
+            "enabled": item.enabled,
+            "signals": [Signal(s.signal_type, s.value, s.extra or {}).to_json() for s in item.signals],
+        }
+        yield json.dumps(obj, ensure_ascii=False)

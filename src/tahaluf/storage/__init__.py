@@ -1,0 +1,62 @@
+"""Storage: SQLAlchemy 2 models, Alembic migrations and the repository.
+
+:func:`open_store` is the entry point: it resolves the URL (``None`` = the
+embedded SQLite default in the user's data directory), applies pending
+migrations and returns a :class:`Store`, which implements :class:`Repository`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL
+
+from tahaluf.storage.engine import default_url, describe_url, resolve_url
+from tahaluf.storage.repository import (
+    AddOutcome,
+    BankRecord,
+    ChangeRecord,
+    ItemRecord,
+    ItemRow,
+    NewBank,
+    PdqBatch,
+    Repository,
+    ScanRecord,
+    SignalRecord,
+    SignalRow,
+    Store,
+)
+
+__all__ = [
+    "open_store",
+    "default_url",
+    "resolve_url",
+    "AddOutcome",
+    "BankRecord",
+    "ChangeRecord",
+    "ItemRecord",
+    "ItemRow",
+    "NewBank",
+    "PdqBatch",
+    "Repository",
+    "ScanRecord",
+    "SignalRecord",
+    "SignalRow",
+    "Store",
+]
+
+
+def open_store(url: str | URL | None = None, *, busy_timeout_s: float = 5.0) -> Store:
+    """Open (creating and migrating if needed) the database at ``url``.
+
+    ``url`` is any SQLAlchemy URL; ``postgresql://`` is mapped to psycopg 3.
+    Raises StorageError when the database cannot be opened or migrated.
+    """
+    from tahaluf.storage.engine import create_engine_for, migrate
+
+    resolved = resolve_url(url)
+    engine = create_engine_for(resolved, busy_timeout_s=busy_timeout_s)
+    try:
+        migrate(engine, describe_url(resolved))
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, resolved)

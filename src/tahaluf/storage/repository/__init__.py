@@ -1,0 +1,30 @@
+"""The storage interface (:class:`Repository`) and its SQLAlchemy implementation."""
+
+from tahaluf.storage.repository.base import (
+    AddOutcome,
+    BankRecord,
+    ChangeRecord,
+    ItemRecord,
+    ItemRow,
+    NewBank,
+    Repository,
+    ScanRecord,
+    SignalRecord,
+    SignalRow,
+)
+from tahaluf.storage.repository.sql import PdqBatch, Store
+
+__all__ = [
+    "AddOutcome",
+    "BankRecord",
+    "ChangeRecord",
+    "ItemRecord",
+    "ItemRow",
+    "NewBank",
+    "PdqBatch",
+    "Repository",
+    "ScanRecord",
+    "SignalRecord",
+    "SignalRow",
+    "Store",
+]

@@ -1,0 +1,505 @@
+"""The SQLAlchemy implementation of :class:`Repository` (SQLite and PostgreSQL).
+
+Small operations use short transactions; :meth:`Store.add_items` stores a
+whole batch in one transaction with executemany-style bulk inserts, so a
+caller that feeds it chunks gets one commit per chunk. Streaming reads
+(``iter_signals``, ``iter_pdq``, ``iter_items``) page by primary key, so no
+transaction or cursor stays open between batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
+
+from tahaluf.errors import Conflict, NotFound, StorageError
+from tahaluf.storage.engine import WRITE, describe_url, translate_errors
+from tahaluf.storage.repository.bulk import sqlite_add_items
+from tahaluf.storage.models import EXACT_TYPES, EXACT_TYPES_SQL, Bank, BankItem, ChangeLog, ItemSignal, ScanLog
+from tahaluf.storage.repository.base import (
+    AddOutcome,
+    BankRecord,
+    ChangeRecord,
+    ItemRecord,
+    ItemRow,
+    NewBank,
+    ScanRecord,
+    SignalRecord,
+    SignalRow,
+)
+
+__all__ = ["Store", "PdqBatch"]
+
+_IN_CHUNK = 900  # host parameters per IN (...) list, well under every backend's limit
+
+_banks = Bank.__table__
+_items = BankItem.__table__
+_signals = ItemSignal.__table__
+_changes = ChangeLog.__table__
+_scans = ScanLog.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class PdqBatch:
+    """PDQ hashes for index building: ``hashes`` is ``len(item_ids) * 32`` bytes."""
+
+    item_ids: list[int]
+    bank_ids: list[int]
+    hashes: bytes
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _bank_record(row: Any) -> BankRecord:
+    return BankRecord(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        default_labels=dict(row.default_labels or {}),
+        signal_types=list(row.signal_types or []),
+        pdq_max_distance=row.pdq_max_distance,
+        created_at=_utc(row.created_at),
+        owner=row.owner,
+    )
+
+
+class Store:
+    """A tahaluf database. Create with :func:`tahaluf.storage.open_store`."""
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self._engine = engine
+        self.url = url
+        self.where = describe_url(url)
+        # PostgreSQL plans joins from table statistics; after a bulk load they
+        # are stale until autovacuum catches up, so we ANALYZE on a geometric
+        # schedule (each time the tables grew by half since the last one).
+        self._added_since_analyze = 0
+        self._rows_at_analyze = 0
+
+    # -- plumbing ---------------------------------------------------------
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with translate_errors(self.where):
+            with self._engine.connect().execution_options(**{WRITE: True}) as conn:
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with translate_errors(self.where):
+            with self._engine.connect() as conn:
+                yield conn
+
+    def _insert(self, table: Any) -> Any:
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return insert(table)
+
+    @staticmethod
+    def _log(conn: Connection, bank_id: int, item_id: int | None, op: str) -> None:
+        conn.execute(insert(_changes).values(bank_id=bank_id, item_id=item_id, op=op, at=_now()))
+
+    # -- banks --------------------------------------------------------------
+    def create_bank(self, bank: NewBank) -> BankRecord:
+        values = dict(
+            name=bank.name,
+            kind=bank.kind,
+            default_labels=bank.default_labels,
+            signal_types=bank.signal_types,
+            pdq_max_distance=bank.pdq_max_distance,
+            owner=bank.owner,
+            created_at=_now(),
+        )
+        try:
+            with self._write() as conn:
+                conn.execute(insert(_banks).values(**values))
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise Conflict(f"bank {bank.name!r} already exists") from exc
+            raise
+        created = self.get_bank(bank.name)
+        assert created is not None
+        return created
+
+    def get_bank(self, name: str) -> BankRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(_banks).where(_banks.c.name == name)).first()
+        return _bank_record(row) if row is not None else None
+
+    def _bank_by_id(self, conn: Connection, bank_id: int) -> BankRecord:
+        row = conn.execute(select(_banks).where(_banks.c.id == bank_id)).first()
+        if row is None:
+            raise NotFound(f"no bank with id {bank_id}")
+        return _bank_record(row)
+
+    def list_banks(self) -> list[BankRecord]:
+        with self._read() as conn:
+            rows = conn.execute(select(_banks).order_by(_banks.c.name)).all()
+        return [_bank_record(r) for r in rows]
+
+    def update_bank(
+        self,
+        bank_id: int,
+        *,
+        default_labels: dict[str, Any] | None = None,
+        signal_types: list[str] | None = None,
+        pdq_max_distance: int | None = None,
+    ) -> BankRecord:
+        changes: dict[str, Any] = {}
+        if default_labels is not None:
+            changes["default_labels"] = default_labels
+        if signal_types is not None:
+            changes["signal_types"] = signal_types
+        if pdq_max_distance is not None:
+            changes["pdq_max_distance"] = pdq_max_distance
+        with self._write() as conn:
+            self._bank_by_id(conn, bank_id)
+            if changes:
+                conn.execute(update(_banks).where(_banks.c.id == bank_id).values(**changes))
+                self._log(conn, bank_id, None, "update")
+            return self._bank_by_id(conn, bank_id)
+
+    def delete_bank(self, bank_id: int) -> None:
+        with self._write() as conn:
+            deleted = conn.execute(delete(_banks).where(_banks.c.id == bank_id)).rowcount
+            if not deleted:
+                raise NotFound(f"no bank with id {bank_id}")
+            self._log(conn, bank_id, None, "delete")
+
+    def count_items(self, bank_id: int) -> dict[str, int]:
+        """``{"items": n, "enabled": n, "<signal type>": n, ...}`` for one bank."""
+        with self._read() as conn:
+            total, enabled = conn.execute(
+                select(func.count(), func.count().filter(_items.c.enabled.is_(True))).where(
+                    _items.c.bank_id == bank_id
+                )
+            ).one()
+            per_type = conn.execute(
+                select(_signals.c.signal_type, func.count())
+                .join(_items, _items.c.id == _signals.c.item_id)
+                .where(_items.c.bank_id == bank_id)
+                .group_by(_signals.c.signal_type)
+            ).all()
+        counts = {"items": int(total), "enabled": int(enabled or 0)}
+        counts.update({str(t): int(n) for t, n in per_type})
+        return counts
+
+    # -- items ----------------------------------------------------------------
+    def _existing_ids(self, conn: Connection, bank_id: int, external_ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for part in _chunks(external_ids):
+            rows = conn.execute(
+                select(_items.c.external_id, _items.c.id).where(
+                    _items.c.bank_id == bank_id, _items.c.external_id.in_(part)
+                )
+            )
+            found.update((ext, item_id) for ext, item_id in rows)
+        return found
+
+    def add_items(self, bank_id: int, items: Sequence[ItemRow]) -> AddOutcome:
+        """Store new items (one transaction); existing external ids are duplicates."""
+        unique: dict[str, ItemRow] = {}
+        duplicates: list[str] = []
+        for item in items:
+            if item.external_id in unique:
+                duplicates.append(item.external_id)
+            else:
+                unique[item.external_id] = item
+        if not unique:
+            return AddOutcome({}, duplicates)
+        items = list(unique.values())
+        with self._write() as conn:
+            self._bank_by_id(conn, bank_id)
+            if self.dialect == "sqlite":
+                ids = sqlite_add_items(conn, bank_id, items)
+            else:
+                ids = self._add_items_core(conn, bank_id, items)
+        duplicates.extend(ext for ext in unique if ext not in ids)
+        self._maybe_analyze(len(ids))
+        return AddOutcome(ids, duplicates)
+
+    def _maybe_analyze(self, added: int) -> None:
+        if self.dialect != "postgresql":
+            return
+        self._added_since_analyze += added
+        if self._added_since_analyze < max(1000, self._rows_at_analyze // 2):
+            return
+        with self._write() as conn:
+            conn.execute(text("ANALYZE bank_items, item_signals"))
+        self._rows_at_analyze += self._added_since_analyze
+        self._added_since_analyze = 0
+
+    def _add_items_core(self, conn: Connection, bank_id: int, items: Sequence[ItemRow]) -> dict[str, int]:
+        ids = self._insert_items(conn, bank_id, items)
+        signal_rows = [
+            dict(item_id=ids[it.external_id], signal_type=s.signal_type, value=s.value, pdq=s.pdq, extra=s.extra)
+            for it in items
+            if it.external_id in ids
+            for s in it.signals
+        ]
+        if signal_rows:
+            conn.execute(insert(_signals), signal_rows)
+        if ids:
+            now = _now()
+            conn.execute(
+                insert(_changes),
+                [dict(bank_id=bank_id, item_id=item_id, op="add", at=now) for item_id in ids.values()],
+            )
+        return ids
+
+    def _insert_items(self, conn: Connection, bank_id: int, items: Sequence[ItemRow]) -> dict[str, int]:
+        """Insert items not yet in the bank; return {external_id: id} of those inserted."""
+        params = [
+            dict(
+                bank_id=bank_id,
+                external_id=it.external_id,
+                labels=it.labels,
+                added_by=it.added_by,
+                source=it.source,
+                added_at=it.added_at,
+                enabled=it.enabled,
+            )
+            for it in items
+        ]
+        if self.dialect in ("sqlite", "postgresql"):
+            stmt = (
+                self._insert(_items)
+                .on_conflict_do_nothing(index_elements=["bank_id", "external_id"])
+                .returning(_items.c.external_id, _items.c.id)
+            )
+            return {ext: item_id for ext, item_id in conn.execute(stmt, params)}
+        existing = self._existing_ids(conn, bank_id, [it.external_id for it in items])
+        fresh = [p for p in params if p["external_id"] not in existing]
+        if fresh:
+            conn.execute(insert(_items), fresh)
+        return self._existing_ids(conn, bank_id, [p["external_id"] for p in fresh])
+
+    def _signals_of(self, conn: Connection, item_ids: Sequence[int]) -> dict[int, list[SignalRow]]:
+        out: dict[int, list[SignalRow]] = {i: [] for i in item_ids}
+        for part in _chunks(item_ids):
+            rows = conn.execute(
+                select(_signals.c.item_id, _signals.c.signal_type, _signals.c.value, _signals.c.pdq, _signals.c.extra)
+                .where(_signals.c.item_id.in_(part))
+                .order_by(_signals.c.id)
+            )
+            for item_id, stype, value, pdq, extra in rows:
+                out[item_id].append(SignalRow(stype, value, pdq, extra))
+        return out
+
+    def _item_records(self, conn: Connection, rows: Sequence[Any]) -> list[ItemRecord]:
+        signals = self._signals_of(conn, [r.id for r in rows])
+        return [
+            ItemRecord(
+                id=r.id,
+                bank_id=r.bank_id,
+                external_id=r.external_id,
+                labels=dict(r.labels or {}),
+                added_by=r.added_by,
+                source=r.source,
+                added_at=_utc(r.added_at),
+                enabled=bool(r.enabled),
+                signals=tuple(signals[r.id]),
+            )
+            for r in rows
+        ]
+
+    def get_item(self, bank_id: int, external_id: str) -> ItemRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                select(_items).where(_items.c.bank_id == bank_id, _items.c.external_id == external_id)
+            ).first()
+            return self._item_records(conn, [row])[0] if row is not None else None
+
+    def get_items(self, item_ids: Iterable[int]) -> dict[int, ItemRecord]:
+        ids = list(dict.fromkeys(item_ids))
+        out: dict[int, ItemRecord] = {}
+        with self._read() as conn:
+            for part in _chunks(ids):
+                rows = conn.execute(select(_items).where(_items.c.id.in_(part))).all()
+                out.update((r.id, r) for r in self._item_records(conn, rows))
+        return out
+
+    def iter_items(self, bank_id: int, *, batch_size: int = 1000) -> Iterator[ItemRecord]:
+        last = 0
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(
+                    select(_items)
+                    .where(_items.c.bank_id == bank_id, _items.c.id > last)
+                    .order_by(_items.c.id)
+                    .limit(batch_size)
+                ).all()
+                records = self._item_records(conn, rows)
+            if not records:
+                return
+            yield from records
+            last = records[-1].id
+
+    def _item_id(self, conn: Connection, bank_id: int, external_id: str) -> int:
+        item_id = conn.execute(
+            select(_items.c.id).where(_items.c.bank_id == bank_id, _items.c.external_id == external_id)
+        ).scalar()
+        if item_id is None:
+            raise NotFound(f"no item {external_id!r} in bank {bank_id}")
+        return int(item_id)
+
+    def set_item_enabled(self, bank_id: int, external_id: str, enabled: bool) -> bool:
+        """Enable or disable an item; False when it already was. NotFound if missing."""
+        with self._write() as conn:
+            item_id = self._item_id(conn, bank_id, external_id)
+            changed = conn.execute(
+                update(_items).where(_items.c.id == item_id, _items.c.enabled.is_not(enabled)).values(enabled=enabled)
+            ).rowcount
+            if changed:
+                self._log(conn, bank_id, item_id, "enable" if enabled else "disable")
+        return bool(changed)
+
+    def set_item_labels(self, bank_id: int, external_id: str, labels: dict[str, Any]) -> bool:
+        with self._write() as conn:
+            item_id = self._item_id(conn, bank_id, external_id)
+            conn.execute(update(_items).where(_items.c.id == item_id).values(labels=labels))
+            self._log(conn, bank_id, item_id, "update")
+        return True
+
+    def delete_item(self, bank_id: int, external_id: str) -> bool:
+        with self._write() as conn:
+            item_id = self._item_id(conn, bank_id, external_id)
+            conn.execute(delete(_items).where(_items.c.id == item_id))
+            self._log(conn, bank_id, item_id, "delete")
+        return True
+
+    # -- signals for indexes -------------------------------------------------
+    def _banks_with(self, conn: Connection, signal_type: str, bank_ids: Sequence[int] | None) -> list[int]:
+        banks = [_bank_record(r) for r in conn.execute(select(_banks)).all()]
+        wanted = set(bank_ids) if bank_ids is not None else None
+        return [b.id for b in banks if signal_type in b.signal_types and (wanted is None or b.id in wanted)]
+
+    def _signal_page(
+        self, signal_type: str, bank_ids: Sequence[int] | None, include_disabled: bool, after: int, limit: int
+    ) -> list[Any]:
+        with self._read() as conn:
+            banks = self._banks_with(conn, signal_type, bank_ids)
+            if not banks:
+                return []
+            query = (
+                select(
+                    _signals.c.id, _signals.c.item_id, _items.c.bank_id,
+                    _signals.c.value, _signals.c.pdq, _signals.c.extra,
+                )
+                .join(_items, _items.c.id == _signals.c.item_id)
+                .where(_signals.c.signal_type == signal_type, _signals.c.id > after, _items.c.bank_id.in_(banks))
+                .order_by(_signals.c.id)
+                .limit(limit)
+            )
+            if not include_disabled:
+                query = query.where(_items.c.enabled.is_(True))
+            return list(conn.execute(query).all())
+
+    def iter_signals(
+        self,
+        signal_type: str,
+        *,
+        bank_ids: Sequence[int] | None = None,
+        include_disabled: bool = False,
+        batch_size: int = 10_000,
+    ) -> Iterator[list[SignalRecord]]:
+        """Batches of signals of one type from enabled items of banks that enable the type."""
+        after = 0
+        while rows := self._signal_page(signal_type, bank_ids, include_disabled, after, batch_size):
+            yield [SignalRecord(r[0], r[1], r[2], signal_type, r[3], r[4], r[5]) for r in rows]
+            after = rows[-1][0]
+
+    def iter_pdq(self, *, bank_ids: Sequence[int] | None = None, batch_size: int = 50_000) -> Iterator[PdqBatch]:
+        """PDQ hashes as raw bytes, for loading an index without parsing hex."""
+        after = 0
+        while rows := self._signal_page("pdq", bank_ids, False, after, batch_size):
+            yield PdqBatch([r[1] for r in rows], [r[2] for r in rows], b"".join(r[4] for r in rows))
+            after = rows[-1][0]
+
+    def find_signals(self, signal_type: str, values: Sequence[str]) -> list[SignalRecord]:
+        """Exact lookup of values among enabled items of banks that enable the type."""
+        out: list[SignalRecord] = []
+        with self._read() as conn:
+            banks = self._banks_with(conn, signal_type, None)
+            for part in _chunks(list(dict.fromkeys(values))) if banks else ():
+                rows = conn.execute(
+                    select(_signals.c.id, _signals.c.item_id, _items.c.bank_id, _signals.c.value, _signals.c.pdq, _signals.c.extra)
+                    .join(_items, _items.c.id == _signals.c.item_id)
+                    .where(
+                        _signals.c.signal_type == signal_type,
+                        text(EXACT_TYPES_SQL) if signal_type in EXACT_TYPES else true(),
+                        _signals.c.value.in_(part),
+                        _items.c.enabled.is_(True),
+                        _items.c.bank_id.in_(banks),
+                    )
+                    .order_by(_signals.c.id)
+                )
+                out.extend(SignalRecord(r[0], r[1], r[2], signal_type, r[3], r[4], r[5]) for r in rows)
+        return out
+
+    # -- change log ------------------------------------------------------------
+    def changes_since(self, cursor: int, *, limit: int = 10_000) -> list[ChangeRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(_changes).where(_changes.c.id > cursor).order_by(_changes.c.id).limit(limit)
+            ).all()
+        return [ChangeRecord(r.id, r.bank_id, r.item_id, r.op, _utc(r.at)) for r in rows]
+
+    def last_change_id(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(_changes.c.id), 0))).scalar_one())
+
+    # -- scan log --------------------------------------------------------------
+    def record_scan(self, sha256: str, result: dict[str, Any]) -> None:
+        values = dict(sha256=sha256, scanned_at=_now(), result=result)
+        with self._write() as conn:
+            if self.dialect in ("sqlite", "postgresql"):
+                stmt = self._insert(_scans).values(**values)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["sha256"], set_=dict(
+                    scanned_at=stmt.excluded.scanned_at, result=stmt.excluded.result)))
+            else:
+                conn.execute(delete(_scans).where(_scans.c.sha256 == sha256))
+                conn.execute(insert(_scans).values(**values))
+
+    def get_scans(self, sha256s: Iterable[str]) -> dict[str, ScanRecord]:
+        keys = list(dict.fromkeys(sha256s))
+        out: dict[str, ScanRecord] = {}
+        with self._read() as conn:
+            for part in _chunks(keys):
+                for r in conn.execute(select(_scans).where(_scans.c.sha256.in_(part))):
+                    out[r.sha256] = ScanRecord(r.sha256, _utc(r.scanned_at), dict(r.result))
+        return out
