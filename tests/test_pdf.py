@@ -164,20 +164,16 @@ def test_encrypted_with_a_password_is_refused() -> None:
     assert not isinstance(info.value, DecodeError)
 
 
-def test_aes_without_cryptography_is_unsupported() -> None:
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("cryptography is installed: AES PDFs are readable")
-    # pypdf cannot write an AES PDF without the package either: take the RC4
-    # file and declare an AES crypt filter (V4, AESV2) in its /Encrypt dictionary.
-    data = _encrypted(make_minimal_pdf([ENGLISH]), "", "RC4-128")
-    data = data.replace(b"/V 2", b"/V 4 /CF << /StdCF << /CFM /AESV2 /Length 16 >> >> "
-                        b"/StmF /StdCF /StrF /StdCF", 1).replace(b"/R 3", b"/R 4", 1)
-    with pytest.raises(UnsupportedContent, match="cryptography"):
-        extract_pdf_text(data)
+def test_aes_encrypted_pdf_without_open_password_is_read() -> None:
+    # cryptography is a dependency, so pypdf reads AES (V4/V5) PDFs.
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_minimal_pdf([ENGLISH]))))
+    writer.encrypt(user_password="", owner_password="owner", algorithm="AES-256")
+    buf = io.BytesIO()
+    writer.write(buf)
+    assert b"/AESV3" in buf.getvalue() or b"/V 5" in buf.getvalue()
+    assert ENGLISH in extract_pdf_text(buf.getvalue())
 
 
 # --- broken files -----------------------------------------------------------

@@ -1,0 +1,78 @@
+"""The ``tahaluf`` command line (Typer + Rich). Thin: every command calls a service."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Optional
+
+import typer
+
+from tahaluf import __version__
+from tahaluf.cli.output import fail, print_json_line
+from tahaluf.errors import InvalidInput, TahalufError
+
+app = typer.Typer(
+    name="tahaluf",
+    help="Fingerprint content and match it against banks of verified propaganda signals.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@dataclass
+class AppContext:
+    """What the root command hands to sub-commands (``ctx.obj``)."""
+
+    db_url: str | None
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: Annotated[
+        Optional[str],
+        typer.Option(
+            "--db",
+            envvar="TAHALUF_DB",
+            help="SQLAlchemy database URL (default: SQLite in the user data folder).",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = AppContext(db_url=db)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _register_subcommands() -> None:
+    from tahaluf.cli import demo_cmd, hash_cmd, scan_cmd
+
+    hash_cmd.register(app)
+    scan_cmd.register(app)
+    demo_cmd.register(app)
+    try:
+        from tahaluf.cli.bank import bank_app
+    except ImportError:  # the bank commands land with the matching engine
+        return
+    app.add_typer(bank_app, name="bank", help="Create, fill, import and export banks.")
+
+
+_register_subcommands()
+
+
+def run() -> None:
+    """Console-script entry point: one-line errors, never a traceback for bad input."""
+    try:
+        app(standalone_mode=True)
+    except TahalufError as exc:  # raised outside a command body
+        fail(exc)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
