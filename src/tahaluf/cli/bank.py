@@ -1,0 +1,270 @@
+"""`tahaluf bank ...`: create, list, show, delete, import and export banks.
+
+A thin interface over :mod:`tahaluf.banks`: parse arguments, call the domain,
+print. Errors are tahaluf errors, printed as one ``error: ...`` line on stderr
+with the error's exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tahaluf import banks
+from tahaluf.errors import InvalidInput, TahalufError
+from tahaluf.labels import parse_label_args
+from tahaluf.storage import Store, open_store
+
+__all__ = ["bank_app", "get_store"]
+
+#: exit status when some items or lines were rejected (the rest were stored)
+EXIT_SOME_FAILED = 3
+
+bank_app = typer.Typer(help="Manage banks of known and allowed content.", no_args_is_help=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Kind(str, Enum):
+    known = "known"
+    allow = "allow"
+
+
+class ImportFormat(str, Enum):
+    pytx = "pytx"
+    jsonl = "jsonl"
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+def _handles_errors(fn: F) -> F:
+    """Render TahalufError as ``error: <message>`` on stderr and exit with its code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TahalufError as err:
+            typer.echo(f"error: {err.message}", err=True)
+            raise typer.Exit(err.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def get_store(ctx: typer.Context) -> Store:
+    """Open the store named by the root app (``ctx.obj.db_url``), else TAHALUF_DB, else the default."""
+    url = getattr(ctx.obj, "db_url", None) or os.environ.get("TAHALUF_DB") or None
+    return open_store(url)
+
+
+@contextmanager
+def _store(ctx: typer.Context) -> Iterator[Store]:
+    store = get_store(ctx)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+LabelOpt = Annotated[
+    list[str] | None,
+    typer.Option("--label", "-l", help="Default label key=value (repeatable; lists comma-separated)."),
+]
+
+
+@bank_app.command("create")
+@_handles_errors
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    kind: Annotated[Kind, typer.Option(help="known: verified propaganda; allow: never actioned.")] = Kind.known,
+    label: LabelOpt = None,
+    pdq_max_distance: Annotated[int, typer.Option(help="PDQ match threshold (bits).")] = 31,
+) -> None:
+    """Create a bank."""
+    labels = parse_label_args(label or [])
+    with _store(ctx) as store:
+        bank = banks.create_bank(store, name, kind.value, labels, pdq_max_distance=pdq_max_distance)
+    typer.echo(f"created {bank.kind} bank {bank.name}")
+
+
+@bank_app.command("list")
+@_handles_errors
+def list_(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per bank.")] = False,
+) -> None:
+    """List banks with their item counts."""
+    with _store(ctx) as store:
+        rows = [(b, banks.bank_stats(store, b)) for b in banks.list_banks(store)]
+    if as_json:
+        for bank, stats in rows:
+            typer.echo(json.dumps(_bank_json(bank, stats), ensure_ascii=False))
+        return
+    table = Table("name", "kind", "items", "enabled", "labels")
+    for bank, stats in rows:
+        table.add_row(
+            bank.name, bank.kind, str(stats["items"]), str(stats["enabled"]),
+            json.dumps(bank.default_labels, ensure_ascii=False),
+        )
+    Console().print(table)
+
+
+def _bank_json(bank: Any, stats: dict[str, int]) -> dict[str, Any]:
+    return {
+        "name": bank.name,
+        "kind": bank.kind,
+        "default_labels": bank.default_labels,
+        "signal_types": bank.signal_types,
+        "pdq_max_distance": bank.pdq_max_distance,
+        "created_at": bank.created_at.isoformat(),
+        "counts": stats,
+    }
+
+
+@bank_app.command("show")
+@_handles_errors
+def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")]) -> None:
+    """Show a bank's settings and counts (JSON)."""
+    with _store(ctx) as store:
+        bank = banks.get_bank(store, name)
+        stats = banks.bank_stats(store, bank)
+    typer.echo(json.dumps(_bank_json(bank, stats), ensure_ascii=False, indent=2))
+
+
+@bank_app.command("delete")
+@_handles_errors
+def delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a bank and all its items."""
+    with _store(ctx) as store:
+        bank = banks.get_bank(store, name)
+        if not yes and not typer.confirm(f"Delete bank {bank.name} and all its items?", err=True):
+            raise InvalidInput("not deleted (confirm, or pass --yes)")
+        banks.delete_bank(store, bank)
+    typer.echo(f"deleted bank {name}")
+
+
+@bank_app.command("add")
+@_handles_errors
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or JSONL posts ('-': paths from stdin).")],
+    label: LabelOpt = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Hashing processes (0: every core).")] = 0,
+    no_crops: Annotated[
+        bool, typer.Option("--no-crops", help="Do not also store the PDQ of standard crops of photos.")
+    ] = False,
+) -> None:
+    """Hash files, folders and JSONL posts ({"id","text"} or {"id","path"}) and add them to a bank.
+
+    The external id is the post's id or the file path; re-adding skips items already there.
+    """
+    from tahaluf.cli.hash_cmd import _expand_paths
+    from tahaluf.services.banking import add_content
+    from tahaluf.services.hashing import HashOptions, iter_inputs
+    from tahaluf.services.parallel import default_jobs
+
+    labels = parse_label_args(label or [])
+    err = _stderr()
+    with _store(ctx) as store, Progress(
+        SpinnerColumn(), TextColumn("adding"), BarColumn(), TextColumn("{task.completed:,} inputs"),
+        TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("add", total=None)
+        report = add_content(
+            store, name, iter_inputs(_expand_paths(paths)), labels=labels,
+            hash_opts=HashOptions(bank_crops=not no_crops), jobs=jobs or default_jobs(),
+            on_result=lambda _res: bar.advance(task),
+        )
+    for error in report.errors[:20]:
+        typer.echo(f"warning: {error.external_id}: {error.message}", err=True)
+    typer.echo(report.summary())
+    if report.error_count:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _read_lines(path: Path) -> Iterator[str]:
+    try:
+        with path.open(encoding="utf-8") as f:
+            yield from f
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} is not UTF-8 text") from exc
+
+
+@bank_app.command("import")
+@_handles_errors
+def import_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    file: Annotated[Path, typer.Argument(help="File to import ('-' for stdin).")],
+    fmt: Annotated[ImportFormat, typer.Option("--format", "-f", help="pytx: '<type> <value>' lines; jsonl: tahaluf export.")],
+    signal_type: Annotated[
+        str | None, typer.Option("--signal-type", help="pytx: type of lines that hold only a value.")
+    ] = None,
+) -> None:
+    """Import signals into a bank; re-running skips what is already there."""
+    lines = sys.stdin if str(file) == "-" else _read_lines(file)
+    err = _stderr()
+    with _store(ctx) as store, Progress(
+        SpinnerColumn(), TextColumn("importing {task.description}"), BarColumn(),
+        TextColumn("{task.completed:,} lines"), TimeElapsedColumn(), console=err, transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(str(file), total=None)
+
+        def progress(done: int) -> None:
+            bar.update(task, completed=done)
+
+        common: dict[str, Any] = dict(source=str(file), progress=progress)
+        if fmt is ImportFormat.pytx:
+            report = banks.import_pytx(store, name, lines, default_type=signal_type, **common)
+        else:
+            report = banks.import_jsonl(store, name, lines, **common)
+    for error in report.errors[:20]:
+        typer.echo(f"warning: {error.message}", err=True)
+    typer.echo(report.summary())
+    if report.error_count:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+@bank_app.command("export")
+@_handles_errors
+def export(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: stdout).")] = None,
+) -> None:
+    """Export a bank as tahaluf JSONL (lossless; import it with --format jsonl)."""
+    with _store(ctx) as store:
+        lines = banks.export_jsonl(store, name)
+        if out is None:
+            for line in lines:
+                typer.echo(line)
+            return
+        try:
+            with out.open("w", encoding="utf-8") as f:
+                count = sum(1 for line in lines if f.write(line + "\n"))
+        except OSError as exc:
+            raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
+    typer.echo(f"exported {count} items to {out}", err=True)

@@ -1,0 +1,103 @@
+"""``tahaluf demo``: what ``make run`` runs — build demo banks, scan a demo inbox, report.
+
+Everything is the project's own neutral demo content (generated pictures and
+video, hand-written posts), labelled with the fictional ``demo-entity``. The
+banks ``demo-known`` and ``demo-allow`` are recreated on every run in the
+database given by ``--db`` (default: the embedded SQLite file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tahaluf import banks
+from tahaluf.cli.output import fail
+from tahaluf.demo import demo_content_dir
+from tahaluf.errors import TahalufError
+from tahaluf.reports import HtmlReport
+from tahaluf.services.banking import add_content
+from tahaluf.services.hashing import HashOptions, iter_inputs
+from tahaluf.services.matching import MatchEngine
+from tahaluf.services.parallel import default_jobs
+from tahaluf.services.scanning import ScanResult, scan
+
+KNOWN, ALLOW = "demo-known", "demo-allow"
+
+
+def _recreate_banks(store) -> None:  # noqa: ANN001
+    for name in (KNOWN, ALLOW):
+        if store.get_bank(name) is not None:
+            banks.delete_bank(store, name)
+    banks.create_bank(store, KNOWN, "known", labels={"entity": "demo-entity", "tier": "promotional"})
+    banks.create_bank(store, ALLOW, "allow", labels={"tags": ["news"]})
+
+
+def _verdict(r: ScanResult) -> str:
+    if r.error:
+        return f"[yellow]error[/]: {r.error}"
+    if r.allowed:
+        return "[green]allow-listed[/] (do not action)"
+    if r.actionable:
+        return "[red]matches known[/] → review"
+    return "no match"
+
+
+def _evidence(r: ScanResult) -> str:
+    parts = []
+    for m in r.matches[:3]:
+        score = f"d={m.distance}" if m.distance is not None else f"sim={m.similarity:.2f}"
+        rel = m.evidence.get("relation") or ("crop/variant" if m.evidence.get("bank_variant") else "")
+        ext = Path(m.external_id).name if "/" in m.external_id else m.external_id
+        parts.append(f"{m.bank}:{ext} {m.signal_type} {score} {rel}".strip())
+    return "\n".join(parts)
+
+
+def demo_command(ctx: typer.Context) -> None:
+    """Build the demo banks from the shipped demo content, scan the demo inbox, print the report."""
+    from tahaluf.cli.bank import get_store
+
+    console = Console()
+    root = demo_content_dir().parent
+    try:
+        store = get_store(ctx)
+    except TahalufError as exc:
+        fail(exc)
+    try:
+        _recreate_banks(store)
+        jobs = default_jobs()
+        known = add_content(store, KNOWN, iter_inputs([str(root / "content")]),
+                            added_by="demo", hash_opts=HashOptions(bank_crops=True), jobs=jobs)
+        allow = add_content(store, ALLOW, iter_inputs([str(root / "allow")]), added_by="demo", jobs=jobs)
+        console.print(f"[bold]{KNOWN}[/]: {known.summary()}   [bold]{ALLOW}[/]: {allow.summary()}")
+        engine = MatchEngine(store).load()
+        table = Table(title=f"tahaluf demo: scan of {root / 'inbox'}", show_lines=True)
+        for col in ("input", "verdict", "evidence (best matches)"):
+            table.add_column(col, overflow="fold")
+        html = HtmlReport(store, title="tahaluf demo scan")
+        inbox = iter_inputs([str(root / "inbox")])
+        for r in scan(inbox, engine, hash_opts=HashOptions(trim_borders=True), jobs=jobs, keep_text=True):
+            name = Path(r.input).name if r.path and r.input == r.path else r.input
+            table.add_row(name, _verdict(r), _evidence(r))
+            html.add(r)
+        console.print(table)
+        out = Path(platformdirs.user_data_dir("tahaluf")) / "demo-report.html"
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(html.render(), encoding="utf-8")
+            console.print(f"HTML report: {out}")
+        except OSError as exc:
+            console.print(f"(could not write the HTML report: {exc.strerror})")
+        console.print("Next: [bold]tahaluf scan PATH[/], [bold]tahaluf bank --help[/], [bold]tahaluf --help[/].")
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        store.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)

@@ -1,0 +1,243 @@
+"""Immutable PDQ index segments: multi-index hashing and brute-force scan.
+
+A segment holds ``n`` hashes (``(n, 4)`` uint64), their ids (``(n,)`` int64,
+sorted ascending, unique) and a tombstone mask. Segments of at least
+:data:`MIN_TABLE_ROWS` rows also hold 16 probe tables, one per 16-bit chunk
+(the ``(n, 16)`` uint16 view of the hash words): rows sorted by that chunk's
+value (``postings``, uint32) and where each of the 65,536 values starts
+(``offsets``, uint32).
+
+Exactness (generalised pigeonhole): with per-chunk radii ``r_c`` such that
+``sum(r_c + 1) >= t + 1``, any row within distance ``t`` of a query has at
+least one chunk ``c`` within ``r_c`` bits of the query's chunk (otherwise the
+distance would be at least ``sum(r_c + 1) > t``). Probing every chunk value
+within ``r_c`` of the query's (``r_c = -1``: chunk not probed) finds every
+match; each candidate is then verified with the full 256-bit distance.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = [
+    "CHUNKS",
+    "MIN_TABLE_ROWS",
+    "PROBE_LIMIT",
+    "Segment",
+    "chunk_radii",
+    "probe_count",
+    "scan_distances",
+]
+
+CHUNKS = 16
+KEYS = 1 << 16
+#: segments smaller than this are only ever scanned (tables would not pay)
+MIN_TABLE_ROWS = 4096
+#: use the tables while a query probes at most this many chunk values
+#: (threshold 31 probes 272, 47 probes 2,192, 63 probes 11,152; see docs/pdq-index.md)
+PROBE_LIMIT = 2500
+#: bound on candidate (query, row) pairs held in memory at once
+_PAIR_BUDGET = 1 << 16  # ~2 MB of candidates: stays in cache
+_SCAN_ROWS = 1 << 15
+_SCAN_PAIRS = 1 << 16
+#: below this threshold a scan first bounds the distance with the first two words
+_TWO_STAGE_BELOW = 96
+
+
+def scan_distances(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Row-wise Hamming distances of two ``(k, 4)`` uint64 arrays -> ``(k,)`` uint16."""
+    bits = np.bitwise_count(rows ^ queries)
+    return (bits[:, 0] + bits[:, 1]).astype(np.uint16) + (bits[:, 2] + bits[:, 3])
+
+
+def _scan_block(block: np.ndarray, queries: np.ndarray, t: int) -> tuple[np.ndarray, ...]:
+    """All (query, row, distance) within ``t`` of a (R, 4) block and (Qb, 4) queries."""
+    if t >= _TWO_STAGE_BELOW:
+        bits = np.bitwise_count(block[None, :, :] ^ queries[:, None, :])
+        dist = (bits[..., 0] + bits[..., 1]).astype(np.uint16) + (bits[..., 2] + bits[..., 3])
+        qq, rr = np.nonzero(dist <= t)
+        return qq.astype(np.int64), rr.astype(np.int64), dist[qq, rr]
+    # words 0-1 alone already exceed t for almost every unrelated row
+    head = np.bitwise_count(block[None, :, 0] ^ queries[:, None, 0])
+    head += np.bitwise_count(block[None, :, 1] ^ queries[:, None, 1])
+    qq, rr = np.nonzero(head <= t)
+    dist = scan_distances(block[rr], queries[qq])
+    keep = dist <= t
+    return qq[keep].astype(np.int64), rr[keep].astype(np.int64), dist[keep]
+
+
+def chunk_radii(max_distance: int) -> np.ndarray:
+    """Per-chunk probe radii (``-1`` = not probed) with ``sum(r + 1) == t + 1``."""
+    base, extra = divmod(max_distance + 1, CHUNKS)
+    radii = np.full(CHUNKS, base - 1, dtype=np.int64)
+    radii[:extra] += 1
+    return radii
+
+
+@lru_cache(maxsize=None)
+def _masks(radius: int) -> np.ndarray:
+    """All 16-bit masks with at most ``radius`` bits set (uint16)."""
+    values = np.arange(KEYS, dtype=np.uint32)
+    weights = np.bitwise_count(values)
+    order = np.argsort(weights, kind="stable")
+    return values[order][weights[order] <= radius].astype(np.uint16)
+
+
+def probe_count(max_distance: int) -> int:
+    """Chunk values probed per query at this threshold (the tables' cost)."""
+    return int(sum(len(_masks(int(r))) for r in chunk_radii(max_distance) if r >= 0))
+
+
+@lru_cache(maxsize=64)
+def _probe_plan(max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """(chunk index, xor mask) of every probe, as (P,) int64 and (P,) uint16."""
+    chunks, masks = [], []
+    for chunk, radius in enumerate(chunk_radii(max_distance)):
+        if radius >= 0:
+            m = _masks(int(radius))
+            chunks.append(np.full(len(m), chunk, dtype=np.int64))
+            masks.append(m)
+    return np.concatenate(chunks), np.concatenate(masks)
+
+
+def _build_tables(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = hashes.shape[0]
+    keys = hashes.view(np.uint16).reshape(n, CHUNKS)
+    postings = np.empty((CHUNKS, n), dtype=np.uint32)
+    offsets = np.zeros((CHUNKS, KEYS + 1), dtype=np.uint32)
+    for chunk in range(CHUNKS):
+        column = np.ascontiguousarray(keys[:, chunk])
+        postings[chunk] = np.argsort(column, kind="stable")  # radix sort for uint16
+        np.cumsum(np.bincount(column, minlength=KEYS), out=offsets[chunk, 1:])
+    return postings, offsets
+
+
+def _expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, s + l)`` for every (s, l) pair."""
+    ends = np.cumsum(lengths)
+    return np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
+
+
+class Segment:
+    """An immutable batch of rows; rows can only be tombstoned."""
+
+    __slots__ = ("ids", "hashes", "alive", "dead", "postings", "offsets")
+
+    def __init__(self, ids: np.ndarray, hashes: np.ndarray) -> None:
+        # callers pass ids sorted ascending and unique, hashes aligned with them
+        self.ids = ids
+        self.hashes = hashes
+        self.alive = np.ones(len(ids), dtype=bool)
+        self.dead = 0
+        self.postings: np.ndarray | None = None
+        self.offsets: np.ndarray | None = None
+        if len(ids) >= MIN_TABLE_ROWS:
+            self.postings, self.offsets = _build_tables(hashes)
+
+    @classmethod
+    def from_unsorted(cls, ids: np.ndarray, hashes: np.ndarray) -> Segment:
+        order = np.argsort(ids, kind="stable")
+        return cls(ids[order], np.ascontiguousarray(hashes[order]))
+
+    def __len__(self) -> int:
+        return len(self.ids) - self.dead
+
+    def nbytes(self) -> int:
+        tables = 0 if self.postings is None else self.postings.nbytes + self.offsets.nbytes
+        return self.ids.nbytes + self.hashes.nbytes + self.alive.nbytes + tables
+
+    def find(self, ids: np.ndarray) -> np.ndarray:
+        """Row of each id (``-1`` where absent or tombstoned)."""
+        if not len(self.ids):
+            return np.full(len(ids), -1, dtype=np.int64)
+        pos = np.searchsorted(self.ids, ids)
+        pos[pos == len(self.ids)] = 0
+        found = (self.ids[pos] == ids) & self.alive[pos]
+        return np.where(found, pos, -1)
+
+    def tombstone(self, rows: np.ndarray) -> None:
+        rows = np.unique(rows)
+        self.alive[rows] = False
+        self.dead += len(rows)
+
+    def live(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.dead:
+            return self.ids, self.hashes
+        return self.ids[self.alive], self.hashes[self.alive]
+
+    def uses_tables(self, max_distance: int) -> bool:
+        return self.postings is not None and probe_count(max_distance) <= PROBE_LIMIT
+
+    def query(
+        self, queries: np.ndarray, max_distance: int, use_tables: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every live (query row, segment row, distance) within ``max_distance``.
+
+        ``use_tables=None`` picks the cheaper strategy; both are exact. Pairs come
+        back unique, in no particular order.
+        """
+        if use_tables is None:
+            use_tables = self.uses_tables(max_distance)
+        if use_tables and self.postings is None:
+            raise ValueError("this segment has no probe tables")
+        kernel = self._probe if use_tables else self._scan
+        if use_tables:
+            per_query = max(1, len(self.ids) * probe_count(max_distance) // KEYS)
+        else:
+            per_query = max(1, len(self.ids))
+        step = max(1, _PAIR_BUDGET // per_query)
+        parts = [kernel(queries[i : i + step], i, max_distance) for i in range(0, len(queries), step)]
+        if not parts:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, np.empty(0, dtype=np.uint16)
+        q, r, d = (np.concatenate(x) for x in zip(*parts))
+        return q, r, d
+
+    def _scan(self, queries: np.ndarray, first: int, t: int) -> tuple[np.ndarray, ...]:
+        n = len(self.ids)
+        rows_per_block = max(1, min(n, _SCAN_ROWS))
+        queries_per_block = max(1, _SCAN_PAIRS // rows_per_block)
+        out_q, out_r, out_d = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0, np.uint16)]
+        for r0 in range(0, n, rows_per_block):
+            block = self.hashes[r0 : r0 + rows_per_block]
+            for q0 in range(0, len(queries), queries_per_block):
+                qq, rr, dd = _scan_block(block, queries[q0 : q0 + queries_per_block], t)
+                out_q.append(qq + (first + q0))
+                out_r.append(rr + r0)
+                out_d.append(dd)
+        q, r, d = (np.concatenate(x) for x in (out_q, out_r, out_d))
+        if self.dead:
+            keep = self.alive[r]
+            q, r, d = q[keep], r[keep], d[keep]
+        return q, r, d
+
+    def _probe(self, queries: np.ndarray, first: int, t: int) -> tuple[np.ndarray, ...]:
+        n = len(self.ids)
+        chunk_of, mask_of = _probe_plan(t)
+        n_probes = len(chunk_of)
+        qkeys = queries.view(np.uint16).reshape(len(queries), CHUNKS)
+        slots = chunk_of * (KEYS + 1) + (qkeys[:, chunk_of] ^ mask_of)  # (Q, P) int64
+        offsets = self.offsets.reshape(-1)
+        starts = np.take(offsets, slots).astype(np.int64).ravel()
+        lengths = np.take(offsets, slots + 1).astype(np.int64).ravel() - starts
+        hit = np.flatnonzero(lengths)
+        empty = np.empty(0, dtype=np.int64)
+        if not len(hit):
+            return empty, empty, np.empty(0, dtype=np.uint16)
+        lengths = lengths[hit]
+        starts = starts[hit] + np.tile(chunk_of * n, len(queries))[hit]
+        rows = np.take(self.postings.reshape(-1), _expand_ranges(starts, lengths))
+        per_query = np.bincount(hit // n_probes, weights=lengths, minlength=len(queries))
+        per_query = per_query.astype(np.int64)
+        qrows = np.repeat(np.arange(len(queries), dtype=np.int64), per_query)
+        candidates = np.take(self.hashes, rows, axis=0)
+        dist = scan_distances(candidates, np.repeat(queries, per_query, axis=0))
+        keep = dist <= t
+        if self.dead:
+            keep &= self.alive[rows]
+        qrows, rows, dist = qrows[keep], rows[keep].astype(np.int64), dist[keep]
+        # a row near the query in several chunks is found once per chunk
+        _, first_seen = np.unique(qrows * n + rows, return_index=True)
+        return qrows[first_seen] + first, rows[first_seen], dist[first_seen]

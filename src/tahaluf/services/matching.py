@@ -1,0 +1,386 @@
+"""Match signals against every enabled bank: the in-memory indexes and their upkeep.
+
+:class:`MatchEngine` builds one index per signal type from the repository
+(PDQ range index, text shingle index, vPDQ frame index, exact lookups for
+md5/sha256/url), then follows the repository's change log with a cursor
+(:meth:`MatchEngine.refresh`) so that added, disabled and deleted items are
+applied incrementally, without a rebuild. A PDQ snapshot (a versioned binary
+file, never pickle) makes a cold start with millions of hashes take seconds.
+
+Index ids: an item may carry several signals of one type (a photo's PDQ and
+the PDQ of its standard crops), so index ids are ``item_id * 16 + k`` for the
+k-th signal of that type on the item (k < 16); ``id >> 4`` is the item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tahaluf.banks import ItemInfo, item_info
+from tahaluf.errors import InvalidInput, StorageError
+from tahaluf.index.exact import ExactIndex
+from tahaluf.index.pdq import PDQIndex
+from tahaluf.index.pdq_codec import hashes_from_hex
+from tahaluf.index.text import TextIndex
+from tahaluf.index.vpdq import VPDQIndex, frames_from_value
+from tahaluf.signals.base import Signal
+from tahaluf.signals.text import TextSketch
+from tahaluf.storage.repository.base import Repository, SignalRecord, SignalRow
+
+__all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM", "EXACT_TYPES"]
+
+SLOTS_PER_ITEM = 16
+EXACT_TYPES = ("md5", "sha256", "url")
+#: on equal scores, the signal named as a match's evidence (exact copies first)
+_TYPE_RANK = {"sha256": 0, "md5": 1, "url": 2, "pdq": 3, "vpdq": 4, "text": 5}
+_SNAPSHOT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MatchOptions:
+    """Thresholds for one match run (defaults follow the industry's)."""
+
+    #: override every bank's PDQ threshold (None: each bank's own, default 31)
+    pdq_max_distance: int | None = None
+    text_min_similarity: float = 0.4
+    text_min_containment: float = 0.5
+    vpdq_max_distance: int = 31
+    vpdq_query_match_pct: float = 80.0
+    vpdq_index_match_pct: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One bank item that matched, with its evidence."""
+
+    bank: str
+    bank_kind: str
+    item_id: int
+    external_id: str
+    signal_type: str
+    labels: dict[str, Any]
+    distance: int | None = None
+    similarity: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        """Strength of the match in [0, 1]: 1 - distance/64 for PDQ (31 -> 0.52),
+        1 for exact signals, the Jaccard similarity for text, the share of
+        query frames matched for vPDQ."""
+        if self.similarity is not None:
+            return float(self.similarity)
+        if self.signal_type == "pdq" and self.distance is not None:
+            return max(0.0, 1.0 - self.distance / 64)
+        return 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "bank": self.bank,
+            "bank_kind": self.bank_kind,
+            "item_id": self.item_id,
+            "external_id": self.external_id,
+            "signal_type": self.signal_type,
+        }
+        if self.distance is not None:
+            out["distance"] = self.distance
+        if self.similarity is not None:
+            out["similarity"] = round(self.similarity, 4)
+        out["evidence"] = self.evidence
+        out["labels"] = self.labels
+        return out
+
+
+@dataclass(slots=True)
+class _Hit:
+    item_id: int
+    signal_type: str
+    distance: int | None = None
+    similarity: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def _slot_ids(item_id: int) -> np.ndarray:
+    base = item_id * SLOTS_PER_ITEM
+    return np.arange(base, base + SLOTS_PER_ITEM, dtype=np.int64)
+
+
+class MatchEngine:
+    """The indexes of every enabled bank item, kept current from the change log."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.pdq = PDQIndex()
+        self.text = TextIndex()
+        self.vpdq = VPDQIndex()
+        self.exact = {t: ExactIndex() for t in EXACT_TYPES}
+        self.cursor = 0
+        self._bank_pdq: dict[str, int] = {}
+        self._info_cache: dict[int, ItemInfo] = {}
+
+    # -- building ---------------------------------------------------------
+
+    def load(self, *, snapshot_dir: str | os.PathLike[str] | None = None) -> MatchEngine:
+        """Build every index from the repository (or a PDQ snapshot plus the log since)."""
+        self.cursor = self.repo.last_change_id()
+        self._refresh_banks()
+        loaded_pdq = snapshot_dir is not None and self._load_pdq_snapshot(Path(snapshot_dir))
+        if not loaded_pdq:
+            self._load_type("pdq")
+        for signal_type in ("text", "vpdq", *EXACT_TYPES):
+            self._load_type(signal_type)
+        self.refresh()
+        return self
+
+    def _load_type(self, signal_type: str) -> None:
+        slot_count: dict[int, int] = defaultdict(int)
+        for batch in self.repo.iter_signals(signal_type):
+            if signal_type == "pdq":
+                self._add_pdq_batch(batch, slot_count)
+            else:
+                for rec in batch:
+                    self._add_one(rec.item_id, rec.signal_type, rec.value, slot_count)
+
+    def _add_pdq_batch(self, batch: Sequence[SignalRecord], slot_count: dict[int, int]) -> None:
+        ids, raw = [], bytearray()
+        for rec in batch:
+            k = slot_count[rec.item_id]
+            if k >= SLOTS_PER_ITEM:  # more than 16 PDQ hashes on one item: keep the first 16
+                continue
+            slot_count[rec.item_id] = k + 1
+            ids.append(rec.item_id * SLOTS_PER_ITEM + k)
+            raw += rec.pdq if rec.pdq is not None else bytes.fromhex(rec.value)
+        if ids:
+            hashes = np.frombuffer(bytes(raw), dtype=np.uint8).reshape(len(ids), 32)
+            self.pdq.add(np.asarray(ids, dtype=np.int64), hashes)
+
+    def _add_one(self, item_id: int, signal_type: str, value: str, slot_count: dict[int, int]) -> None:
+        if signal_type in self.exact:
+            self.exact[signal_type].add(item_id, value)
+            return
+        k = slot_count[item_id]
+        if k >= SLOTS_PER_ITEM:
+            return
+        slot_count[item_id] = k + 1
+        slot = item_id * SLOTS_PER_ITEM + k
+        if signal_type == "pdq":
+            self.pdq.add(np.array([slot], dtype=np.int64), hashes_from_hex([value]))
+        elif signal_type == "text":
+            self.text.add(slot, TextSketch.from_value(value))
+        elif signal_type == "vpdq":
+            if item_id not in self.vpdq:
+                self.vpdq.add(item_id, frames_from_value(value))
+
+    # -- following the change log --------------------------------------------
+
+    def refresh(self) -> int:
+        """Apply every change since the cursor; returns how many were applied."""
+        applied = 0
+        while True:
+            changes = self.repo.changes_since(self.cursor)
+            if not changes:
+                return applied
+            touched: set[int] = set()
+            for ch in changes:
+                if ch.item_id is None:  # a bank was created, changed or deleted
+                    self._refresh_banks()
+                    if ch.op == "delete":
+                        self._reload_all()
+                else:
+                    touched.add(ch.item_id)
+                self.cursor = ch.id
+            self._reindex_items(touched)
+            applied += len(changes)
+
+    def _reload_all(self) -> None:
+        cursor = self.cursor
+        self.__init__(self.repo)  # type: ignore[misc]
+        self._refresh_banks()
+        for signal_type in ("pdq", "text", "vpdq", *EXACT_TYPES):
+            self._load_type(signal_type)
+        self.cursor = cursor
+
+    def _refresh_banks(self) -> None:
+        self._bank_pdq = {b.name: b.pdq_max_distance for b in self.repo.list_banks()}
+        self._info_cache.clear()
+
+    def _remove_item(self, item_id: int) -> None:
+        self.pdq.remove(_slot_ids(item_id))
+        for slot in _slot_ids(item_id).tolist():
+            if slot in self.text:
+                self.text.remove(slot)
+        if item_id in self.vpdq:
+            self.vpdq.remove(item_id)
+        for idx in self.exact.values():
+            idx.remove(item_id)
+        self._info_cache.pop(item_id, None)
+
+    def _reindex_items(self, item_ids: set[int]) -> None:
+        if not item_ids:
+            return
+        for item_id in item_ids:
+            self._remove_item(item_id)
+        items = self.repo.get_items(item_ids)
+        for item_id, item in items.items():
+            if not item.enabled:
+                continue
+            slot_count: dict[int, int] = defaultdict(int)
+            for sig in item.signals:
+                self._add_one(item_id, sig.signal_type, sig.value, slot_count)
+
+    # -- matching ------------------------------------------------------------
+
+    def match(self, signals: Sequence[Signal], opts: MatchOptions = MatchOptions()) -> list[Match]:
+        """Every bank item matching any of ``signals``; best evidence per item and type."""
+        hits: list[_Hit] = []
+        for sig in signals:
+            hits.extend(self._hits_for(sig, opts))
+        return self._resolve(hits, opts)
+
+    def _hits_for(self, sig: Signal, opts: MatchOptions) -> list[_Hit]:
+        if sig.type in self.exact:
+            return [_Hit(i, sig.type, distance=0) for i in self.exact[sig.type].query(sig.value)]
+        if sig.type == "pdq":
+            return self._pdq_hits(sig, opts)
+        if sig.type == "text":
+            return self._text_hits(sig, opts)
+        if sig.type == "vpdq":
+            return self._vpdq_hits(sig, opts)
+        return []
+
+    def _pdq_threshold(self, opts: MatchOptions) -> int:
+        if opts.pdq_max_distance is not None:
+            return opts.pdq_max_distance
+        return max(self._bank_pdq.values(), default=31)
+
+    def _pdq_hits(self, sig: Signal, opts: MatchOptions) -> list[_Hit]:
+        variants = [sig.value, *sig.extra.get("dihedral", [])[1:]]
+        extra_queries = sig.extra.get("variants", [])  # e.g. border-trimmed hashes
+        variants += list(extra_queries)
+        words = hashes_from_hex(variants)[None, :, :]
+        found = self.pdq.query_dihedral(words, self._pdq_threshold(opts))
+        best: dict[int, _Hit] = {}
+        for slot, dist in zip(found.ids.tolist(), found.distances.tolist()):
+            item_id, k = divmod(slot, SLOTS_PER_ITEM)
+            prev = best.get(item_id)
+            if prev is None or dist < prev.distance:
+                best[item_id] = _Hit(item_id, "pdq", distance=int(dist), evidence={"bank_variant": k})
+        return list(best.values())
+
+    def _text_hits(self, sig: Signal, opts: MatchOptions) -> list[_Hit]:
+        sketch = TextSketch.from_value(sig.value)
+        found = self.text.query(sketch, opts.text_min_similarity, opts.text_min_containment)
+        best: dict[int, _Hit] = {}
+        for m in found:
+            item_id = m.item_id // SLOTS_PER_ITEM
+            if item_id in best:
+                continue
+            contains = _containment_evidence(m.query_in_item, m.item_in_query, opts)
+            best[item_id] = _Hit(
+                item_id, "text", similarity=m.similarity,
+                evidence={
+                    "jaccard": round(m.similarity, 4),
+                    "query_in_item": round(m.query_in_item, 4),
+                    "item_in_query": round(m.item_in_query, 4),
+                    "relation": contains,
+                },
+            )
+        return list(best.values())
+
+    def _vpdq_hits(self, sig: Signal, opts: MatchOptions) -> list[_Hit]:
+        pdq, quality = frames_from_value(sig.value)
+        found = self.vpdq.query(
+            pdq, quality,
+            max_distance=opts.vpdq_max_distance,
+            query_match_pct=opts.vpdq_query_match_pct,
+            index_match_pct=opts.vpdq_index_match_pct,
+        )
+        return [
+            _Hit(m.item_id, "vpdq", similarity=m.query_match_pct / 100.0,
+                 evidence={"query_match_pct": round(m.query_match_pct, 2),
+                           "index_match_pct": round(m.index_match_pct, 2)})
+            for m in found
+        ]
+
+    def _infos(self, item_ids: Iterable[int]) -> dict[int, ItemInfo]:
+        missing = [i for i in set(item_ids) if i not in self._info_cache]
+        if missing:
+            self._info_cache.update(item_info(self.repo, missing))
+        return {i: self._info_cache[i] for i in item_ids if i in self._info_cache}
+
+    def _resolve(self, hits: list[_Hit], opts: MatchOptions) -> list[Match]:
+        """One match per bank item: its strongest signal, the others named in evidence."""
+        infos = self._infos([h.item_id for h in hits])
+        by_item: dict[int, list[Match]] = defaultdict(list)
+        for h in hits:
+            info = infos.get(h.item_id)
+            if info is None or not info.enabled:
+                continue
+            if h.signal_type == "pdq":
+                limit = opts.pdq_max_distance
+                limit = self._bank_pdq.get(info.bank, 31) if limit is None else limit
+                if h.distance is None or h.distance > limit:
+                    continue
+            by_item[h.item_id].append(Match(info.bank, info.bank_kind, h.item_id, info.external_id,
+                                            h.signal_type, info.labels, h.distance, h.similarity, h.evidence))
+        out = []
+        for found in by_item.values():
+            found.sort(key=lambda m: (-m.score, _TYPE_RANK.get(m.signal_type, 9)))
+            best = found[0]
+            others = sorted({m.signal_type for m in found[1:]} - {best.signal_type})
+            if others:
+                best = replace(best, evidence={**best.evidence, "also_matched": others})
+            out.append(best)
+        out.sort(key=_match_order)
+        return out
+
+    # -- snapshots -----------------------------------------------------------
+
+    def save_snapshot(self, snapshot_dir: str | os.PathLike[str]) -> Path:
+        """Write the PDQ index and the cursor it reflects; returns the index path."""
+        folder = Path(snapshot_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "pdq.index"
+        self.pdq.save(path)
+        meta = {"version": _SNAPSHOT_VERSION, "cursor": self.cursor, "hashes": len(self.pdq)}
+        tmp = folder / "pdq.meta.json.tmp"
+        tmp.write_text(json.dumps(meta), encoding="utf-8")
+        tmp.replace(folder / "pdq.meta.json")
+        return path
+
+    def _load_pdq_snapshot(self, folder: Path) -> bool:
+        meta_path, path = folder / "pdq.meta.json", folder / "pdq.index"
+        if not (meta_path.is_file() and path.is_file()):
+            return False
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("version") != _SNAPSHOT_VERSION:
+                return False
+            self.pdq = PDQIndex.load(path)
+        except (ValueError, OSError, StorageError, InvalidInput):
+            return False  # a bad snapshot only costs a rebuild
+        self.cursor = int(meta["cursor"])
+        return True
+
+
+def _containment_evidence(q_in: float, i_in: float, opts: MatchOptions) -> str:
+    """How the query and the bank text relate, in words a reviewer can use."""
+    if min(q_in, i_in) >= 0.9:
+        return "near_duplicate"
+    if q_in >= opts.text_min_containment and q_in > i_in:
+        return "query_within_item"  # e.g. a truncated repost
+    if i_in >= opts.text_min_containment and i_in > q_in:
+        return "item_within_query"  # e.g. a known statement quoted in a longer post
+    return "similar"
+
+
+def _match_order(m: Match) -> tuple[float, int, int]:
+    return (-m.score, 0 if m.bank_kind == "allow" else 1, m.item_id)

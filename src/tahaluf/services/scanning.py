@@ -1,0 +1,188 @@
+"""Scan content: hash inputs on every core, match them in this process, report.
+
+Hashing runs in worker processes (:func:`tahaluf.services.parallel.run_ordered`);
+matching runs here against one :class:`MatchEngine`, so the indexes are held
+once. Each input yields a :class:`ScanResult` in input order. With
+``resume=True`` an input whose sha256 is already in the repository's scan log
+is skipped (its earlier result is not printed again), and every finished input
+is recorded as soon as it is matched, so an interrupted scan loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tahaluf.errors import TahalufError
+from tahaluf.services.hashing import HashOptions, HashResult, InputItem, ready_results, safe_hash
+from tahaluf.services.matching import Match, MatchEngine, MatchOptions
+from tahaluf.services.parallel import run_ordered
+from tahaluf.signals.base import Signal
+
+__all__ = ["ScanResult", "scan", "lookup_values", "input_sha256"]
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """The matches of one input (a file, a JSONL post, a text, a signal value)."""
+
+    input: str
+    content_type: str | None
+    matches: list[Match] = field(default_factory=list)
+    error: str | None = None
+    sha256: str | None = None
+    path: str | None = None
+    #: the text that was matched (for the HTML report's highlighting)
+    text: str | None = None
+    signals: list[Signal] = field(default_factory=list)
+
+    @property
+    def allowed(self) -> bool:
+        """True when an allow bank matched at least as strongly as any known bank.
+
+        The input is then treated as the allowed material (e.g. the news
+        report itself) and must not be actioned. A fragment of a known
+        statement that a news report happens to quote is *not* allowed: it
+        matches the known item more strongly (higher Jaccard) than the report.
+        Ties go to the allow bank: humans decide.
+        """
+        allow = max((m.score for m in self.matches if m.bank_kind == "allow"), default=None)
+        if allow is None:
+            return False
+        known = max((m.score for m in self.matches if m.bank_kind == "known"), default=0.0)
+        return allow >= known
+
+    @property
+    def actionable(self) -> bool:
+        return not self.allowed and any(m.bank_kind == "known" for m in self.matches)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "content_type": self.content_type,
+            "matches": [m.to_json() for m in self.matches],
+            "allowed": self.allowed,
+            "actionable": self.actionable,
+            "error": self.error,
+        }
+
+
+def input_sha256(item: InputItem) -> str | None:
+    """sha256 of an input's bytes (files) or UTF-8 text (inline posts)."""
+    if item.kind != "file":
+        return hashlib.sha256(item.value.encode("utf-8")).hexdigest()
+    h = hashlib.sha256()
+    try:
+        with open(item.value, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _label_of(res: HashResult) -> str:
+    if res.id is not None:
+        return res.id
+    if res.path is not None:
+        return res.path
+    return res.content_type or "input"
+
+
+def scan(
+    items: Iterable[InputItem | HashResult],
+    engine: MatchEngine,
+    *,
+    hash_opts: HashOptions = HashOptions(),
+    match_opts: MatchOptions = MatchOptions(),
+    jobs: int = 1,
+    resume: bool = False,
+    keep_text: bool = False,
+    on_skip: Callable[[InputItem], None] | None = None,
+) -> Iterator[ScanResult]:
+    """Hash and match every input; yields results in input order."""
+    repo = engine.repo
+
+    def work() -> Iterator[tuple[InputItem, HashOptions] | HashResult]:
+        for it in items:
+            if isinstance(it, HashResult):
+                yield it
+                continue
+            if resume:
+                digest = input_sha256(it)
+                if digest and repo.get_scans([digest]):
+                    if on_skip:
+                        on_skip(it)
+                    continue
+            yield (it, hash_opts)
+
+    for results in run_ordered(safe_hash, work(), jobs=jobs, passthrough=ready_results):
+        finished: list[ScanResult] = []
+        for res in results:
+            out = _match_result(res, engine, match_opts, keep_text)
+            finished.append(out)
+            yield out
+        _record(repo, results, finished, resume)
+
+
+def _match_result(res: HashResult, engine: MatchEngine, opts: MatchOptions, keep_text: bool) -> ScanResult:
+    sha = next((s.value for s in res.signals if s.type == "sha256"), None)
+    out = ScanResult(_label_of(res), res.content_type, error=res.error, sha256=sha,
+                     path=res.path, signals=res.signals)
+    if keep_text:
+        out.text = res.text
+    if res.signals:
+        try:
+            out.matches = engine.match(res.signals, opts)
+        except TahalufError as exc:
+            out.error = exc.message
+    return out
+
+
+def _record(repo: Any, results: list[HashResult], finished: list[ScanResult], resume: bool) -> None:
+    """Remember finished file inputs by sha256 (for ``--resume``)."""
+    if not resume or not results:
+        return
+    first = results[0]
+    sha = next((s.value for s in first.signals if s.type == "sha256"), None)
+    if sha is None or any(r.error for r in finished):
+        return  # failed inputs are retried next time
+    repo.record_scan(sha, {"input": finished[0].input, "matches": sum(len(r.matches) for r in finished)})
+
+
+def lookup_values(
+    signal_type: str, values: Iterable[str], engine: MatchEngine, opts: MatchOptions = MatchOptions()
+) -> Iterator[ScanResult]:
+    """Match raw signal values (one per line of ``tahaluf lookup``)."""
+    from tahaluf.banks import validate_signal
+
+    for value in values:
+        value = value.strip()
+        if not value:
+            continue
+        out = ScanResult(value if len(value) <= 80 else value[:77] + "...", signal_type)
+        try:
+            sig = _signal_for_lookup(signal_type, value)
+            if signal_type != "text":
+                validate_signal(sig)
+            out.matches = engine.match([sig], opts)
+        except TahalufError as exc:
+            out.error = exc.message
+        yield out
+
+
+def _signal_for_lookup(signal_type: str, value: str) -> Signal:
+    if signal_type == "text":
+        # a line of ``lookup --type text`` is the post itself, not a sketch
+        from tahaluf.signals.text import text_signal
+
+        if value.startswith("t1:"):
+            return Signal("text", value)
+        return text_signal(value)
+    if signal_type == "url" and not all(c in "0123456789abcdefABCDEF" for c in value):
+        from tahaluf.signals.url import url_signal
+
+        return url_signal(value)
+    return Signal(signal_type, value.lower())
