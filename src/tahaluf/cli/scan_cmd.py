@@ -144,7 +144,9 @@ def lookup_command(
     ctx: typer.Context,
     signal_type: Annotated[LookupType, typer.Option("--type", "-t", help="Signal type of the values.")],
     source: Annotated[str, typer.Argument(help="File with one value a line, or '-' for stdin.")] = "-",
-    pdq_max_distance: Annotated[Optional[int], typer.Option("--pdq-max-distance", min=0, max=256)] = None,
+    pdq_max_distance: Annotated[
+        Optional[int], typer.Option("--pdq-max-distance", min=0, max=256, help="Override every bank's PDQ threshold.")
+    ] = None,
 ) -> None:
     """Match signal values (one a line): hashes, URLs, or post texts for --type text."""
     store = _open_store(ctx)
