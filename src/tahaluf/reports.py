@@ -26,6 +26,9 @@ from tahaluf.storage.repository.base import Repository
 
 __all__ = ["CSV_FIELDS", "write_jsonl_line", "CsvReport", "HtmlReport", "highlight_shared"]
 
+#: consecutive shared shingles needed to highlight a passage (~ 2 words)
+MIN_PASSAGE_WINDOWS = 6
+
 CSV_FIELDS = (
     "input", "content_type", "error", "allowed", "actionable", "bank", "bank_kind",
     "item_id", "external_id", "signal_type", "distance", "similarity", "evidence", "labels",
@@ -74,8 +77,14 @@ def highlight_shared(text: str, bank_value: str) -> str:
     windows = textmod._window_hashes(textmod._codepoints(norm, n), n)
     hit = np.isin(windows, sketch.hashes)
     marked = np.zeros(len(norm), dtype=bool)
-    for i in np.flatnonzero(hit):
-        marked[i : i + n] = True
+    start = None
+    for i, h in enumerate([*hit.tolist(), False]):
+        if h and start is None:
+            start = i
+        elif not h and start is not None:
+            if i - start >= MIN_PASSAGE_WINDOWS:  # a passage, not a shared syllable
+                marked[start : i - 1 + n] = True
+            start = None
     out, i = [], 0
     while i < len(norm):
         j = i

@@ -239,9 +239,15 @@ def _add_content_signals(result: HashResult, path: str, size: int, opts: HashOpt
         from tahaluf.signals.photo import hash_photo
 
         data = _read_limited(path, size, opts, "photo")
-        sig = hash_photo(data, max_pixels=opts.max_pixels, min_side=opts.pdq_min_side)
+        sig = hash_photo(
+            data,
+            max_pixels=opts.max_pixels,
+            min_side=opts.pdq_min_side,
+            query_variants=opts.trim_borders,
+            bank_crops=opts.bank_crops,
+        )
         if not opts.pdq_dihedral:
-            sig = Signal(sig.type, sig.value, {"quality": sig.extra.get("quality")})
+            sig = Signal(sig.type, sig.value, {k: v for k, v in sig.extra.items() if k != "dihedral"})
         result.signals.append(sig)
     elif kind == "video":
         from tahaluf.signals.video import hash_video, video_signal

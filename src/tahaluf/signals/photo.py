@@ -179,7 +179,12 @@ def pdq_dihedral_from_rgb(arr: np.ndarray) -> tuple[list[str], int]:
 
 
 def hash_photo(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = PDQ_MIN_SIDE
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = PDQ_MIN_SIDE,
+    query_variants: bool = False,
+    bank_crops: bool = False,
 ) -> Signal:
     """PDQ signal of an image file's bytes.
 
@@ -188,10 +193,26 @@ def hash_photo(
     :func:`load_photo`. The image is pre-shrunk to at least
     ``min_side`` pixels per axis before hashing (default :data:`PDQ_MIN_SIDE`;
     ``None`` hashes at full size, bit-identical to python-threatexchange).
+
+    ``query_variants`` adds ``"variants"``: the hashes of the photo with
+    uniform borders or a caption band removed (and their dihedral
+    versions), for matching a query; ``bank_crops`` adds ``"crops"``:
+    ``[{"crop", "value", "quality"}]`` of a few standard crops, stored with a
+    bank photo so cropped reposts match (see
+    :mod:`tahaluf.signals.photo_variants` and docs/photo-robustness.md).
     """
+    from tahaluf.signals import photo_variants
+
     rgb = load_photo(data, max_pixels=max_pixels, min_side=min_side)
     hashes, quality = pdq_dihedral_from_rgb(rgb)
-    return Signal("pdq", hashes[0], {"quality": quality, "dihedral": hashes})
+    extra: dict[str, object] = {"quality": quality, "dihedral": hashes}
+    if query_variants:
+        extra["variants"] = [h for _, h, _ in photo_variants.query_variants(rgb, dihedral=True)]
+    if bank_crops:
+        extra["crops"] = [
+            {"crop": name, "value": h, "quality": q} for name, h, q in photo_variants.bank_crop_hashes(rgb)
+        ]
+    return Signal("pdq", hashes[0], extra)
 
 
 def hex_to_bits(value: str) -> np.ndarray:
