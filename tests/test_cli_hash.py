@@ -178,3 +178,23 @@ def test_real_process_prints_no_traceback_for_bad_input(tmp_path):
     assert "Traceback" not in proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert lines[0]["error"] is None and lines[1]["error"]
+
+
+def test_format_vpdq_prints_the_reference_text_format(reference_dir):
+    name = "pattern-sd-with-small-logo-bar"
+    video = reference_dir / "vpdq" / "videos" / f"{name}.mp4"
+    expected = (reference_dir / "vpdq" / "expected" / f"{name}.txt").read_text().splitlines()
+    result = runner.invoke(app, ["hash", "-j", "1", "--format", "vpdq", str(video)])
+    assert result.exit_code == 0
+    ours = result.stdout.splitlines()
+    assert len(ours) == len(expected)
+    for mine, ref in zip(ours, expected):
+        n, q, h, ts = mine.split(",")
+        rn, rq, rh, rts = ref.split(",")
+        assert (n, ts) == (rn, rts) and abs(int(q) - int(rq)) <= 1
+        assert bin(int(h, 16) ^ int(rh, 16)).count("1") <= 10
+
+
+def test_format_vpdq_refuses_non_videos(tmp_path):
+    result = runner.invoke(app, ["hash", "-j", "1", "--format", "vpdq", str(write_png(tmp_path / "p.png"))])
+    assert result.exit_code == 3 and "needs videos" in result.stderr and result.stdout == ""

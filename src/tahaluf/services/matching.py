@@ -118,6 +118,9 @@ class MatchEngine:
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
+        self._reset()
+
+    def _reset(self) -> None:
         self.pdq = PDQIndex()
         self.text = TextIndex()
         self.vpdq = VPDQIndex()
@@ -202,7 +205,7 @@ class MatchEngine:
 
     def _reload_all(self) -> None:
         cursor = self.cursor
-        self.__init__(self.repo)  # type: ignore[misc]
+        self._reset()
         self._refresh_banks()
         for signal_type in ("pdq", "text", "vpdq", *EXACT_TYPES):
             self._load_type(signal_type)
