@@ -4,7 +4,8 @@
     .venv/bin/python bench/text_quality.py --sweep    # compare shingle kinds
     .venv/bin/python bench/text_quality.py --hashtags # compare hashtag policies
     .venv/bin/python bench/text_quality.py --speed    # vs datasketch MinHash
-    .venv/bin/python bench/text_quality.py --index 100000  # TextIndex lookups/s
+    .venv/bin/python bench/text_quality.py --suite    # edit suite through TextIndex vs pytx
+    (TextIndex lookups/s: bench/text_index_bench.py)
 
 The corpus is generated from neutral phrase lists (weather, transport,
 cooking, football, markets) in Arabic, English and French; every post is
@@ -570,57 +571,123 @@ def speed(count: int = 1000) -> dict[str, float]:
     }
 
 
-def index_speed(bank_size: int, queries: int = 2000, max_postings: int = 2000) -> dict[str, float]:
-    """TextIndex lookups/s (CPU time) against a synthetic bank.
+def _reorder(rng: random.Random, text: str) -> str:
+    parts = [p.strip() for p in text.replace("؟", ".").replace("?", ".").split(".") if p.strip()]
+    if len(parts) < 2:
+        return text
+    order = list(range(len(parts)))
+    while order == sorted(order):
+        rng.shuffle(order)
+    return ". ".join(parts[i] for i in order) + "."
 
-    Bank posts are 45 words drawn with Zipf(1.05) frequencies from 60,000
-    random Arabic-letter words, cut to 270 characters: many shingles are very
-    common, a harder case for an inverted index than real text. Queries: half
-    a bank post with 10% of words replaced (half of those also cut to 60%),
-    half a fresh post.
+
+def _decorate(rng: random.Random, text: str) -> str:
+    tags = {"ar": "#عاجل #الطقس", "en": "#news #weather", "fr": "#info #météo"}
+    lang = "ar" if text[:1] > "z" else "en"
+    return (f"{tags[lang]} {rng.choice(EMOJI)} {text} {rng.choice(EMOJI)} "
+            f"https://news.example.org/a/b?id=42 #demo_tag")
+
+
+SUITE_EDITS: dict[str, Callable[..., str]] = {
+    "truncate_60pct": lambda r, t, l, news: truncate(t, 0.6),
+    "sentence_reorder": lambda r, t, l, news: _reorder(r, t),
+    "substitute_10pct_words": lambda r, t, l, news: substitute(r, t, 0.10, news["pool"]),
+    "decoration": lambda r, t, l, news: _decorate(r, t),
+    "quoted_in_news": lambda r, t, l, news: f"{news['before']} «{t}» {news['after']}",
+}
+
+
+NEWS = {  # neutral framing text for the quotation edit (shares no template)
+    "ar": ["افتتحت المكتبة العامة قاعة جديدة للقراءة بعد أشهر من أعمال الترميم، وقال مديرها إن الزوار سيجدون آلاف الكتب الجديدة.",
+           "نشر أحد السكان على حسابه منشورا لاقى تفاعلا واسعا، وتناقلته صفحات محلية عدة خلال ساعات قليلة.",
+           "وفي سياق آخر، ناقش مجلس الحي خطة لزراعة الأشجار في الشوارع الفرعية وتحسين الإنارة قبل فصل الشتاء."],
+    "en": ["The public library opened a new reading room after months of restoration, and its director said visitors will find thousands of new books.",
+           "A resident shared a post on social media that was widely discussed and copied by several local pages within a few hours.",
+           "Elsewhere, the neighbourhood council discussed a plan to plant trees in side streets and improve lighting before winter."],
+    "fr": ["La bibliothèque municipale a ouvert une nouvelle salle de lecture après des mois de rénovation, selon sa directrice.",
+           "Un habitant a partagé sur les réseaux un message largement commenté, repris par plusieurs pages locales en quelques heures.",
+           "Par ailleurs, le conseil de quartier a discuté d'un plan pour planter des arbres et améliorer l'éclairage avant l'hiver."],
+}
+
+
+def index_suite(seed: int = 17) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """The issue-3 edit suite through a TextIndex at default thresholds, and
+    python-threatexchange raw_text (matches_str defaults) on the same pairs.
+
+    Per edit: [tahaluf recall, wrong matches, pytx recall, pytx errors, queries].
+    A wrong match is a bank post of the query's language sharing no sentence
+    template with the query's source (for unrelated posts: with the post).
     """
+    from threatexchange.signal_type.raw_text import RawTextSignal
+
     from tahaluf.index.text import TextIndex
 
-    rng = np.random.default_rng(1)
-    letters = list("ابتثجحخدذرزسشصضطظعغفقكلمنهوي")
-    vocab = ["".join(rng.choice(letters, k)) for k in rng.integers(2, 8, 60_000)]
-    weights = 1.0 / np.arange(1, len(vocab) + 1) ** 1.05
-    weights /= weights.sum()
+    rng = random.Random(seed)
+    bank = make_corpus_full()
+    index = TextIndex()
+    index.add_many(list(range(len(bank))), text_sketches([c[2] for c in bank]))
+    others = make_corpus_full(per_cell=40, seed=23)
+    pools = {lang: [w for c in bank if c[0] == lang for w in c[2].split()] for lang in LANGS}
 
-    def fresh(count: int) -> list[str]:
-        rows = rng.choice(len(vocab), size=(count, 45), p=weights)
-        return [" ".join(vocab[i] for i in row)[:270] for row in rows]
+    def wrong(item_ids: set[int], lang: str, topic: str, used: frozenset[int]) -> int:
+        return sum(bank[i][0] == lang and (bank[i][1] != topic or not bank[i][3] & used)
+                   for i in item_ids)
 
-    bank = fresh(bank_size)
-    index = TextIndex(max_postings=max_postings)
-    t0 = time.process_time()
-    index.add_many(range(bank_size), text_sketches(bank))
-    index.query(text_sketch(bank[0]))  # merges the bulk load
-    build_s = time.process_time() - t0
-    r = random.Random(2)
-    texts, truth = [], []
-    for k, post in enumerate(fresh(queries // 2)):
-        j = r.randrange(bank_size)
-        words = bank[j].split()
-        for i in r.sample(range(len(words)), len(words) // 10):
-            words[i] = vocab[r.randrange(2000)]
-        edited = " ".join(words)
-        texts += [edited[: len(edited) * 6 // 10] if k % 2 else edited, post]
-        truth += [j, None]
-    sketches = text_sketches(texts)
-    t0 = time.process_time()
-    results = [index.query(q) for q in sketches]
-    query_s = time.process_time() - t0
-    found = sum(any(m.item_id == t for m in res) for res, t in zip(results, truth) if t is not None)
-    false = sum(len(res) for res, t in zip(results, truth) if t is None)
-    return {"bank": bank_size, "build_cpu_s": build_s, "lookups_per_cpu_s": len(texts) / query_s,
-            "recall": found / (len(texts) // 2), "matches_on_fresh_posts": false}
+    def pytx(source: str, query: str) -> tuple[bool, bool]:
+        try:
+            return bool(RawTextSignal.matches_str(source, query).match), False
+        except UnicodeEncodeError:  # weighted_levenshtein is ASCII-only
+            return False, True
+
+    edits = {name: (lambda r, t, l, news, e=e: e(r, t, l)) for name, (langs, e) in EDITS.items()}
+    edits.update(SUITE_EDITS)
+    langs_of = {name: langs.split() for name, (langs, _) in EDITS.items()}
+    table: dict[str, list[float]] = {}
+    for name, fn in edits.items():
+        row = [0.0, 0, 0.0, 0, 0]
+        for k, (lang, topic, post, used) in enumerate(bank):
+            if lang not in langs_of.get(name, LANGS):
+                continue
+            framing = rng.sample(NEWS[lang], 3)
+            news = {"pool": pools[lang], "before": " ".join(framing[:2]), "after": framing[2]}
+            query = fn(rng, post, lang, news)
+            found = {m.item_id for m in index.query(text_sketch(query))}
+            ok, err = pytx(post, query)
+            row = [row[0] + (k in found), row[1] + wrong(found, lang, topic, used),
+                   row[2] + ok, row[3] + err, row[4] + 1]
+        table[name] = [row[0] / row[4], row[1], row[2] / row[4], row[3], row[4]]
+    negatives = {"queries": 0, "tahaluf_wrong": 0, "pytx_wrong": 0, "pytx_errors": 0}
+    for lang, topic, post, used in others[::2]:
+        found = {m.item_id for m in index.query(text_sketch(post))}
+        negatives["queries"] += 1
+        negatives["tahaluf_wrong"] += wrong(found, lang, topic, used)
+        for i, (l2, t2, other, u2) in enumerate(bank):
+            if l2 == lang and (t2 != topic or not u2 & used):
+                ok, err = pytx(other, post)
+                negatives["pytx_wrong"] += ok
+                negatives["pytx_errors"] += err
+    return table, negatives
+
+
+def print_suite() -> None:
+    table, neg = index_suite()
+    print("| edit | queries | tahaluf recall | tahaluf wrong matches | pytx raw_text recall | pytx errors |")
+    print("|---|---|---|---|---|---|")
+    for name, (rec, wrong, prec, perr, n) in table.items():
+        print(f"| {name} | {n} | {rec:.3f} | {wrong} | {prec:.3f} | {perr} |")
+    recall = sum(r[0] * r[4] for r in table.values()) / sum(r[4] for r in table.values())
+    print(f"| **all edits** | {sum(r[4] for r in table.values())} | **{recall:.3f}** | "
+          f"{sum(r[1] for r in table.values())} | "
+          f"{sum(r[2] * r[4] for r in table.values()) / sum(r[4] for r in table.values()):.3f} | "
+          f"{sum(r[3] for r in table.values())} |")
+    print(f"unrelated same-language posts (same topics, no shared sentence): {neg['queries']} queries; "
+          f"tahaluf wrong matches {neg['tahaluf_wrong']}; pytx wrong matches {neg['pytx_wrong']} "
+          f"(pytx raised UnicodeEncodeError on {neg['pytx_errors']} comparisons)")
 
 
 def main(argv: list[str]) -> None:
-    if "--index" in argv:
-        size = int(argv[argv.index("--index") + 1])
-        print({k: round(v, 3) for k, v in index_speed(size).items()})
+    if "--suite" in argv:
+        print_suite()
         return
     if "--speed" in argv:
         for k, v in speed().items():

@@ -16,7 +16,6 @@ from tahaluf.errors import ContentTooLarge, InvalidInput
 from tahaluf.signals.text import (
     DEFAULT_MIN_CONTAINMENT,
     DEFAULT_MIN_SIMILARITY,
-    MIN_CONTAINED_SHINGLES,
     TextSketch,
     containment,
     similarity,
@@ -191,67 +190,3 @@ def test_value_layout() -> None:
     sketch = text_sketch(POST_EN)
     raw = base64.urlsafe_b64decode(sketch.to_value()[3:] + "==")
     assert np.frombuffer(raw, "<u4").tolist() == reference_sketch("the council announced a new bus route starting on monday the old bridge will close for repairs for twelve days police advise using alternative routes during rush hour")
-
-
-# ---------------------------------------------------------------- TextIndex
-CITIES = ["Leeds", "Lyon", "Dakar", "Perth", "Oran", "Sfax", "Tanta", "Irbid"]
-THINGS = ["the bus timetable", "a lentil soup recipe", "the weekend forecast", "the league table",
-          "tomato prices", "the new bridge", "a cycling lane", "the harbour ferry"]
-
-
-def _bank_texts() -> list[str]:
-    return [
-        f"News from {c}: residents discussed {t} at the town hall on day {i}, and the "
-        f"meeting about {THINGS[(k + 3) % 8]} in {CITIES[(k + 5) % 8]} ended early."
-        for k, (i, c, t) in enumerate(
-            (i, c, t) for i in range(2) for c in CITIES for t in THINGS[:4]
-        )
-    ] + [POST_AR, POST_EN, OTHER_AR, OTHER_EN, "Leeds bus", "ok"]
-
-
-def _brute(bank: dict[int, TextSketch], q: TextSketch) -> set[int]:
-    return {
-        i for i, s in bank.items()
-        if similarity(q, s) >= DEFAULT_MIN_SIMILARITY
-        or (containment(q, s) >= DEFAULT_MIN_CONTAINMENT and len(q) >= MIN_CONTAINED_SHINGLES)
-        or (containment(s, q) >= DEFAULT_MIN_CONTAINMENT and len(s) >= MIN_CONTAINED_SHINGLES)
-    }
-
-
-@pytest.mark.parametrize("bulk", [False, True])
-def test_index_equals_brute_force(bulk: bool) -> None:
-    from tahaluf.index.text import TextIndex
-
-    texts = _bank_texts()
-    bank = dict(enumerate(text_sketches(texts), start=100))
-    index = TextIndex(compact_every=16)
-    if bulk:
-        index.add_many(list(bank), list(bank.values()))
-    else:
-        for item_id, sketch in bank.items():
-            index.add(item_id, sketch)
-    queries = texts + [t[: len(t) * 6 // 10] for t in texts] + [
-        "Quoted today: " + POST_AR + " end of quote", POST_EN.replace("bridge", "tunnel"), "Leeds", "leeds  BUS!", "ok"]
-    for text in queries:
-        q = text_sketch(text)
-        got = index.query(q)
-        assert {m.item_id for m in got} == _brute(bank, q)
-        for m in got:
-            assert m.similarity == pytest.approx(similarity(q, bank[m.item_id]))
-            assert m.query_in_item == pytest.approx(containment(q, bank[m.item_id]))
-
-
-def test_index_remove_and_replace() -> None:
-    from tahaluf.index.text import TextIndex
-
-    index = TextIndex(compact_every=2)
-    index.add(1, text_sketch(POST_AR))
-    index.add(2, text_sketch(POST_EN))
-    index.add(3, text_sketch(OTHER_EN))
-    assert [m.item_id for m in index.query(text_sketch(POST_AR))] == [1]
-    assert index.remove(1) and not index.remove(1)
-    assert index.query(text_sketch(POST_AR)) == []
-    index.add(2, text_sketch(POST_AR))  # replace item 2's sketch
-    assert [m.item_id for m in index.query(text_sketch(POST_AR))] == [2]
-    assert index.query(text_sketch(POST_EN)) == []
-    assert len(index) == 2 and 3 in index

@@ -1,22 +1,24 @@
 """In-memory index of ``text`` sketches: near-duplicates and containment.
 
 Storage: every sketch lives in one flat ``uint32`` array (``_flat``) with
-``int64`` offsets per slot; a slot also records its item id, whether it is
-alive and its sampling modulus. An item id maps to its slot through a dict.
+``int64`` offsets per slot; a slot also records its item id and whether it
+is alive. An item id maps to its slot through a dict.
 
-Candidates come from an inverted index over a *hash-value sample* of each
-sketch: a bank item with ``n`` hashes is indexed under its hashes with
-``h % m == 0``, where ``m`` is the largest power of two up to ``sample_mod``
-that still leaves about :data:`_TARGET_KEYS` keys (``m = 1``, every hash,
-for short items). A query looks up *all* its hashes, so it meets every item
-through that item's own sample, and the sample of an intersection is the
-intersection of the samples: a truncated repost or a quoted post shares the
-same fraction of keys as of shingles (MinHash banding loses containment).
+Candidates come from an inverted index over the *rarest* hashes of each
+sketch: an item with ``n`` hashes is posted under its ``max(min_keys,
+n / key_density)`` hashes of lowest document frequency (ties broken by hash
+value). Frequencies are counted, as they are added, in a table of
+``2**22`` counters indexed by the low hash bits. Rare shingles are the
+informative ones (a post's unusual word pairs, not "in the"), so the
+postings are short; and the rarest hashes of a shared passage are, for both
+the bank item and the query, rare globally: a truncated repost, a quote in a
+long article or an edited copy shares about the same fraction of an item's
+keys as of its shingles (MinHash banding loses containment).
 
-A query gathers at most ``max_postings`` postings, rarest keys first (very
-common shingles are stop-keys for candidate generation only), counts the
-hits per slot, estimates each candidate's intersection from its hits and
-sends the most promising ``max_verify`` candidates to exact verification:
+A query looks up all its hashes and gathers at most ``max_postings``
+postings, shortest posting lists first (the longest are stop-keys for
+candidate generation only), counts the hits per slot and sends the
+``max_verify`` candidates with most hits to exact verification:
 similarity and containment in both directions on the full sketches. Results
 are therefore never wrong; a match can be missed only when its shared part
 holds too few sampled keys (see ``docs/text-index.md`` for the measured rate).
@@ -25,6 +27,8 @@ Postings: compacted CSR arrays (sorted distinct ``uint32`` keys, ``int64``
 starts, ``int32`` slots) plus a small dict for items added one by one, merged
 into the CSR part when it grows past ``compact_every`` items. Removal marks
 the slot dead; dead postings and sketch space are reclaimed at compaction.
+A key, once chosen for an item, stays (frequencies are not re-ranked; they
+are not decremented on removal either: they only order keys).
 """
 
 from __future__ import annotations
@@ -44,9 +48,13 @@ from tahaluf.signals.text import (
 
 __all__ = ["TextIndex", "TextMatch"]
 
-_TARGET_KEYS = 24  # sampled keys an item keeps at least (smaller modulus if needed)
-_MIN_KEYS = 4  # rarest keys a query always looks up, whatever the budget
-_SLACK = 0.5  # a candidate is verified if its estimated overlap >= _SLACK x needed
+_MIN_KEYS = 4  # shortest posting lists a query always reads, whatever the budget
+_DF_BITS = 22  # document-frequency table: 2**22 uint32 counters (16 MB)
+_DF_MASK = np.uint32((1 << _DF_BITS) - 1)
+_DF_CAP = (1 << 20) - 1  # frequencies above this rank equal (then by hash value)
+_CHUNK = 4096  # items ranked per sort (12 bits of the sort key)
+_SIGMAS = 3.0  # verify candidates down to this many standard deviations below the needed hits
+_LOW16 = np.uint32(0xFFFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +114,16 @@ class TextIndex:
     def __init__(
         self,
         *,
-        sample_mod: int = 8,
+        key_density: int = 8,
+        min_keys: int = 24,
         max_postings: int = 2_000,
-        max_verify: int = 64,
+        max_verify: int = 48,
         compact_every: int = 20_000,
     ) -> None:
-        if sample_mod < 1 or sample_mod & (sample_mod - 1) or sample_mod > 1 << 15:
-            raise InvalidInput("sample_mod must be a power of two up to 32768")
-        self._mod = sample_mod
-        self._budget = max_postings
-        self._max_verify = max_verify
+        if key_density < 1 or min_keys < 1 or max_postings < 1 or max_verify < 1:
+            raise InvalidInput("TextIndex parameters must be positive")
+        self._density, self._min_keys = key_density, min_keys
+        self._budget, self._max_verify = max_postings, max_verify
         self._compact_every = compact_every
         self._slot_of: dict[int, int] = {}
         self._flat = _Grow(np.uint32, 1 << 16)  # every sketch, slot after slot
@@ -123,14 +131,13 @@ class TextIndex:
         self._off.extend(np.zeros(1, dtype=np.int64))
         self._ids = _Grow(np.int64)  # item id of each slot
         self._alive = _Grow(np.bool_)
-        self._smod = _Grow(np.uint16)  # sampling modulus of each slot
+        self._df = np.zeros(1 << _DF_BITS, dtype=np.uint32)
         self._keys = np.zeros(0, dtype=np.uint32)  # CSR postings
         self._starts = np.zeros(1, dtype=np.int64)
         self._slots = np.zeros(0, dtype=np.int32)
         self._fresh: dict[int, list[int]] = {}  # key -> slots added one by one
         self._fresh_items = 0
-        self._pending: list[int] = []  # first slot of each add_many batch
-        self._merged = 0  # slots below this are in the CSR part or dead
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # add_many postings
         self._dead = 0
 
     def __len__(self) -> int:
@@ -141,22 +148,15 @@ class TextIndex:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the numpy arrays (sketches, offsets, postings)."""
+        """Bytes held by the numpy arrays (sketches, offsets, frequencies, postings)."""
         arrays = [self._flat.data, self._off.data, self._ids.data, self._alive.data,
-                  self._smod.data, self._keys, self._starts, self._slots]
+                  self._df, self._keys, self._starts, self._slots]
         return sum(a.nbytes for a in arrays)
 
     # -- adding and removing ------------------------------------------------
 
-    def _mods(self, sizes: np.ndarray) -> np.ndarray:
-        """Sampling modulus per sketch size: largest power of two <= sample_mod
-        leaving at least _TARGET_KEYS expected keys (1 for short sketches)."""
-        ratio = np.maximum(sizes // _TARGET_KEYS, 1)
-        mods = 1 << np.floor(np.log2(ratio)).astype(np.int64)
-        return np.minimum(mods, self._mod).astype(np.uint16)
-
     def _append(self, item_ids: Sequence[int], sketches: Sequence[TextSketch]) -> int:
-        """Store sketches in new slots; the first new slot."""
+        """Store sketches in new slots and count their hashes; the first new slot."""
         for sketch in sketches:
             if not isinstance(sketch, TextSketch):
                 raise InvalidInput("TextIndex takes TextSketch objects")
@@ -164,35 +164,60 @@ class TextIndex:
             self.remove(item_id)
         first = self._ids.size
         sizes = np.fromiter((s.hashes.size for s in sketches), dtype=np.int64, count=len(sketches))
-        if sketches:
-            self._flat.extend(np.concatenate([s.hashes for s in sketches]).astype(np.uint32))
+        new = np.concatenate([s.hashes for s in sketches]).astype(np.uint32)
+        self._flat.extend(new)
         self._off.extend(self._off.data[first] + np.cumsum(sizes))
         self._ids.extend(np.asarray(item_ids, dtype=np.int64))
         self._alive.extend(np.ones(len(sketches), dtype=np.bool_))
-        self._smod.extend(self._mods(sizes))
         self._slot_of.update(zip(item_ids, range(first, first + len(item_ids))))
+        if new.size < 1 << 16:
+            np.add.at(self._df, new & _DF_MASK, 1)
+        for lo in range(0, new.size if new.size >= 1 << 16 else 0, 1 << 22):  # bounded temporaries
+            part = new[lo : lo + (1 << 22)] & _DF_MASK
+            self._df += np.bincount(part, minlength=self._df.size).astype(np.uint32)
         return first
 
-    def _index_keys(self, slot: int) -> np.ndarray:
-        hashes = self._flat.data[self._off.data[slot] : self._off.data[slot + 1]]
-        return hashes[hashes & np.uint32(int(self._smod.data[slot]) - 1) == 0]
+    def _rarest(self, first: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """(key, slot) postings of slots first..end-1: each item's rarest
+        hashes, and its hashes with ``h % key_density == 0``."""
+        parts_k, parts_s = [], []
+        off = self._off.data
+        for lo in range(first, end, _CHUNK):
+            hi = min(lo + _CHUNK, end)
+            flat = self._flat.data[off[lo] : off[hi]]
+            sizes = off[lo + 1 : hi + 1] - off[lo:hi]
+            owner = np.repeat(np.arange(hi - lo, dtype=np.uint64), sizes)
+            df = np.minimum(self._df[flat & _DF_MASK], _DF_CAP).astype(np.uint64)
+            comp = np.sort((owner << np.uint64(52)) | (df << np.uint64(32)) | flat)
+            rank = np.arange(comp.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            want = np.maximum(self._min_keys, -(-sizes // self._density))
+            keep = (rank < np.repeat(want, sizes)) | (flat % np.uint32(self._density) == 0)
+            parts_k.append((comp[keep] & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+            parts_s.append((comp[keep] >> np.uint64(52)).astype(np.int32) + lo)
+        return np.concatenate(parts_k), np.concatenate(parts_s)
 
     def add(self, item_id: int, sketch: TextSketch) -> None:
         """Add (or replace) the sketch of ``item_id``; cheap to interleave with queries."""
         slot = self._append([item_id], [sketch])
-        for key in self._index_keys(slot).tolist():
+        for key in self._rarest(slot, slot + 1)[0].tolist():
             self._fresh.setdefault(key, []).append(slot)
         self._fresh_items += 1
         if self._fresh_items >= max(self._compact_every, len(self._slot_of) // 8):
             self._compact()
 
     def add_many(self, item_ids: Sequence[int], sketches: Sequence[TextSketch]) -> None:
-        """Bulk load (or replace); the postings are merged once, at the next query."""
+        """Bulk load (or replace); the postings are merged once, at the next query.
+
+        Frequencies count the whole batch before each item's keys are chosen.
+        """
         if len(item_ids) != len(sketches):
             raise InvalidInput("add_many needs as many item ids as sketches")
         if len(set(item_ids)) != len(item_ids):
             raise InvalidInput("add_many got the same item id twice")
-        self._pending.append(self._append(item_ids, sketches))
+        if not item_ids:
+            return
+        first = self._append(item_ids, sketches)
+        self._pending.append(self._rarest(first, self._ids.size))
 
     def remove(self, item_id: int) -> bool:
         """Forget ``item_id``; False if it was not indexed."""
@@ -207,33 +232,22 @@ class TextIndex:
 
     # -- compaction ---------------------------------------------------------
 
-    def _bulk_postings(self, first: int) -> tuple[np.ndarray, np.ndarray]:
-        """(key, slot) postings of every slot from ``first`` on."""
-        lo = int(self._off.data[first])
-        flat = self._flat.view()[lo:]
-        sizes = np.diff(self._off.view()[first:])
-        owner = np.repeat(np.arange(first, self._ids.size, dtype=np.int32), sizes)
-        mask = np.repeat(self._smod.view()[first:].astype(np.uint32) - 1, sizes)
-        keep = (flat & mask) == 0
-        return flat[keep], owner[keep]
-
     def _compact(self) -> None:
-        """Merge new slots into the CSR postings; drop dead slots."""
+        """Merge fresh and pending postings into the CSR part; drop dead slots."""
+        parts = [(np.repeat(self._keys, np.diff(self._starts)), self._slots), *self._pending]
+        parts += [(np.full(len(v), k, dtype=np.uint32), np.asarray(v, dtype=np.int32))
+                  for k, v in self._fresh.items()]
+        keys = np.concatenate([k for k, _ in parts])
+        slots = np.concatenate([v for _, v in parts])
+        keep = self._alive.view()[slots]
+        keys, slots = keys[keep], slots[keep]
         if self._dead * 4 > self._ids.size:
-            self._compact_store()
-            keys, slots = self._bulk_postings(0)
-        else:
-            old = np.repeat(self._keys, np.diff(self._starts)), self._slots
-            new = self._bulk_postings(self._merged)
-            keys, slots = np.concatenate([old[0], new[0]]), np.concatenate([old[1], new[1]])
-            keep = self._alive.view()[slots]
-            keys, slots = keys[keep], slots[keep]
+            slots = self._compact_store()[slots]
         self._keys, self._starts, self._slots = _csr(keys, slots)
         self._fresh, self._fresh_items, self._pending = {}, 0, []
-        self._merged = self._ids.size
 
-    def _compact_store(self) -> None:
-        """Rewrite the flat sketch store without dead slots."""
+    def _compact_store(self) -> np.ndarray:
+        """Rewrite the flat sketch store without dead slots; old slot -> new slot."""
         alive = self._alive.view()
         live = np.flatnonzero(alive)
         off = self._off.view()
@@ -241,45 +255,71 @@ class TextIndex:
         self._flat.replace(self._flat.view()[_segments(off[live], sizes)])
         self._off.replace(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
         self._ids.replace(self._ids.view()[live])
-        self._smod.replace(self._smod.view()[live])
         self._alive.replace(np.ones(live.size, dtype=np.bool_))
         self._slot_of = dict(zip(self._ids.view().tolist(), range(live.size)))
         self._dead = 0
+        return (np.cumsum(alive) - 1).astype(np.int32)
 
     # -- querying -----------------------------------------------------------
 
-    def _gather(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Slots posted under the query's hashes (rarest keys first, at most
-        the budget) and the query hashes that were looked up."""
+    def _gather(self, q: np.ndarray) -> np.ndarray:
+        """Slots posted under the query's hashes, shortest lists first, at most
+        ``max_postings`` per 256 query hashes."""
         keys = self._keys
         if not keys.size:
-            return self._slots[:0], q[:0]
+            return self._slots[:0]
         pos = np.searchsorted(keys, q)
         np.minimum(pos, keys.size - 1, out=pos)
-        found = keys[pos] == q
-        pos = pos[found]
+        pos = pos[keys[pos] == q]
         begin = self._starts[pos]
         lengths = self._starts[pos + 1] - begin
-        probed = q[found]
-        if int(lengths.sum()) > self._budget:
+        budget = self._budget * max(1, q.size // 256)  # long queries read more
+        if int(lengths.sum()) > budget:
             order = np.argsort(lengths, kind="stable")
-            fits = int(np.searchsorted(np.cumsum(lengths[order]), self._budget, side="right"))
-            take = np.sort(order[: max(fits, _MIN_KEYS)])
-            begin, lengths, probed = begin[take], lengths[take], probed[take]
-        return self._slots[_segments(begin, lengths)], probed
+            fits = int(np.searchsorted(np.cumsum(lengths[order]), budget, side="right"))
+            take = order[: max(fits, _MIN_KEYS)]
+            begin, lengths = begin[take], lengths[take]
+        return self._slots[_segments(begin, lengths)]
 
-    def _candidates(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct candidate slots, their hit counts, and the looked-up hashes."""
-        slots, probed = self._gather(q)
+    def _candidates(
+        self, q: np.ndarray, min_similarity: float, min_containment: float
+    ) -> np.ndarray:
+        """Live candidate slots worth verifying, most promising first."""
+        slots = self._gather(q)
         if self._fresh:
             extra = [hit for key in q.tolist() if (hit := self._fresh.get(key))]
             if extra:
                 slots = np.concatenate([slots, np.concatenate(extra).astype(np.int32)])
-                probed = q  # fresh keys are never skipped; the estimate stays conservative
         if not slots.size:
-            return slots, slots, probed
+            return slots
         slots, hits = np.unique(slots, return_counts=True)
-        return slots, hits, probed
+        live = self._alive.data[slots]
+        slots, hits = slots[live], hits[live]
+        # an item sharing a fraction f of its shingles shares about f of its
+        # sampled keys (binomial; often more of its rarest keys): keep the
+        # candidates within _SIGMAS standard deviations of what the weakest
+        # possible match has; verify the ones at or above it, and the best
+        # max_verify of the others
+        off = self._off.data
+        nb = off[slots + 1] - off[slots]
+        unbiased = np.where(nb <= self._min_keys, nb, nb / self._density)
+        need = unbiased * self._weakest(q.size, nb, min_similarity, min_containment)
+        score = hits / need
+        strong = np.flatnonzero(score >= 1.0)
+        weak = np.flatnonzero((score < 1.0) & (hits >= need - _SIGMAS * np.sqrt(need)))
+        if weak.size > self._max_verify:
+            weak = weak[np.argsort(-score[weak], kind="stable")[: self._max_verify]]
+        return slots[np.concatenate([strong, weak])]
+
+    @staticmethod
+    def _weakest(nq: int, nb: np.ndarray, min_similarity: float, min_containment: float) -> np.ndarray:
+        """Smallest fraction of each bank item's shingles a match can share."""
+        s = min_similarity
+        need = s / (1.0 + s) * (nq + nb)  # similarity >= s needs this overlap
+        if nq >= MIN_CONTAINED_SHINGLES:
+            need = np.minimum(need, min_containment * nq)
+        need = np.where(nb >= MIN_CONTAINED_SHINGLES, np.minimum(need, min_containment * nb), need)
+        return np.clip(need / nb, 1e-9, 1.0)
 
     def query(
         self,
@@ -295,36 +335,8 @@ class TextIndex:
         if self._pending:
             self._compact()
         q = sketch.hashes
-        slots, hits, probed = self._candidates(q)
-        if not slots.size:
-            return []
-        slots, hits = slots[self._alive.data[slots]], hits[self._alive.data[slots]]
-        slots = self._shortlist(q.size, slots, hits, probed, min_similarity, min_containment)
+        slots = self._candidates(q, min_similarity, min_containment)
         return self._verify(q, slots, min_similarity, min_containment)
-
-    def _shortlist(
-        self, nq: int, slots: np.ndarray, hits: np.ndarray, probed: np.ndarray,
-        min_similarity: float, min_containment: float,
-    ) -> np.ndarray:
-        """Candidates worth verifying, most promising first, at most max_verify."""
-        mods = self._smod.data[slots].astype(np.int64)
-        # looked-up query hashes an item of each modulus can share: mod 1, 2, 4, ...
-        levels = [int(np.count_nonzero(probed & np.uint32(m - 1) == 0))
-                  for m in (1 << np.arange(self._mod.bit_length()))]
-        seen = np.maximum(np.asarray(levels, dtype=np.float64)[np.log2(mods).astype(np.int64)], 1)
-        est = hits * (nq / seen)  # estimated intersection size
-        off = self._off.data
-        nb = (off[slots + 1] - off[slots]).astype(np.float64)
-        s = min_similarity
-        need = s / (1.0 + s) * (nq + nb)  # similarity >= s needs at least this overlap
-        if nq >= MIN_CONTAINED_SHINGLES:
-            need = np.minimum(need, min_containment * nq)
-        need = np.where(nb >= MIN_CONTAINED_SHINGLES, np.minimum(need, min_containment * nb), need)
-        score = est / np.maximum(need, 1.0)
-        ok = np.flatnonzero(score >= _SLACK)
-        if ok.size > self._max_verify:
-            ok = ok[np.argsort(-score[ok], kind="stable")[: self._max_verify]]
-        return slots[ok]
 
     def _verify(
         self, q: np.ndarray, slots: np.ndarray, min_similarity: float, min_containment: float
@@ -336,10 +348,14 @@ class TextIndex:
         begin = off[slots]
         sizes = off[slots + 1] - begin
         flat = self._flat.data[_segments(begin, sizes)]
-        pos = np.searchsorted(q, flat)
+        table = np.zeros(1 << 16, dtype=np.bool_)  # low 16 bits of the query hashes
+        table[q & _LOW16] = True
+        maybe = np.flatnonzero(table[flat & _LOW16])
+        pos = np.searchsorted(q, flat[maybe])
         np.minimum(pos, q.size - 1, out=pos)
-        shared = (q[pos] == flat).astype(np.int32)
-        inter = np.add.reduceat(shared, np.cumsum(sizes) - sizes)
+        shared = maybe[q[pos] == flat[maybe]]
+        seg = np.cumsum(sizes) - sizes
+        inter = np.bincount(np.searchsorted(seg, shared, side="right") - 1, minlength=slots.size)
         sim = inter / (q.size + sizes - inter)
         q_in, o_in = inter / q.size, inter / sizes
         ok = (sim >= min_similarity) | (

@@ -1,0 +1,202 @@
+"""TextIndex: results equal brute force on neutral posts; add, remove, replace."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tahaluf.errors import InvalidInput
+from tahaluf.index.text import TextIndex, TextMatch
+from tahaluf.signals.text import (
+    DEFAULT_MIN_CONTAINMENT,
+    DEFAULT_MIN_SIMILARITY,
+    MIN_CONTAINED_SHINGLES,
+    TextSketch,
+    containment,
+    similarity,
+    text_sketch,
+    text_sketches,
+)
+
+POST_AR = (
+    "تتوقع الأرصاد أن يكون الطقس معتدلا في الرباط يوم الأحد. ستصل درجة الحرارة إلى 24 درجة "
+    "مئوية في المساء. يُنصح السائقون بالحذر بسبب الضباب الكثيف على الطرق الساحلية صباحا."
+)
+POST_EN = (
+    "The council announced a new bus route starting on Monday. The old bridge will close for "
+    "repairs for twelve days. Police advise using alternative routes during rush hour."
+)
+OTHER_AR = (
+    "فاز النادي على منافسه بهدفين مقابل هدف يوم الخميس. سجل المهاجم هدفا رائعا في الدقيقة 41 "
+    "واحتفل المشجعون في شوارع المدينة حتى ساعة متأخرة من الليل."
+)
+OTHER_EN = (
+    "The weekly market opened at dawn on Monday. Traders expect a busy season for the wheat "
+    "harvest, and the price of coffee rose by five percent this week."
+)
+CITIES = ["Leeds", "Lyon", "Dakar", "Perth", "Oran", "Sfax", "Tanta", "Irbid"]
+THINGS = ["the bus timetable", "a lentil soup recipe", "the weekend forecast", "the league table",
+          "tomato prices", "the new bridge", "a cycling lane", "the harbour ferry"]
+AR_WORDS = ("الطقس المطر الشمس السوق الخبز الحافلة المدينة الملعب الفريق المباراة الأسبوع "
+            "الصباح المساء الطريق الجسر القطار الميناء السعر الشاي القمح الحديقة المكتبة").split()
+
+
+def _bank_texts() -> list[str]:
+    return [
+        f"News from {c}: residents discussed {t} at the town hall on day {i}, and the "
+        f"meeting about {THINGS[(k + 3) % 8]} in {CITIES[(k + 5) % 8]} ended early."
+        for k, (i, c, t) in enumerate(
+            (i, c, t) for i in range(2) for c in CITIES for t in THINGS[:4]
+        )
+    ] + [POST_AR, POST_EN, OTHER_AR, OTHER_EN, "Leeds bus", "ok"]
+
+
+def _vocabulary() -> list[str]:
+    rng = random.Random(0)
+    letters = "بتثجحخدذرزسشصضطظعغفقكلمنهوي"
+    made = {"".join(rng.choice(letters) for _ in range(rng.randrange(3, 6))) for _ in range(3_000)}
+    return AR_WORDS + sorted(made)
+
+
+VOCAB = _vocabulary()
+
+
+def _ar_posts(count: int, seed: int) -> list[str]:
+    """Posts of 8-40 words, a fifth of them from the 22 topic words."""
+    rng = random.Random(seed)
+    pick = lambda: rng.choice(AR_WORDS) if rng.random() < 0.2 else rng.choice(VOCAB)  # noqa: E731
+    return [" ".join(pick() for _ in range(rng.randrange(8, 40))) for _ in range(count)]
+
+
+def _brute(bank: dict[int, TextSketch], q: TextSketch) -> set[int]:
+    return {
+        i for i, s in bank.items()
+        if similarity(q, s) >= DEFAULT_MIN_SIMILARITY
+        or (containment(q, s) >= DEFAULT_MIN_CONTAINMENT and len(q) >= MIN_CONTAINED_SHINGLES)
+        or (containment(s, q) >= DEFAULT_MIN_CONTAINMENT and len(s) >= MIN_CONTAINED_SHINGLES)
+    }
+
+
+def _check(index: TextIndex, bank: dict[int, TextSketch], q: TextSketch, exact: bool = True) -> tuple[int, int]:
+    """Results are true matches with exact evidence, best first; equal to brute
+    force when ``exact``. Returns (pairs found, pairs brute force finds)."""
+    got = index.query(q)
+    truth = _brute(bank, q)
+    assert {m.item_id for m in got} <= truth
+    if exact:
+        assert {m.item_id for m in got} == truth
+    for m in got:
+        assert m.similarity == pytest.approx(similarity(q, bank[m.item_id]))
+        assert m.query_in_item == pytest.approx(containment(q, bank[m.item_id]))
+        assert m.item_in_query == pytest.approx(containment(bank[m.item_id], q))
+    strength = [max(m.similarity, m.query_in_item, m.item_in_query) for m in got]
+    assert strength == sorted(strength, reverse=True)
+    return len(got), len(truth)
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_index_equals_brute_force(bulk: bool) -> None:
+    texts = _bank_texts()
+    bank = dict(enumerate(text_sketches(texts), start=100))
+    index = TextIndex(compact_every=16)
+    if bulk:
+        index.add_many(list(bank), list(bank.values()))
+    else:
+        for item_id, sketch in bank.items():
+            index.add(item_id, sketch)
+    queries = texts + [t[: len(t) * 6 // 10] for t in texts] + [
+        "Quoted today: " + POST_AR + " end of quote", POST_EN.replace("bridge", "tunnel"),
+        "Leeds", "leeds  BUS!", "ok"]
+    for text in queries:
+        _check(index, bank, text_sketch(text))
+
+
+def test_topic_words_do_not_match_but_edits_do() -> None:
+    """Posts sharing 22 frequent topic words: only real copies match."""
+    texts = _ar_posts(300, seed=4)
+    bank = dict(enumerate(text_sketches(texts)))
+    index = TextIndex()
+    index.add_many(list(bank), list(bank.values()))
+    rng = random.Random(9)
+    found = total = 0
+    for k in rng.sample(range(len(texts)), 40):
+        text = texts[k]
+        edits = [text[: len(text) * 6 // 10], "خبر اليوم: " + text + " انتهى الخبر", text + " #الطقس"]
+        for edited in edits + _ar_posts(1, seed=1000 + k):
+            got, truth = _check(index, bank, text_sketch(edited), exact=False)
+            found, total = found + got, total + truth
+        for edited in edits:
+            assert k in {m.item_id for m in index.query(text_sketch(edited))}
+    assert found >= 0.97 * total  # pairs made of topic words only may be missed
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(AR_WORDS + ["Leeds", "bus", "rain", "42"]), min_size=1, max_size=30),
+       st.integers(0, 2**16))
+def test_results_are_exact_and_self_is_found(words: list[str], seed: int) -> None:
+    texts = _ar_posts(40, seed) + [" ".join(words)]
+    bank = dict(enumerate(text_sketches(texts)))
+    index = TextIndex(compact_every=8)
+    for item_id, sketch in bank.items():
+        index.add(item_id, sketch)
+    q = bank[len(texts) - 1]
+    _check(index, bank, q, exact=False)
+    assert len(texts) - 1 in {m.item_id for m in index.query(q)}
+
+
+def test_index_remove_and_replace() -> None:
+    index = TextIndex(compact_every=2)
+    index.add(1, text_sketch(POST_AR))
+    index.add(2, text_sketch(POST_EN))
+    index.add(3, text_sketch(OTHER_EN))
+    assert [m.item_id for m in index.query(text_sketch(POST_AR))] == [1]
+    assert index.remove(1) and not index.remove(1)
+    assert index.query(text_sketch(POST_AR)) == []
+    index.add(2, text_sketch(POST_AR))  # replace item 2's sketch
+    assert [m.item_id for m in index.query(text_sketch(POST_AR))] == [2]
+    assert index.query(text_sketch(POST_EN)) == []
+    assert len(index) == 2 and 3 in index and 1 not in index
+
+
+def test_many_removals_compact_and_stay_correct() -> None:
+    texts = _ar_posts(2_600, seed=2)
+    sketches = text_sketches(texts)
+    index = TextIndex()
+    index.add_many(list(range(len(texts))), sketches)
+    for item_id in range(0, len(texts), 2):  # more than 1,000 removals: compaction
+        assert index.remove(item_id)
+    index.add_many([5_000, 5_001], [text_sketch(POST_AR), text_sketch(POST_EN)])
+    bank = {i: s for i, s in enumerate(sketches) if i % 2}
+    bank.update({5_000: text_sketch(POST_AR), 5_001: text_sketch(POST_EN)})
+    assert len(index) == len(bank)
+    for k in (1, 2, 3, 4, 777, 2_599):
+        got = {m.item_id for m in index.query(sketches[k])}
+        assert got <= set(bank) and (k in got) == (k % 2 == 1)
+    _check(index, bank, text_sketch(POST_AR))
+
+
+def test_add_after_bulk_and_matches_are_dataclasses() -> None:
+    index = TextIndex()
+    index.add_many([1, 2], [text_sketch(POST_AR), text_sketch(OTHER_AR)])
+    index.add(3, text_sketch(POST_EN))
+    got = index.query(text_sketch(POST_EN[:120]))
+    assert got == [TextMatch(3, pytest.approx(similarity(text_sketch(POST_EN[:120]), text_sketch(POST_EN))),
+                             1.0, pytest.approx(containment(text_sketch(POST_EN), text_sketch(POST_EN[:120]))))]
+
+
+def test_bad_input() -> None:
+    index = TextIndex()
+    with pytest.raises(InvalidInput):
+        index.add(1, "t1:AAAA")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        index.add_many([1, 1], [text_sketch(POST_AR), text_sketch(POST_EN)])
+    with pytest.raises(InvalidInput):
+        index.add_many([1], [])
+    with pytest.raises(InvalidInput):
+        index.query(POST_AR)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        TextIndex(max_verify=0)
+    assert len(index) == 0 and index.query(text_sketch(POST_AR)) == []
