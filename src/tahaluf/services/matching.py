@@ -137,7 +137,7 @@ class MatchEngine:
         self._refresh_banks()
         loaded_pdq = snapshot_dir is not None and self._load_pdq_snapshot(Path(snapshot_dir))
         if not loaded_pdq:
-            self._load_type("pdq")
+            self._load_pdq()
         for signal_type in ("text", "vpdq", *EXACT_TYPES):
             self._load_type(signal_type)
         self.refresh()
@@ -146,24 +146,29 @@ class MatchEngine:
     def _load_type(self, signal_type: str) -> None:
         slot_count: dict[int, int] = defaultdict(int)
         for batch in self.repo.iter_signals(signal_type):
-            if signal_type == "pdq":
-                self._add_pdq_batch(batch, slot_count)
-            else:
-                for rec in batch:
-                    self._add_one(rec.item_id, rec.signal_type, rec.value, slot_count)
+            for rec in batch:
+                self._add_one(rec.item_id, rec.signal_type, rec.value, slot_count)
 
-    def _add_pdq_batch(self, batch: Sequence[SignalRecord], slot_count: dict[int, int]) -> None:
-        ids, raw = [], bytearray()
-        for rec in batch:
-            k = slot_count[rec.item_id]
-            if k >= SLOTS_PER_ITEM:  # more than 16 PDQ hashes on one item: keep the first 16
+    def _load_pdq(self) -> None:
+        """Stream raw PDQ bytes (ordered by signal id, so an item's hashes are
+        contiguous) and give the k-th hash of an item the id ``item*16 + k``."""
+        last_item, last_k = -1, -1
+        for batch in self.repo.iter_pdq():
+            items = np.asarray(batch.item_ids, dtype=np.int64)
+            if not len(items):
                 continue
-            slot_count[rec.item_id] = k + 1
-            ids.append(rec.item_id * SLOTS_PER_ITEM + k)
-            raw += rec.pdq if rec.pdq is not None else bytes.fromhex(rec.value)
-        if ids:
-            hashes = np.frombuffer(bytes(raw), dtype=np.uint8).reshape(len(ids), 32)
-            self.pdq.add(np.asarray(ids, dtype=np.int64), hashes)
+            hashes = np.frombuffer(batch.hashes, dtype=np.uint8).reshape(len(items), 32)
+            pos = np.arange(len(items))
+            new_run = np.ones(len(items), dtype=bool)
+            new_run[1:] = items[1:] != items[:-1]
+            run_start = np.maximum.accumulate(np.where(new_run, pos, 0))
+            k = pos - run_start
+            if items[0] == last_item:  # the item continues from the previous batch
+                first_run = run_start == 0
+                k[first_run] += last_k + 1
+            keep = k < SLOTS_PER_ITEM  # more than 16 PDQ hashes on one item: keep the first 16
+            self.pdq.add(items[keep] * SLOTS_PER_ITEM + k[keep], hashes[keep])
+            last_item, last_k = int(items[-1]), int(k[-1])
 
     def _add_one(self, item_id: int, signal_type: str, value: str, slot_count: dict[int, int]) -> None:
         if signal_type in self.exact:
@@ -207,7 +212,8 @@ class MatchEngine:
         cursor = self.cursor
         self._reset()
         self._refresh_banks()
-        for signal_type in ("pdq", "text", "vpdq", *EXACT_TYPES):
+        self._load_pdq()
+        for signal_type in ("text", "vpdq", *EXACT_TYPES):
             self._load_type(signal_type)
         self.cursor = cursor
 
@@ -242,58 +248,82 @@ class MatchEngine:
     # -- matching ------------------------------------------------------------
 
     def match(self, signals: Sequence[Signal], opts: MatchOptions = MatchOptions()) -> list[Match]:
-        """Every bank item matching any of ``signals``; best evidence per item and type."""
-        hits: list[_Hit] = []
-        for sig in signals:
-            hits.extend(self._hits_for(sig, opts))
-        return self._resolve(hits, opts)
+        """Every bank item matching any of ``signals``: one match per item, strongest first."""
+        return self.match_many([signals], opts)[0]
 
-    def _hits_for(self, sig: Signal, opts: MatchOptions) -> list[_Hit]:
-        if sig.type in self.exact:
-            return [_Hit(i, sig.type, distance=0) for i in self.exact[sig.type].query(sig.value)]
-        if sig.type == "pdq":
-            return self._pdq_hits(sig, opts)
-        if sig.type == "text":
-            return self._text_hits(sig, opts)
-        if sig.type == "vpdq":
-            return self._vpdq_hits(sig, opts)
-        return []
+    def match_many(
+        self, inputs: Sequence[Sequence[Signal]], opts: MatchOptions = MatchOptions()
+    ) -> list[list[Match]]:
+        """:meth:`match` for many inputs at once (PDQ and text are queried in one batch)."""
+        hits: list[list[_Hit]] = [[] for _ in inputs]
+        pdq: list[tuple[int, Signal]] = []
+        text: list[tuple[int, Signal]] = []
+        for n, signals in enumerate(inputs):
+            for sig in signals:
+                if sig.type in self.exact:
+                    hits[n] += [_Hit(i, sig.type, distance=0) for i in self.exact[sig.type].query(sig.value)]
+                elif sig.type == "pdq":
+                    pdq.append((n, sig))
+                elif sig.type == "text":
+                    text.append((n, sig))
+                elif sig.type == "vpdq":
+                    hits[n] += self._vpdq_hits(sig, opts)
+        for n, found in self._pdq_hits(pdq, opts):
+            hits[n] += found
+        for n, found in self._text_hits(text, opts):
+            hits[n] += found
+        return [self._resolve(h, opts) for h in hits]
 
     def _pdq_threshold(self, opts: MatchOptions) -> int:
         if opts.pdq_max_distance is not None:
             return opts.pdq_max_distance
         return max(self._bank_pdq.values(), default=31)
 
-    def _pdq_hits(self, sig: Signal, opts: MatchOptions) -> list[_Hit]:
-        variants = [sig.value, *sig.extra.get("dihedral", [])[1:]]
-        extra_queries = sig.extra.get("variants", [])  # e.g. border-trimmed hashes
-        variants += list(extra_queries)
-        words = hashes_from_hex(variants)[None, :, :]
-        found = self.pdq.query_dihedral(words, self._pdq_threshold(opts))
-        best: dict[int, _Hit] = {}
-        for slot, dist in zip(found.ids.tolist(), found.distances.tolist()):
+    def _pdq_hits(self, queries: list[tuple[int, Signal]], opts: MatchOptions) -> list[tuple[int, list[_Hit]]]:
+        """All PDQ queries in one index call: each photo's hash, its 8 dihedral
+        hashes and its border/caption variants; best distance per bank item."""
+        if not queries:
+            return []
+        owners: list[int] = []
+        values: list[str] = []
+        for q, (_, sig) in enumerate(queries):
+            variants = [sig.value, *sig.extra.get("dihedral", [])[1:], *sig.extra.get("variants", [])]
+            values += variants
+            owners += [q] * len(variants)
+        found = self.pdq.query(hashes_from_hex(values), self._pdq_threshold(opts))
+        owner = np.asarray(owners, dtype=np.int64)[found.query_rows]
+        best: list[dict[int, _Hit]] = [{} for _ in queries]
+        for q, slot, dist in zip(owner.tolist(), found.ids.tolist(), found.distances.tolist()):
             item_id, k = divmod(slot, SLOTS_PER_ITEM)
-            prev = best.get(item_id)
-            if prev is None or dist < prev.distance:
-                best[item_id] = _Hit(item_id, "pdq", distance=int(dist), evidence={"bank_variant": k})
-        return list(best.values())
+            prev = best[q].get(item_id)
+            if prev is None or dist < (prev.distance or 0):
+                best[q][item_id] = _Hit(item_id, "pdq", distance=int(dist), evidence={"bank_variant": k})
+        return [(queries[q][0], list(b.values())) for q, b in enumerate(best)]
 
-    def _text_hits(self, sig: Signal, opts: MatchOptions) -> list[_Hit]:
-        sketch = TextSketch.from_value(sig.value)
-        found = self.text.query(sketch, opts.text_min_similarity, opts.text_min_containment)
+    def _text_hits(self, queries: list[tuple[int, Signal]], opts: MatchOptions) -> list[tuple[int, list[_Hit]]]:
+        if not queries:
+            return []
+        sketches = [TextSketch.from_value(sig.value) for _, sig in queries]
+        args = (opts.text_min_similarity, opts.text_min_containment)
+        if hasattr(self.text, "query_many"):
+            results = self.text.query_many(sketches, *args)
+        else:
+            results = [self.text.query(sk, *args) for sk in sketches]
+        return [(n, self._text_hit_list(found, opts)) for (n, _), found in zip(queries, results)]
+
+    def _text_hit_list(self, found: Sequence[Any], opts: MatchOptions) -> list[_Hit]:
         best: dict[int, _Hit] = {}
         for m in found:
             item_id = m.item_id // SLOTS_PER_ITEM
             if item_id in best:
                 continue
-            contains = _containment_evidence(m.query_in_item, m.item_in_query, opts)
             best[item_id] = _Hit(
                 item_id, "text", similarity=m.similarity,
                 evidence={
                     "jaccard": round(m.similarity, 4),
                     "query_in_item": round(m.query_in_item, 4),
                     "item_in_query": round(m.item_in_query, 4),
-                    "relation": contains,
+                    "relation": _containment_evidence(m.query_in_item, m.item_in_query, opts),
                 },
             )
         return list(best.values())

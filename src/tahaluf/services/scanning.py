@@ -101,8 +101,13 @@ def scan(
     resume: bool = False,
     keep_text: bool = False,
     on_skip: Callable[[InputItem], None] | None = None,
+    match_batch: int = 64,
 ) -> Iterator[ScanResult]:
-    """Hash and match every input; yields results in input order."""
+    """Hash and match every input; yields results in input order.
+
+    Hashed inputs are matched ``match_batch`` at a time (one index call per
+    signal type for the whole batch), so results arrive in small bursts.
+    """
     repo = engine.repo
 
     def work() -> Iterator[tuple[InputItem, HashOptions] | HashResult]:
@@ -118,26 +123,38 @@ def scan(
                     continue
             yield (it, hash_opts)
 
+    pending: list[list[HashResult]] = []
     for results in run_ordered(safe_hash, work(), jobs=jobs, passthrough=ready_results):
-        finished: list[ScanResult] = []
-        for res in results:
-            out = _match_result(res, engine, match_opts, keep_text)
-            finished.append(out)
-            yield out
-        _record(repo, results, finished, resume)
+        pending.append(results)
+        if sum(len(r) for r in pending) >= match_batch:
+            yield from _flush(pending, engine, match_opts, keep_text, resume)
+            pending = []
+    yield from _flush(pending, engine, match_opts, keep_text, resume)
 
 
-def _match_result(res: HashResult, engine: MatchEngine, opts: MatchOptions, keep_text: bool) -> ScanResult:
+def _flush(
+    pending: list[list[HashResult]], engine: MatchEngine, opts: MatchOptions, keep_text: bool, resume: bool
+) -> Iterator[ScanResult]:
+    """Match a batch of hashed inputs in one call per index, then yield and record them."""
+    flat = [res for results in pending for res in results]
+    try:
+        matched = engine.match_many([res.signals for res in flat], opts)
+        failure = None
+    except TahalufError as exc:  # e.g. a bank signal that no longer parses
+        matched, failure = [[] for _ in flat], exc.message
+    outs = iter([_scan_result(res, m, keep_text, failure) for res, m in zip(flat, matched)])
+    for results in pending:
+        finished = [next(outs) for _ in results]
+        yield from finished
+        _record(engine.repo, results, finished, resume)
+
+
+def _scan_result(res: HashResult, matches: list[Match], keep_text: bool, failure: str | None) -> ScanResult:
     sha = next((s.value for s in res.signals if s.type == "sha256"), None)
-    out = ScanResult(_label_of(res), res.content_type, error=res.error, sha256=sha,
-                     path=res.path, signals=res.signals)
+    out = ScanResult(_label_of(res), res.content_type, matches=matches, error=res.error or failure,
+                     sha256=sha, path=res.path, signals=res.signals)
     if keep_text:
         out.text = res.text
-    if res.signals:
-        try:
-            out.matches = engine.match(res.signals, opts)
-        except TahalufError as exc:
-            out.error = exc.message
     return out
 
 
@@ -153,23 +170,46 @@ def _record(repo: Any, results: list[HashResult], finished: list[ScanResult], re
 
 
 def lookup_values(
-    signal_type: str, values: Iterable[str], engine: MatchEngine, opts: MatchOptions = MatchOptions()
+    signal_type: str,
+    values: Iterable[str],
+    engine: MatchEngine,
+    opts: MatchOptions = MatchOptions(),
+    *,
+    batch: int = 256,
 ) -> Iterator[ScanResult]:
-    """Match raw signal values (one per line of ``tahaluf lookup``)."""
-    from tahaluf.banks import validate_signal
-
+    """Match raw signal values (one per line of ``tahaluf lookup``), ``batch`` at a time."""
+    chunk: list[tuple[ScanResult, Signal | None]] = []
     for value in values:
         value = value.strip()
         if not value:
             continue
-        out = ScanResult(value if len(value) <= 80 else value[:77] + "...", signal_type)
-        try:
-            sig = _signal_for_lookup(signal_type, value)
-            if signal_type != "text":
-                validate_signal(sig)
-            out.matches = engine.match([sig], opts)
-        except TahalufError as exc:
-            out.error = exc.message
+        chunk.append(_lookup_entry(signal_type, value))
+        if len(chunk) >= batch:
+            yield from _lookup_flush(chunk, engine, opts)
+            chunk = []
+    yield from _lookup_flush(chunk, engine, opts)
+
+
+def _lookup_entry(signal_type: str, value: str) -> tuple[ScanResult, Signal | None]:
+    from tahaluf.banks import validate_signal
+
+    out = ScanResult(value if len(value) <= 80 else value[:77] + "...", signal_type)
+    try:
+        sig = _signal_for_lookup(signal_type, value)
+        if signal_type != "text":
+            validate_signal(sig)
+    except TahalufError as exc:
+        out.error = exc.message
+        return out, None
+    return out, sig
+
+
+def _lookup_flush(
+    chunk: list[tuple[ScanResult, Signal | None]], engine: MatchEngine, opts: MatchOptions
+) -> Iterator[ScanResult]:
+    found = engine.match_many([[sig] if sig else [] for _, sig in chunk], opts)
+    for (out, _), matches in zip(chunk, found):
+        out.matches = matches
         yield out
 
 
