@@ -118,10 +118,17 @@ def bench_text(n: int, rounds: int) -> None:
     posts = textmod.demo_posts(n) if hasattr(textmod, "demo_posts") else _posts(n)
     from datasketch import MinHash
 
+    from tahaluf.signals.normalize import normalize_text
+
+    def shingles(post: str) -> list[bytes]:
+        norm = normalize_text(post).ljust(textmod.SHINGLE_CHARS)
+        n = textmod.SHINGLE_CHARS
+        return list({norm[i : i + n].encode("utf-8") for i in range(len(norm) - n + 1)})
+
     def datasketch_run() -> None:
         for post in posts:
             m = MinHash(num_perm=128)
-            m.update_batch([s.encode() for s in textmod.shingle_strings(post)])
+            m.update_batch(shingles(post))
 
     def tahaluf_run() -> None:
         textmod.text_sketches(posts)

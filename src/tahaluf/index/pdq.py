@@ -23,7 +23,7 @@ import numpy as np
 from tahaluf.errors import Conflict, InvalidInput
 from tahaluf.index import snapshot
 from tahaluf.index.pdq_codec import HASH_WORDS, as_hash_words, as_ids, check_max_distance
-from tahaluf.index.pdq_segment import Segment
+from tahaluf.index.pdq_segment import MIN_TABLE_ROWS, Segment
 
 __all__ = ["DEFAULT_MAX_DISTANCE", "Matches", "PDQIndex"]
 
@@ -71,10 +71,13 @@ def _sorted_matches(q: np.ndarray, ids: np.ndarray, d: np.ndarray, n_queries: in
 class PDQIndex:
     """Incremental exact Hamming range index over PDQ hashes, keyed by int64 ids."""
 
-    __slots__ = ("_segments",)
+    __slots__ = ("_segments", "_min_table_rows")
 
-    def __init__(self) -> None:
+    def __init__(self, *, min_table_rows: int = MIN_TABLE_ROWS) -> None:
+        """``min_table_rows``: segments with fewer rows get no probe tables
+        (scanning them is cheaper); 0 builds tables for every segment."""
         self._segments: list[Segment] = []
+        self._min_table_rows = int(min_table_rows)
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._segments)
@@ -106,7 +109,7 @@ class PDQIndex:
         if present.any():
             shown = ", ".join(str(i) for i in keys[present][:5])
             raise Conflict(f"{int(present.sum())} ids are already indexed (e.g. {shown})")
-        self._segments.append(Segment.from_unsorted(keys, words))
+        self._segments.append(Segment.from_unsorted(keys, words, self._min_table_rows))
         self._merge_tail()
 
     def remove(self, ids: np.ndarray) -> int:
@@ -121,14 +124,14 @@ class PDQIndex:
             seg.tombstone(rows)
             removed += len(rows)
             if seg.dead > _COMPACT_DEAD_FRACTION * len(seg.ids):
-                self._segments[i] = Segment(*seg.live())
+                self._segments[i] = Segment(*seg.live(), self._min_table_rows)
         self._segments = [s for s in self._segments if len(s)]
         return removed
 
     def compact(self) -> None:
         """Merge every segment into one and drop tombstones."""
         ids, hashes = self.items()
-        self._segments = [Segment(ids, hashes)] if len(ids) else []
+        self._segments = [Segment(ids, hashes, self._min_table_rows)] if len(ids) else []
 
     def _merge_tail(self) -> None:
         segs = self._segments
@@ -136,9 +139,8 @@ class PDQIndex:
             newer, older = segs.pop(), segs.pop()
             ids_a, hashes_a = older.live()
             ids_b, hashes_b = newer.live()
-            segs.append(
-                Segment.from_unsorted(np.concatenate([ids_a, ids_b]), np.concatenate([hashes_a, hashes_b]))
-            )
+            ids = np.concatenate([ids_a, ids_b])
+            segs.append(Segment.from_unsorted(ids, np.concatenate([hashes_a, hashes_b]), self._min_table_rows))
 
     # -- reads ------------------------------------------------------------
 
@@ -212,10 +214,10 @@ class PDQIndex:
         snapshot.write_snapshot(path, *self.items())
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> PDQIndex:
+    def load(cls, path: str | os.PathLike[str], *, min_table_rows: int = MIN_TABLE_ROWS) -> PDQIndex:
         """Read a snapshot written by :meth:`save`; StorageError if it is not valid."""
         ids, hashes = snapshot.read_snapshot(path)
-        index = cls()
+        index = cls(min_table_rows=min_table_rows)
         if len(ids):
-            index._segments.append(Segment(ids, hashes))
+            index._segments.append(Segment(ids, hashes, min_table_rows))
         return index

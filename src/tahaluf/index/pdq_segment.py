@@ -36,14 +36,15 @@ KEYS = 1 << 16
 #: segments smaller than this are only ever scanned (tables would not pay)
 MIN_TABLE_ROWS = 4096
 #: use the tables while a query probes at most this many chunk values
-#: (threshold 31 probes 272, 47 probes 2,192, 63 probes 11,152; see docs/pdq-index.md)
-PROBE_LIMIT = 2500
+#: (31 probes 272, 47: 2,192, 63: 11,152, 70: 23,892, 72: 27,532; measured crossover
+#: near 25,000 at 1M rows, see docs/pdq-index.md)
+PROBE_LIMIT = 25_000
 #: bound on candidate (query, row) pairs held in memory at once
 _PAIR_BUDGET = 1 << 16  # ~2 MB of candidates: stays in cache
 _SCAN_ROWS = 1 << 15
 _SCAN_PAIRS = 1 << 16
 #: below this threshold a scan first bounds the distance with the first two words
-_TWO_STAGE_BELOW = 96
+_TWO_STAGE_BELOW = 64
 
 
 def scan_distances(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -125,7 +126,7 @@ class Segment:
 
     __slots__ = ("ids", "hashes", "alive", "dead", "postings", "offsets")
 
-    def __init__(self, ids: np.ndarray, hashes: np.ndarray) -> None:
+    def __init__(self, ids: np.ndarray, hashes: np.ndarray, min_table_rows: int = MIN_TABLE_ROWS) -> None:
         # callers pass ids sorted ascending and unique, hashes aligned with them
         self.ids = ids
         self.hashes = hashes
@@ -133,13 +134,13 @@ class Segment:
         self.dead = 0
         self.postings: np.ndarray | None = None
         self.offsets: np.ndarray | None = None
-        if len(ids) >= MIN_TABLE_ROWS:
+        if len(ids) and len(ids) >= min_table_rows:
             self.postings, self.offsets = _build_tables(hashes)
 
     @classmethod
-    def from_unsorted(cls, ids: np.ndarray, hashes: np.ndarray) -> Segment:
+    def from_unsorted(cls, ids: np.ndarray, hashes: np.ndarray, min_table_rows: int) -> Segment:
         order = np.argsort(ids, kind="stable")
-        return cls(ids[order], np.ascontiguousarray(hashes[order]))
+        return cls(ids[order], np.ascontiguousarray(hashes[order]), min_table_rows)
 
     def __len__(self) -> int:
         return len(self.ids) - self.dead
@@ -184,7 +185,8 @@ class Segment:
             raise ValueError("this segment has no probe tables")
         kernel = self._probe if use_tables else self._scan
         if use_tables:
-            per_query = max(1, len(self.ids) * probe_count(max_distance) // KEYS)
+            probes = probe_count(max_distance)
+            per_query = max(1, len(self.ids) * probes // KEYS, probes)
         else:
             per_query = max(1, len(self.ids))
         step = max(1, _PAIR_BUDGET // per_query)

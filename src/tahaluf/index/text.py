@@ -54,7 +54,8 @@ _DF_MASK = np.uint32((1 << _DF_BITS) - 1)
 _DF_CAP = (1 << 20) - 1  # frequencies above this rank equal (then by hash value)
 _CHUNK = 4096  # items ranked per sort (12 bits of the sort key)
 _SIGMAS = 3.0  # verify candidates down to this many standard deviations below the needed hits
-_LOW16 = np.uint32(0xFFFF)
+_SAMPLE_TOP = np.uint32(1 << 30)  # hashes below this: the verification sample (1/4)
+_SAMPLE_SIGMAS = 4.0  # drop pairs this many standard deviations below the weakest match
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ class TextIndex:
         self._off.extend(np.zeros(1, dtype=np.int64))
         self._ids = _Grow(np.int64)  # item id of each slot
         self._alive = _Grow(np.bool_)
+        self._low = _Grow(np.int32)  # hashes below _SAMPLE_TOP per slot (a prefix)
         self._df = np.zeros(1 << _DF_BITS, dtype=np.uint32)
         self._keys = np.zeros(0, dtype=np.uint32)  # CSR postings
         self._starts = np.zeros(1, dtype=np.int64)
@@ -149,7 +151,7 @@ class TextIndex:
     @property
     def nbytes(self) -> int:
         """Bytes held by the numpy arrays (sketches, offsets, frequencies, postings)."""
-        arrays = [self._flat.data, self._off.data, self._ids.data, self._alive.data,
+        arrays = [self._flat.data, self._off.data, self._ids.data, self._alive.data, self._low.data,
                   self._df, self._keys, self._starts, self._slots]
         return sum(a.nbytes for a in arrays)
 
@@ -169,6 +171,8 @@ class TextIndex:
         self._off.extend(self._off.data[first] + np.cumsum(sizes))
         self._ids.extend(np.asarray(item_ids, dtype=np.int64))
         self._alive.extend(np.ones(len(sketches), dtype=np.bool_))
+        low = np.concatenate([[0], np.cumsum(new < _SAMPLE_TOP)])[np.cumsum(sizes)]
+        self._low.extend(np.diff(np.concatenate([[0], low])).astype(np.int32))
         self._slot_of.update(zip(item_ids, range(first, first + len(item_ids))))
         if new.size < 1 << 16:
             np.add.at(self._df, new & _DF_MASK, 1)
@@ -256,70 +260,12 @@ class TextIndex:
         self._off.replace(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
         self._ids.replace(self._ids.view()[live])
         self._alive.replace(np.ones(live.size, dtype=np.bool_))
+        self._low.replace(self._low.view()[live])
         self._slot_of = dict(zip(self._ids.view().tolist(), range(live.size)))
         self._dead = 0
         return (np.cumsum(alive) - 1).astype(np.int32)
 
     # -- querying -----------------------------------------------------------
-
-    def _gather(self, q: np.ndarray) -> np.ndarray:
-        """Slots posted under the query's hashes, shortest lists first, at most
-        ``max_postings`` per 256 query hashes."""
-        keys = self._keys
-        if not keys.size:
-            return self._slots[:0]
-        pos = np.searchsorted(keys, q)
-        np.minimum(pos, keys.size - 1, out=pos)
-        pos = pos[keys[pos] == q]
-        begin = self._starts[pos]
-        lengths = self._starts[pos + 1] - begin
-        budget = self._budget * max(1, q.size // 256)  # long queries read more
-        if int(lengths.sum()) > budget:
-            order = np.argsort(lengths, kind="stable")
-            fits = int(np.searchsorted(np.cumsum(lengths[order]), budget, side="right"))
-            take = order[: max(fits, _MIN_KEYS)]
-            begin, lengths = begin[take], lengths[take]
-        return self._slots[_segments(begin, lengths)]
-
-    def _candidates(
-        self, q: np.ndarray, min_similarity: float, min_containment: float
-    ) -> np.ndarray:
-        """Live candidate slots worth verifying, most promising first."""
-        slots = self._gather(q)
-        if self._fresh:
-            extra = [hit for key in q.tolist() if (hit := self._fresh.get(key))]
-            if extra:
-                slots = np.concatenate([slots, np.concatenate(extra).astype(np.int32)])
-        if not slots.size:
-            return slots
-        slots, hits = np.unique(slots, return_counts=True)
-        live = self._alive.data[slots]
-        slots, hits = slots[live], hits[live]
-        # an item sharing a fraction f of its shingles shares about f of its
-        # sampled keys (binomial; often more of its rarest keys): keep the
-        # candidates within _SIGMAS standard deviations of what the weakest
-        # possible match has; verify the ones at or above it, and the best
-        # max_verify of the others
-        off = self._off.data
-        nb = off[slots + 1] - off[slots]
-        unbiased = np.where(nb <= self._min_keys, nb, nb / self._density)
-        need = unbiased * self._weakest(q.size, nb, min_similarity, min_containment)
-        score = hits / need
-        strong = np.flatnonzero(score >= 1.0)
-        weak = np.flatnonzero((score < 1.0) & (hits >= need - _SIGMAS * np.sqrt(need)))
-        if weak.size > self._max_verify:
-            weak = weak[np.argsort(-score[weak], kind="stable")[: self._max_verify]]
-        return slots[np.concatenate([strong, weak])]
-
-    @staticmethod
-    def _weakest(nq: int, nb: np.ndarray, min_similarity: float, min_containment: float) -> np.ndarray:
-        """Smallest fraction of each bank item's shingles a match can share."""
-        s = min_similarity
-        need = s / (1.0 + s) * (nq + nb)  # similarity >= s needs this overlap
-        if nq >= MIN_CONTAINED_SHINGLES:
-            need = np.minimum(need, min_containment * nq)
-        need = np.where(nb >= MIN_CONTAINED_SHINGLES, np.minimum(need, min_containment * nb), need)
-        return np.clip(need / nb, 1e-9, 1.0)
 
     def query(
         self,
@@ -332,39 +278,182 @@ class TextIndex:
         at least MIN_CONTAINED_SHINGLES shingles; best first."""
         if not isinstance(sketch, TextSketch):
             raise InvalidInput("TextIndex.query takes a TextSketch")
+        return self.query_many([sketch], min_similarity, min_containment)[0]
+
+    def query_many(
+        self,
+        sketches: Sequence[TextSketch],
+        min_similarity: float = DEFAULT_MIN_SIMILARITY,
+        min_containment: float = DEFAULT_MIN_CONTAINMENT,
+    ) -> list[list[TextMatch]]:
+        """``[query(s, ...) for s in sketches]``, computed for all the sketches
+        at once (a few dozen numpy calls per batch instead of per query)."""
+        for sketch in sketches:
+            if not isinstance(sketch, TextSketch):
+                raise InvalidInput("TextIndex.query_many takes TextSketch objects")
         if self._pending:
             self._compact()
-        q = sketch.hashes
-        slots = self._candidates(q, min_similarity, min_containment)
-        return self._verify(q, slots, min_similarity, min_containment)
+        out: list[list[TextMatch]] = []
+        for lo in range(0, len(sketches), _BATCH):
+            batch = _Batch(sketches[lo : lo + _BATCH])
+            pq, ps, hits = self._hits(batch)
+            pq, ps = self._select(batch, pq, ps, hits, min_similarity, min_containment)
+            out.extend(self._verify(batch, pq, ps, min_similarity, min_containment))
+        return out
+
+    def _gather(self, b: _Batch) -> tuple[np.ndarray, np.ndarray]:
+        """(query, slot) of the postings under each query's hashes, shortest
+        lists first, at most ``max_postings`` per 256 hashes of a query."""
+        keys = self._keys
+        if not keys.size:
+            return np.zeros(0, dtype=np.int64), self._slots[:0]
+        pos = np.searchsorted(keys, b.q)
+        np.minimum(pos, keys.size - 1, out=pos)
+        found = keys[pos] == b.q
+        pos, who = pos[found], b.owner[found]
+        begin = self._starts[pos]
+        lengths = self._starts[pos + 1] - begin
+        order = np.argsort((who << 40) | lengths, kind="stable")  # by query, then length
+        who, begin, lengths = who[order], begin[order], lengths[order]
+        counts = np.bincount(who, minlength=b.count)
+        group = np.repeat(np.cumsum(counts) - counts, counts)  # first entry of each query
+        cum = np.cumsum(lengths)
+        within = cum - (cum[group] - lengths[group])  # lengths read so far by this query
+        budget = self._budget * np.maximum(1, b.sizes // 256)  # long queries read more
+        take = (within <= budget[who]) | (np.arange(who.size) - group < _MIN_KEYS)
+        who, begin, lengths = who[take], begin[take], lengths[take]
+        return np.repeat(who, lengths), self._slots[_segments(begin, lengths)]
+
+    def _hits(self, b: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct (query, live slot) pairs sorted by query then slot, with
+        their number of postings."""
+        who, slots = self._gather(b)
+        if self._fresh:
+            extra_w, extra_s = [who], [slots.astype(np.int64)]
+            for k in range(b.count):
+                for key in b.q[b.off[k] : b.off[k + 1]].tolist():
+                    if hit := self._fresh.get(key):
+                        extra_w.append(np.full(len(hit), k, dtype=np.int64))
+                        extra_s.append(np.asarray(hit, dtype=np.int64))
+            who, slots = np.concatenate(extra_w), np.concatenate(extra_s)
+        pairs = np.sort((who << 32) | slots.astype(np.int64))
+        new = np.empty(pairs.size, dtype=bool)
+        new[:1] = True
+        np.not_equal(pairs[1:], pairs[:-1], out=new[1:])
+        first = np.flatnonzero(new)
+        hits = np.diff(np.append(first, pairs.size))
+        pairs = pairs[first]
+        pq, ps = pairs >> 32, pairs & 0xFFFFFFFF
+        live = self._alive.data[ps]
+        return pq[live], ps[live], hits[live]
+
+    def _select(
+        self, b: _Batch, pq: np.ndarray, ps: np.ndarray, hits: np.ndarray,
+        min_similarity: float, min_containment: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The (query, slot) pairs worth verifying."""
+        # an item sharing a fraction f of its shingles shares about f of its
+        # sampled keys (binomial; often more of its rarest keys): keep the
+        # candidates within _SIGMAS standard deviations of what the weakest
+        # possible match has; verify the ones at or above it, and the best
+        # max_verify of the others per query
+        off = self._off.data
+        nb = off[ps + 1] - off[ps]
+        unbiased = np.where(nb <= self._min_keys, nb, nb / self._density)
+        need = unbiased * _weakest(b.sizes[pq], nb, min_similarity, min_containment)
+        score = hits / need
+        strong = score >= 1.0
+        weak = np.flatnonzero(~strong & (hits >= need - _SIGMAS * np.sqrt(need)))
+        counts = np.bincount(pq[weak], minlength=b.count)
+        if counts.size and counts.max() > self._max_verify:
+            order = weak[np.lexsort((-score[weak], pq[weak]))]  # stable: ties by slot
+            group = np.repeat(np.cumsum(counts) - counts, counts)
+            weak = order[np.arange(order.size) - group < self._max_verify]
+        strong[weak] = True
+        return pq[strong], ps[strong]
 
     def _verify(
-        self, q: np.ndarray, slots: np.ndarray, min_similarity: float, min_containment: float
-    ) -> list[TextMatch]:
-        """Exact similarity and containments of q against candidate slots."""
-        if not slots.size:
-            return []
+        self, b: _Batch, pq: np.ndarray, ps: np.ndarray, min_similarity: float, min_containment: float
+    ) -> list[list[TextMatch]]:
+        """Exact similarity and containments of each pair, best first per query.
+
+        Pairs are first screened on the hashes below ``_SAMPLE_TOP`` (a quarter
+        of each sketch, a prefix since sketches are sorted): a shared shingle
+        is in that sample with probability 1/4, independently, so a pair that
+        shares the weakest possible match's overlap has a binomial sampled
+        overlap; pairs more than _SAMPLE_SIGMAS below its mean are dropped.
+        """
+        out: list[list[TextMatch]] = [[] for _ in range(b.count)]
         off = self._off.data
-        begin = off[slots]
-        sizes = off[slots + 1] - begin
-        flat = self._flat.data[_segments(begin, sizes)]
-        table = np.zeros(1 << 16, dtype=np.bool_)  # low 16 bits of the query hashes
-        table[q & _LOW16] = True
-        maybe = np.flatnonzero(table[flat & _LOW16])
-        pos = np.searchsorted(q, flat[maybe])
-        np.minimum(pos, q.size - 1, out=pos)
-        shared = maybe[q[pos] == flat[maybe]]
-        seg = np.cumsum(sizes) - sizes
-        inter = np.bincount(np.searchsorted(seg, shared, side="right") - 1, minlength=slots.size)
-        sim = inter / (q.size + sizes - inter)
-        q_in, o_in = inter / q.size, inter / sizes
-        ok = (sim >= min_similarity) | (
-            (q_in >= min_containment) & (q.size >= MIN_CONTAINED_SHINGLES)
-        ) | ((o_in >= min_containment) & (sizes >= MIN_CONTAINED_SHINGLES))
-        ids = self._ids.data[slots]
-        out = [
-            TextMatch(int(ids[i]), float(sim[i]), float(q_in[i]), float(o_in[i]))
-            for i in np.flatnonzero(ok).tolist()
-        ]
-        out.sort(key=lambda m: (-max(m.similarity, m.query_in_item, m.item_in_query), m.item_id))
+        nq, nb = b.sizes[pq], off[ps + 1] - off[ps]
+        need = _weakest(nq, nb, min_similarity, min_containment) * nb
+        sampled = _overlap(b.low_keyed, b.low_q, pq, off[ps], self._low.data[ps], self._flat.data, 30)
+        keep = sampled >= need / 4 - _SAMPLE_SIGMAS * np.sqrt(need * 3 / 16)
+        pq, ps, nq, nb = pq[keep], ps[keep], nq[keep], nb[keep]
+        if not pq.size:
+            return out
+        inter = _overlap(b.keyed, b.q, pq, off[ps], nb, self._flat.data, 32)
+        sim = inter / (nq + nb - inter)
+        q_in, o_in = inter / nq, inter / nb
+        ok = (sim >= min_similarity) | ((q_in >= min_containment) & (nq >= MIN_CONTAINED_SHINGLES)) | (
+            (o_in >= min_containment) & (nb >= MIN_CONTAINED_SHINGLES))
+        keep = np.flatnonzero(ok)
+        ids = self._ids.data[ps[keep]]
+        strength = np.maximum(np.maximum(sim[keep], q_in[keep]), o_in[keep])
+        keep = keep[np.lexsort((ids, -strength, pq[keep]))]
+        rows = zip(pq[keep].tolist(), self._ids.data[ps[keep]].tolist(), sim[keep].tolist(),
+                   q_in[keep].tolist(), o_in[keep].tolist())
+        for k, item_id, s, a, c in rows:
+            out[k].append(TextMatch(item_id, s, a, c))
         return out
+
+
+def _overlap(
+    keyed: np.ndarray, q: np.ndarray, pq: np.ndarray, begin: np.ndarray, sizes: np.ndarray,
+    flat: np.ndarray, span: int,
+) -> np.ndarray:
+    """Per pair, how many of ``flat[begin:begin + size]`` are in its query's
+    hashes (``keyed``: sorted ``query << 32 | hash``; ``q``: those hashes,
+    all below ``2**span``)."""
+    if not pq.size:
+        return np.zeros(0, dtype=np.int64)
+    values = flat[_segments(begin, sizes)]
+    # screen on a table of the top hash bits of every query in the batch, then confirm
+    bits = int(min(22, max(12, (q.size * 16).bit_length())))
+    shift = np.uint32(span - bits)
+    table = np.zeros(1 << bits, dtype=np.bool_)
+    table[q >> shift] = True
+    maybe = np.flatnonzero(table[values >> shift])
+    pair = np.searchsorted(np.cumsum(sizes), maybe, side="right")
+    probe = (pq[pair] << 32) | values[maybe].astype(np.int64)
+    pos = np.searchsorted(keyed, probe)
+    np.minimum(pos, keyed.size - 1, out=pos)
+    return np.bincount(pair[keyed[pos] == probe], minlength=pq.size)
+
+
+_BATCH = 512  # queries per pass (bounds the temporaries)
+
+
+class _Batch:
+    """A batch of query sketches, concatenated."""
+
+    __slots__ = ("count", "sizes", "off", "q", "owner", "keyed", "low_q", "low_keyed")
+
+    def __init__(self, sketches: Sequence[TextSketch]) -> None:
+        self.count = len(sketches)
+        self.sizes = np.fromiter((s.hashes.size for s in sketches), dtype=np.int64, count=self.count)
+        self.off = np.concatenate([[0], np.cumsum(self.sizes)]).tolist()
+        self.q = np.concatenate([s.hashes for s in sketches]).astype(np.uint32, copy=False)
+        self.owner = np.repeat(np.arange(self.count, dtype=np.int64), self.sizes)
+        self.keyed = (self.owner << 32) | self.q.astype(np.int64)  # sorted: by query, then hash
+        low = self.q < _SAMPLE_TOP
+        self.low_q, self.low_keyed = self.q[low], self.keyed[low]
+
+
+def _weakest(nq: np.ndarray, nb: np.ndarray, min_similarity: float, min_containment: float) -> np.ndarray:
+    """Smallest fraction of each bank item's shingles a match can share."""
+    s = min_similarity
+    need = s / (1.0 + s) * (nq + nb)  # similarity >= s needs this overlap
+    need = np.where(nq >= MIN_CONTAINED_SHINGLES, np.minimum(need, min_containment * nq), need)
+    need = np.where(nb >= MIN_CONTAINED_SHINGLES, np.minimum(need, min_containment * nb), need)
+    return np.clip(need / nb, 1e-9, 1.0)
