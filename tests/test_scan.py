@@ -184,3 +184,28 @@ def test_snapshot_cold_start_gives_the_same_matches(db, filled, tmp_path):
         warm = MatchEngine(store).load().match(res.signals)
         assert [m.item_id for m in cold.match(res.signals)] == [m.item_id for m in warm] != []
     store.close()
+
+
+def test_snapshot_of_another_or_recreated_database_is_ignored(tmp_path):
+    from tahaluf.services.hashing import hash_item
+
+    first, second = tmp_path / "one.png", tmp_path / "two.png"
+    make_photo(first, 21)
+    make_photo(second, 22)
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    store = open_store(db)
+    banks.create_bank(store, "known", "known")
+    add_content(store, "known", [InputItem("file", str(first))])
+    MatchEngine(store).load().save_snapshot(tmp_path / "snap")
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{tmp_path / 'a.db'}{suffix}").unlink(missing_ok=True)
+    store = open_store(db)  # recreated: same URL, other content
+    banks.create_bank(store, "known", "known")
+    add_content(store, "known", [InputItem("file", str(second))])
+    engine = MatchEngine(store).load(snapshot_dir=tmp_path / "snap")
+    assert engine.snapshot_cursor is None  # the snapshot was not used
+    [old] = hash_item(InputItem("file", str(first)), HashOptions())
+    [new] = hash_item(InputItem("file", str(second)), HashOptions())
+    assert engine.match(old.signals) == [] and len(engine.match(new.signals)) == 1
+    store.close()

@@ -16,7 +16,7 @@ from tahaluf.cli.output import fail
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.reports import CsvReport, HtmlReport, write_jsonl_line
 from tahaluf.services.hashing import HashOptions, HashResult, InputItem, iter_inputs
-from tahaluf.services.matching import MatchEngine, MatchOptions
+from tahaluf.services.matching import MatchEngine, MatchOptions, snapshot_dir_for
 from tahaluf.services.parallel import default_jobs
 from tahaluf.services.scanning import ScanResult, lookup_values, scan
 
@@ -43,12 +43,17 @@ def _open_store(ctx: typer.Context):  # noqa: ANN202 - Store
     return get_store(ctx)
 
 
-def _engine(store, quiet: bool) -> MatchEngine:  # noqa: ANN001
+def _engine(store, quiet: bool = True) -> MatchEngine:  # noqa: ANN001
+    """Load the indexes (from the PDQ snapshot when it is current) and refresh the snapshot."""
+    folder = snapshot_dir_for(store.url.render_as_string(hide_password=False))
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
-        return MatchEngine(store).load()
-    with console.status("loading bank indexes…"):
-        return MatchEngine(store).load()
+        engine = MatchEngine(store).load(snapshot_dir=folder)
+    else:
+        with console.status("loading bank indexes…"):
+            engine = MatchEngine(store).load(snapshot_dir=folder)
+    engine.save_snapshot_if_stale(folder)
+    return engine
 
 
 class _Sink:
@@ -151,7 +156,7 @@ def lookup_command(
     """Match signal values (one a line): hashes, URLs, or post texts for --type text."""
     store = _open_store(ctx)
     try:
-        engine = MatchEngine(store).load()
+        engine = _engine(store)
         if source == "-":
             lines = (line.rstrip("\r\n") for line in sys.stdin)
         else:

@@ -14,6 +14,7 @@ k-th signal of that type on the item (k < 16); ``id >> 4`` is the item.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import defaultdict
@@ -35,7 +36,7 @@ from tahaluf.signals.base import Signal
 from tahaluf.signals.text import TextSketch
 from tahaluf.storage.repository.base import Repository, SignalRecord, SignalRow
 
-__all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM", "EXACT_TYPES"]
+__all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM", "EXACT_TYPES", "snapshot_dir_for"]
 
 SLOTS_PER_ITEM = 16
 EXACT_TYPES = ("md5", "sha256", "url")
@@ -126,6 +127,7 @@ class MatchEngine:
         self.vpdq = VPDQIndex()
         self.exact = {t: ExactIndex() for t in EXACT_TYPES}
         self.cursor = 0
+        self.snapshot_cursor: int | None = None
         self._bank_pdq: dict[str, int] = {}
         self._info_cache: dict[int, ItemInfo] = {}
 
@@ -135,6 +137,7 @@ class MatchEngine:
         """Build every index from the repository (or a PDQ snapshot plus the log since)."""
         self.cursor = self.repo.last_change_id()
         self._refresh_banks()
+        self.snapshot_cursor = None
         loaded_pdq = snapshot_dir is not None and self._load_pdq_snapshot(Path(snapshot_dir))
         if not loaded_pdq:
             self._load_pdq()
@@ -383,7 +386,8 @@ class MatchEngine:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "pdq.index"
         self.pdq.save(path)
-        meta = {"version": _SNAPSHOT_VERSION, "cursor": self.cursor, "hashes": len(self.pdq)}
+        meta = {"version": _SNAPSHOT_VERSION, "cursor": self.cursor, "hashes": len(self.pdq),
+                "banks": self._banks_fingerprint()}
         tmp = folder / "pdq.meta.json.tmp"
         tmp.write_text(json.dumps(meta), encoding="utf-8")
         tmp.replace(folder / "pdq.meta.json")
@@ -395,13 +399,40 @@ class MatchEngine:
             return False
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta.get("version") != _SNAPSHOT_VERSION:
+            cursor = int(meta["cursor"])
+            # another database, or this one recreated: the log cannot bridge the gap
+            if (meta.get("version") != _SNAPSHOT_VERSION or cursor > self.cursor
+                    or meta.get("banks") != self._banks_fingerprint()):
                 return False
             self.pdq = PDQIndex.load(path)
-        except (ValueError, OSError, StorageError, InvalidInput):
+        except (ValueError, KeyError, TypeError, OSError, StorageError, InvalidInput):
             return False  # a bad snapshot only costs a rebuild
-        self.cursor = int(meta["cursor"])
+        self.cursor = self.snapshot_cursor = cursor
         return True
+
+    def _banks_fingerprint(self) -> str:
+        """Identifies the banks a snapshot was made from (ids, names, creation times)."""
+        rows = sorted((b.id, b.name, b.created_at.isoformat()) for b in self.repo.list_banks())
+        return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+    def save_snapshot_if_stale(self, snapshot_dir: str | os.PathLike[str], *, min_hashes: int = 100_000) -> bool:
+        """Refresh the snapshot when it lags the log (only worth it for big indexes)."""
+        if len(self.pdq) < min_hashes or self.snapshot_cursor == self.cursor:
+            return False
+        try:
+            self.save_snapshot(snapshot_dir)
+        except (OSError, StorageError):
+            return False  # a cache that cannot be written only costs speed
+        self.snapshot_cursor = self.cursor
+        return True
+
+
+def snapshot_dir_for(db_url: str) -> Path:
+    """Where the PDQ snapshot of a database lives: the user cache folder, one per URL."""
+    import platformdirs
+
+    key = hashlib.sha256(db_url.encode("utf-8")).hexdigest()[:16]
+    return Path(platformdirs.user_cache_dir("tahaluf")) / "index" / key
 
 
 def _containment_evidence(q_in: float, i_in: float, opts: MatchOptions) -> str:
