@@ -200,3 +200,74 @@ def test_bad_input() -> None:
     with pytest.raises(InvalidInput):
         TextIndex(max_verify=0)
     assert len(index) == 0 and index.query(text_sketch(POST_AR)) == []
+
+
+def _edited(texts: list[str], rng: random.Random) -> list[str]:
+    """Truncations, quotes, word swaps of some bank posts, and fresh posts."""
+    out = []
+    for k in rng.sample(range(len(texts)), 30):
+        text = texts[k]
+        words = text.split()
+        words[rng.randrange(len(words))] = rng.choice(AR_WORDS)
+        out += [text[: len(text) * 6 // 10], "خبر اليوم: " + text + " انتهى الخبر", " ".join(words)]
+    return out + _ar_posts(20, seed=rng.randrange(10**6))
+
+
+def test_query_many_equals_query_and_brute_force() -> None:
+    texts = _ar_posts(400, seed=7)
+    bank = dict(enumerate(text_sketches(texts)))
+    index = TextIndex()
+    index.add_many(list(bank), list(bank.values()))
+    queries = text_sketches(_edited(texts, random.Random(3)))
+    many = index.query_many(queries)
+    assert len(many) == len(queries)
+    assert many == [index.query(q) for q in queries]
+    found = total = 0
+    for q, got in zip(queries, many):
+        truth = _brute(bank, q)
+        assert {m.item_id for m in got} <= truth
+        found, total = found + len(got), total + len(truth)
+    assert total >= 90 and found >= 0.97 * total
+
+
+def test_query_many_finds_edited_copies_in_big_batches() -> None:
+    """More queries than one internal pass (512): order and sources kept."""
+    texts = _ar_posts(300, seed=11)
+    index = TextIndex()
+    index.add_many(list(range(len(texts))), text_sketches(texts))
+    sources = [k % len(texts) for k in range(600)]
+    queries = text_sketches([texts[k][: len(texts[k]) * 7 // 10] if i % 2 else "خبر: " + texts[k]
+                             for i, k in enumerate(sources)])
+    many = index.query_many(queries)
+    assert [k in {m.item_id for m in got} for k, got in zip(sources, many)] == [True] * 600
+    assert many[:40] == [index.query(q) for q in queries[:40]]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(0, 59), min_size=0, max_size=12), st.integers(0, 2**16),
+       st.sampled_from([(0.4, 0.5), (0.2, 0.3), (0.8, 0.9)]))
+def test_query_many_is_the_loop_of_query(picks: list[int], seed: int, thresholds: tuple[float, float]) -> None:
+    """Fresh one-by-one items, bulk items, removals and thresholds: one answer."""
+    rng = random.Random(seed)
+    texts = _ar_posts(60, seed)
+    sketches = text_sketches(texts)
+    index = TextIndex(compact_every=10_000)
+    index.add_many(list(range(40)), sketches[:40])
+    for item_id in range(40, 60):  # stays in the fresh segment
+        index.add(item_id, sketches[item_id])
+    for item_id in rng.sample(range(60), 5):
+        index.remove(item_id)
+    queries = [text_sketch(texts[k][: max(5, len(texts[k]) * rng.randrange(3, 11) // 10)]) for k in picks]
+    sim, cont = thresholds
+    assert index.query_many(queries, sim, cont) == [index.query(q, sim, cont) for q in queries]
+
+
+def test_query_many_bad_input() -> None:
+    index = TextIndex()
+    assert index.query_many([]) == []
+    index.add(1, text_sketch(POST_EN))
+    assert index.query_many([text_sketch(POST_EN), text_sketch(OTHER_AR)])[1] == []
+    with pytest.raises(InvalidInput):
+        index.query_many([text_sketch(POST_AR), POST_AR])  # type: ignore[list-item]
+    with pytest.raises(InvalidInput):
+        TextIndex(max_ranked=0)

@@ -17,11 +17,14 @@ keys as of its shingles (MinHash banding loses containment).
 
 A query looks up all its hashes and gathers at most ``max_postings``
 postings, shortest posting lists first (the longest are stop-keys for
-candidate generation only), counts the hits per slot and sends the
-``max_verify`` candidates with most hits to exact verification:
-similarity and containment in both directions on the full sketches. Results
-are therefore never wrong; a match can be missed only when its shared part
-holds too few sampled keys (see ``docs/text-index.md`` for the measured rate).
+candidate generation only), counts the hits per slot and sends to exact
+verification the candidates whose hits reach what the weakest match would
+show, the ``max_verify`` best of those just below, and the ``max_ranked``
+with 2+ hits in the shortest lists; a 1/4 hash sample screens them before
+similarity and containment are computed on the full sketches. Results are
+therefore never wrong; a match can be missed (see ``docs/text-index.md`` for
+the measured rate). ``query_many`` does all of this for a batch of queries
+with one set of numpy calls; ``query`` is a batch of one.
 
 Postings: compacted CSR arrays (sorted distinct ``uint32`` keys, ``int64``
 starts, ``int32`` slots) plus a small dict for items added one by one, merged
@@ -55,7 +58,7 @@ _DF_CAP = (1 << 20) - 1  # frequencies above this rank equal (then by hash value
 _CHUNK = 4096  # items ranked per sort (12 bits of the sort key)
 _SIGMAS = 3.0  # verify candidates down to this many standard deviations below the needed hits
 _SAMPLE_TOP = np.uint32(1 << 30)  # hashes below this: the verification sample (1/4)
-_SAMPLE_SIGMAS = 4.0  # drop pairs this many standard deviations below the weakest match
+_SAMPLE_SIGMAS = 3.0  # drop pairs this many standard deviations below the weakest match
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +122,13 @@ class TextIndex:
         min_keys: int = 24,
         max_postings: int = 2_000,
         max_verify: int = 48,
+        max_ranked: int = 16,
         compact_every: int = 20_000,
     ) -> None:
-        if key_density < 1 or min_keys < 1 or max_postings < 1 or max_verify < 1:
+        if min(key_density, min_keys, max_postings, max_verify, max_ranked) < 1:
             raise InvalidInput("TextIndex parameters must be positive")
         self._density, self._min_keys = key_density, min_keys
-        self._budget, self._max_verify = max_postings, max_verify
+        self._budget, self._max_verify, self._max_ranked = max_postings, max_verify, max_ranked
         self._compact_every = compact_every
         self._slot_of: dict[int, int] = {}
         self._flat = _Grow(np.uint32, 1 << 16)  # every sketch, slot after slot
@@ -171,8 +175,10 @@ class TextIndex:
         self._off.extend(self._off.data[first] + np.cumsum(sizes))
         self._ids.extend(np.asarray(item_ids, dtype=np.int64))
         self._alive.extend(np.ones(len(sketches), dtype=np.bool_))
-        low = np.concatenate([[0], np.cumsum(new < _SAMPLE_TOP)])[np.cumsum(sizes)]
-        self._low.extend(np.diff(np.concatenate([[0], low])).astype(np.int32))
+        low, full = np.zeros(sizes.size, dtype=np.int32), sizes > 0
+        if new.size:  # hashes below _SAMPLE_TOP per sketch, without a big temporary
+            low[full] = np.add.reduceat(new < _SAMPLE_TOP, (np.cumsum(sizes) - sizes)[full], dtype=np.int32)
+        self._low.extend(low)
         self._slot_of.update(zip(item_ids, range(first, first + len(item_ids))))
         if new.size < 1 << 16:
             np.add.at(self._df, new & _DF_MASK, 1)
@@ -296,21 +302,21 @@ class TextIndex:
         out: list[list[TextMatch]] = []
         for lo in range(0, len(sketches), _BATCH):
             batch = _Batch(sketches[lo : lo + _BATCH])
-            pq, ps, hits = self._hits(batch)
-            pq, ps = self._select(batch, pq, ps, hits, min_similarity, min_containment)
+            pq, ps, hits, weight = self._hits(batch)
+            pq, ps = self._select(batch, pq, ps, hits, weight, min_similarity, min_containment)
             out.extend(self._verify(batch, pq, ps, min_similarity, min_containment))
         return out
 
-    def _gather(self, b: _Batch) -> tuple[np.ndarray, np.ndarray]:
-        """(query, slot) of the postings under each query's hashes, shortest
-        lists first, at most ``max_postings`` per 256 hashes of a query."""
+    def _gather(self, b: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query, slot, weight) of the postings under each query's hashes,
+        shortest lists first, at most ``max_postings`` per 256 hashes of a query."""
         keys = self._keys
         if not keys.size:
-            return np.zeros(0, dtype=np.int64), self._slots[:0]
-        pos = np.searchsorted(keys, b.q)
+            return np.zeros(0, dtype=np.int64), self._slots[:0], np.zeros(0, dtype=np.int64)
+        pos = np.searchsorted(keys, b.by_hash)  # sorted needles: cache-friendly
         np.minimum(pos, keys.size - 1, out=pos)
-        found = keys[pos] == b.q
-        pos, who = pos[found], b.owner[found]
+        found = keys[pos] == b.by_hash
+        pos, who = pos[found], b.by_hash_owner[found]
         begin = self._starts[pos]
         lengths = self._starts[pos + 1] - begin
         order = np.argsort((who << 40) | lengths, kind="stable")  # by query, then length
@@ -322,33 +328,38 @@ class TextIndex:
         budget = self._budget * np.maximum(1, b.sizes // 256)  # long queries read more
         take = (within <= budget[who]) | (np.arange(who.size) - group < _MIN_KEYS)
         who, begin, lengths = who[take], begin[take], lengths[take]
-        return np.repeat(who, lengths), self._slots[_segments(begin, lengths)]
+        weight = np.repeat(_WEIGHT // lengths, lengths)  # rarer lists weigh more
+        return np.repeat(who, lengths), self._slots[_segments(begin, lengths)], weight
 
-    def _hits(self, b: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _hits(self, b: _Batch) -> tuple[np.ndarray, ...]:
         """Distinct (query, live slot) pairs sorted by query then slot, with
-        their number of postings."""
-        who, slots = self._gather(b)
+        their number of postings and the sum of their postings' weights."""
+        who, slots, weight = self._gather(b)
         if self._fresh:
-            extra_w, extra_s = [who], [slots.astype(np.int64)]
+            extra = [(who, slots.astype(np.int64), weight)]
             for k in range(b.count):
                 for key in b.q[b.off[k] : b.off[k + 1]].tolist():
                     if hit := self._fresh.get(key):
-                        extra_w.append(np.full(len(hit), k, dtype=np.int64))
-                        extra_s.append(np.asarray(hit, dtype=np.int64))
-            who, slots = np.concatenate(extra_w), np.concatenate(extra_s)
-        pairs = np.sort((who << 32) | slots.astype(np.int64))
+                        extra.append((np.full(len(hit), k, dtype=np.int64),
+                                      np.asarray(hit, dtype=np.int64), np.full(len(hit), _WEIGHT // len(hit))))
+            who, slots, weight = (np.concatenate(part) for part in zip(*extra))
+        # one sort: query (9 bits) | slot (31 bits) | weight (23 bits)
+        pairs = np.sort((who << 54) | (slots.astype(np.int64) << 23) | weight)
+        weight = pairs & (2 * _WEIGHT - 1)
+        pairs >>= 23
         new = np.empty(pairs.size, dtype=bool)
         new[:1] = True
         np.not_equal(pairs[1:], pairs[:-1], out=new[1:])
         first = np.flatnonzero(new)
         hits = np.diff(np.append(first, pairs.size))
+        weight = np.add.reduceat(weight, first) if first.size else weight
         pairs = pairs[first]
-        pq, ps = pairs >> 32, pairs & 0xFFFFFFFF
+        pq, ps = pairs >> 31, pairs & 0x7FFFFFFF
         live = self._alive.data[ps]
-        return pq[live], ps[live], hits[live]
+        return pq[live], ps[live], hits[live], weight[live]
 
     def _select(
-        self, b: _Batch, pq: np.ndarray, ps: np.ndarray, hits: np.ndarray,
+        self, b: _Batch, pq: np.ndarray, ps: np.ndarray, hits: np.ndarray, weight: np.ndarray,
         min_similarity: float, min_containment: float,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The (query, slot) pairs worth verifying."""
@@ -364,12 +375,11 @@ class TextIndex:
         score = hits / need
         strong = score >= 1.0
         weak = np.flatnonzero(~strong & (hits >= need - _SIGMAS * np.sqrt(need)))
-        counts = np.bincount(pq[weak], minlength=b.count)
-        if counts.size and counts.max() > self._max_verify:
-            order = weak[np.lexsort((-score[weak], pq[weak]))]  # stable: ties by slot
-            group = np.repeat(np.cumsum(counts) - counts, counts)
-            weak = order[np.arange(order.size) - group < self._max_verify]
-        strong[weak] = True
+        strong[_best(weak, pq, score, self._max_verify, b.count)] = True
+        # the read was cut by the budget: also verify the max_ranked pairs with
+        # 2+ hits and the largest weight (hits in short lists)
+        ranked = np.flatnonzero(~strong & (hits >= 2))
+        strong[_best(ranked, pq, weight, self._max_ranked, b.count)] = True
         return pq[strong], ps[strong]
 
     def _verify(
@@ -431,13 +441,15 @@ def _overlap(
     return np.bincount(pair[keyed[pos] == probe], minlength=pq.size)
 
 
-_BATCH = 512  # queries per pass (bounds the temporaries)
+_BATCH = 512  # queries per pass (bounds the temporaries; 9 bits of the hit sort key)
+_WEIGHT = 1 << 22  # a posting weighs _WEIGHT // (length of its list)
 
 
 class _Batch:
     """A batch of query sketches, concatenated."""
 
-    __slots__ = ("count", "sizes", "off", "q", "owner", "keyed", "low_q", "low_keyed")
+    __slots__ = ("count", "sizes", "off", "q", "owner", "keyed", "low_q", "low_keyed",
+                 "by_hash", "by_hash_owner")
 
     def __init__(self, sketches: Sequence[TextSketch]) -> None:
         self.count = len(sketches)
@@ -446,8 +458,20 @@ class _Batch:
         self.q = np.concatenate([s.hashes for s in sketches]).astype(np.uint32, copy=False)
         self.owner = np.repeat(np.arange(self.count, dtype=np.int64), self.sizes)
         self.keyed = (self.owner << 32) | self.q.astype(np.int64)  # sorted: by query, then hash
+        mixed = np.sort((self.q.astype(np.int64) << 9) | self.owner)  # by hash, then query
+        self.by_hash, self.by_hash_owner = (mixed >> 9).astype(np.uint32), mixed & 511
         low = self.q < _SAMPLE_TOP
         self.low_q, self.low_keyed = self.q[low], self.keyed[low]
+
+
+def _best(rows: np.ndarray, pq: np.ndarray, score: np.ndarray, most: int, count: int) -> np.ndarray:
+    """The ``most`` rows of highest score per query (ties: first row first)."""
+    counts = np.bincount(pq[rows], minlength=count)
+    if not counts.size or counts.max() <= most:
+        return rows
+    order = rows[np.lexsort((-score[rows], pq[rows]))]  # stable
+    group = np.repeat(np.cumsum(counts) - counts, counts)
+    return order[np.arange(order.size) - group < most]
 
 
 def _weakest(nq: np.ndarray, nb: np.ndarray, min_similarity: float, min_containment: float) -> np.ndarray:
