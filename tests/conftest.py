@@ -2,12 +2,57 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = (ROOT / ".." / "shared" / "reference").resolve()
+#: the PostgreSQL server of this machine (trust auth); each test gets its own schema
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def pg_schema_url() -> Iterator[str]:
+    """A URL on a fresh PostgreSQL schema, dropped afterwards.
+
+    Skips when the server is unreachable, except under CI=true, where a
+    PostgreSQL test must run: there it fails instead.
+    """
+    import psycopg
+
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL unreachable under CI: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    schema = f"tahaluf_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every storage test runs on both backends."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tahaluf.db'}"
+    else:
+        yield from pg_schema_url()
+
+
+@pytest.fixture
+def store(db_url: str):  # noqa: ANN201 - tahaluf.storage.Store
+    from tahaluf.storage import open_store
+
+    with open_store(db_url) as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tahaluf.errors import DecodeError, InvalidInput, Timeout, UnsupportedContent
+from tahaluf.errors import DecodeError, InvalidInput, Timeout
 from tahaluf.signals.pdf import extract_pdf_text
 from tahaluf.signals.sniff import sniff_content_type
 

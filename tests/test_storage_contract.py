@@ -7,10 +7,7 @@ unreachable outside CI; under CI=true they fail instead.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,40 +24,7 @@ from tahaluf.storage import (
     resolve_url,
 )
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def _pg_schema_url() -> Iterator[str]:
-    import psycopg
-
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unreachable under CI: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    schema = f"tahaluf_test_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tahaluf.db'}"
-    else:
-        yield from _pg_schema_url()
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with open_store(db_url) as s:
-        yield s
 
 
 def _pdq(n: int) -> str:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from tahaluf.cli.output import fail, print_json_line
-from tahaluf.errors import InvalidInput, TahalufError
+from tahaluf.errors import InvalidInput
 from tahaluf.services.hashing import (
     HashOptions,
     HashResult,

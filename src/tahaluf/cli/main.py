@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from dataclasses import dataclass
 from typing import Annotated, Optional
@@ -11,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from tahaluf import __version__
-from tahaluf.cli.output import fail, print_json_line
-from tahaluf.errors import InvalidInput, TahalufError
+from tahaluf.cli.output import fail
+from tahaluf.errors import TahalufError
 
 app = typer.Typer(
     name="tahaluf",

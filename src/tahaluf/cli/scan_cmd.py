@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from tahaluf.cli.output import fail
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.reports import CsvReport, HtmlReport, write_jsonl_line
-from tahaluf.services.hashing import HashOptions, HashResult, InputItem, iter_inputs
+from tahaluf.services.hashing import HashOptions, InputItem, iter_inputs
 from tahaluf.services.matching import MatchEngine, MatchOptions, snapshot_dir_for
 from tahaluf.services.parallel import default_jobs
 from tahaluf.services.scanning import ScanResult, lookup_values, scan

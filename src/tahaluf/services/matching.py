@@ -34,7 +34,7 @@ from tahaluf.index.text import TextIndex
 from tahaluf.index.vpdq import VPDQIndex, frames_from_value
 from tahaluf.signals.base import Signal
 from tahaluf.signals.text import TextSketch
-from tahaluf.storage.repository.base import Repository, SignalRecord, SignalRow
+from tahaluf.storage.repository.base import Repository
 
 __all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM", "EXACT_TYPES", "snapshot_dir_for"]
 

@@ -7,12 +7,13 @@ from tahaluf.storage.repository.base import (
     ItemRecord,
     ItemRow,
     NewBank,
+    PdqBatch,
     Repository,
     ScanRecord,
     SignalRecord,
     SignalRow,
 )
-from tahaluf.storage.repository.sql import PdqBatch, Store
+from tahaluf.storage.repository.sql import Store
 
 __all__ = [
     "AddOutcome",

@@ -23,6 +23,7 @@ __all__ = [
     "AddOutcome",
     "ChangeRecord",
     "ScanRecord",
+    "PdqBatch",
     "Repository",
 ]
 
@@ -115,6 +116,15 @@ class ChangeRecord:
     item_id: int | None
     op: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PdqBatch:
+    """PDQ hashes for index building: ``hashes`` is ``len(item_ids) * 32`` bytes."""
+
+    item_ids: list[int]
+    bank_ids: list[int]
+    hashes: bytes
 
 
 @dataclass(frozen=True, slots=True)

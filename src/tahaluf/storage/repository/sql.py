@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,12 +30,13 @@ from tahaluf.storage.repository.base import (
     ItemRecord,
     ItemRow,
     NewBank,
+    PdqBatch,
     ScanRecord,
     SignalRecord,
     SignalRow,
 )
 
-__all__ = ["Store", "PdqBatch"]
+__all__ = ["Store"]
 
 _IN_CHUNK = 900  # host parameters per IN (...) list, well under every backend's limit
 
@@ -45,15 +45,6 @@ _items = BankItem.__table__
 _signals = ItemSignal.__table__
 _changes = ChangeLog.__table__
 _scans = ScanLog.__table__
-
-
-@dataclass(frozen=True, slots=True)
-class PdqBatch:
-    """PDQ hashes for index building: ``hashes`` is ``len(item_ids) * 32`` bytes."""
-
-    item_ids: list[int]
-    bank_ids: list[int]
-    hashes: bytes
 
 
 def _utc(value: datetime) -> datetime:
