@@ -6,9 +6,12 @@
 
 One run builds a random bank (plus planted near-duplicates), runs the same
 queries (half near-duplicates of bank rows at 1..40 flipped bits, half random)
-through both indexes, prints lookups/s and the ratio, and checks both result
-sets against a brute-force scan. It also times build, snapshot save and
-load-from-snapshot, and reports bytes per hash.
+through both indexes, prints lookups/s and the ratios, and checks both result
+sets against a brute-force scan. tahaluf runs its default path (the numba
+kernels when numba imports) and, for comparison, its numpy fallback on the
+same rows (``--skip-numpy`` to leave it out). It also times the first query
+(numba import and loading the cached kernels, or compiling them), build,
+snapshot save and load-from-snapshot, and reports bytes per hash.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tahaluf.index import PDQIndex, hashes_to_hex
+from tahaluf.index.pdq_segment import Segment, native_available
 
 U64_MAX = np.iinfo(np.uint64).max
 
@@ -64,9 +68,11 @@ def timed(fn):
 
 def bench_tahaluf(bank, queries, t, n_single):
     index, build_s = timed(lambda: _built(bank))
-    index.query(queries[:4], t)  # warm the probe plan
+    _, first_s = timed(lambda: index.query(queries[:4], t))  # numba import, kernels, probe plan
+    path = "numba kernels" if native_available() else "numpy (numba not importable)"
     matches, query_s = timed(lambda: index.query(queries, t))
     _, single_s = timed(lambda: [index.query(queries[i : i + 1], t) for i in range(n_single)])
+    print(f"tahaluf  path: {path}; first query {first_s:.2f} s (import numba, load or compile kernels)")
     print(f"tahaluf  build {build_s:7.2f} s   {index.nbytes / len(bank):6.1f} bytes/hash (ids, hashes, tombstones, tables)")
     print(f"tahaluf  batched   {len(queries) / query_s:10.0f} lookups/s   ({len(matches)} matches)")
     print(f"tahaluf  one by one{n_single / single_s:10.0f} lookups/s   (1 query per call, {n_single} calls)")
@@ -78,7 +84,16 @@ def bench_tahaluf(bank, queries, t, n_single):
     print(f"tahaluf  snapshot save {save_s:.2f} s, load {load_s:.2f} s ({size_mb:.0f} MB, tables rebuilt on load)")
     assert len(loaded) == len(index)
     got = {(int(q), int(i), int(d)) for q, i, d in zip(matches.query_rows, matches.ids, matches.distances)}
-    return got, len(queries) / query_s
+    return got, len(queries) / query_s, n_single / single_s
+
+
+def bench_numpy_fallback(bank, queries, t):
+    """The numpy implementation on one segment of the same rows (ids = row numbers)."""
+    segment = Segment(np.arange(len(bank), dtype=np.int64), bank)
+    segment.query(queries[:4], t, native=False)
+    (q, rows, d), query_s = timed(lambda: segment.query(queries, t, native=False))
+    print(f"tahaluf  numpy fallback batched {len(queries) / query_s:10.0f} lookups/s   ({len(rows)} matches)")
+    return {(int(a), int(b), int(c)) for a, b, c in zip(q, rows, d)}
 
 
 def _built(bank):
@@ -87,15 +102,21 @@ def _built(bank):
     return index
 
 
-def bench_pytx(bank, queries, t):
+def bench_pytx(bank, queries, t, threads):
     from threatexchange.signal_type.pdq.pdq_index import PDQIndex as PytxIndex
+
+    if threads:  # faiss's OpenMP pool; its default (all cores) collapses when another process is busy
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
 
     assert PytxIndex.get_match_threshold() == t, "pytx's PDQIndex queries at threshold 31 only"
     bank_hex, query_hex = hashes_to_hex(bank), hashes_to_hex(queries)
     index, build_s = timed(lambda: PytxIndex(entries=((h, i) for i, h in enumerate(bank_hex))))
     index.query(query_hex[0])
     results, query_s = timed(lambda: [index.query(h) for h in query_hex])
-    print(f"pytx     build {build_s:7.2f} s   (PDQIndex, faiss IndexBinaryMultiHash)")
+    shown = threads or "faiss default"
+    print(f"pytx     build {build_s:7.2f} s   (PDQIndex, faiss IndexBinaryMultiHash, threads: {shown})")
     print(f"pytx     one by one{len(queries) / query_s:10.0f} lookups/s   ({sum(map(len, results))} matches)")
     got = {(q, int(m.metadata), int(m.similarity_info.distance)) for q, ms in enumerate(results) for m in ms}
     return got, len(queries) / query_s
@@ -110,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", type=int, default=300, help="tahaluf one-query-per-call lookups to time")
     parser.add_argument("--threshold", type=int, default=31)
     parser.add_argument("--skip-pytx", action="store_true")
+    parser.add_argument("--skip-numpy", action="store_true", help="do not time the numpy fallback")
+    parser.add_argument("--pytx-threads", type=int, default=0, help="faiss OpenMP threads (default: faiss's own)")
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args(argv)
     n = 10_000_000 if args.big else args.n
@@ -125,17 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     queries = queries[rng.permutation(len(queries))]
     print(f"bank {n:,} hashes, {len(queries):,} queries, threshold {args.threshold}")
-    ours, ours_rate = bench_tahaluf(bank, queries, args.threshold, args.single)
+    ours, ours_rate, single_rate = bench_tahaluf(bank, queries, args.threshold, args.single)
+    if not args.skip_numpy:
+        fallback = bench_numpy_fallback(bank, queries, args.threshold)  # ids are row numbers
+        print(f"tahaluf  numpy fallback identical to default path: {fallback == ours}")
+        ok_fallback = fallback == ours
+    else:
+        ok_fallback = True
     expected, brute_s = timed(lambda: brute_force(bank, queries[:check], args.threshold))
     ours_checked = {m for m in ours if m[0] < check}
     ok = ours_checked == expected
     print(f"brute force on {check} queries ({brute_s:.1f} s): tahaluf identical: {ok} ({len(expected)} matches)")
     if not args.skip_pytx:
-        theirs, theirs_rate = bench_pytx(bank, queries, args.threshold)
+        theirs, theirs_rate = bench_pytx(bank, queries, args.threshold, args.pytx_threads)
         theirs_checked = {m for m in theirs if m[0] < check}
         print(f"pytx identical to brute force: {theirs_checked == expected}")
         print(f"ratio tahaluf batched / pytx: {ours_rate / theirs_rate:.1f}x")
-    return 0 if ok else 1
+        print(f"ratio tahaluf one by one / pytx: {single_rate / theirs_rate:.1f}x")
+    return 0 if ok and ok_fallback else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from tahaluf.errors import Conflict, InvalidInput, StorageError
 from tahaluf.index import PDQIndex, hashes_from_hex, hashes_to_hex
+from tahaluf.index.pdq_segment import Segment, native_available, probe_count
 
 U64_MAX = np.iinfo(np.uint64).max
 
@@ -112,6 +115,106 @@ def test_results_are_sorted_and_grouped_per_query():
         assert np.array_equal(found_ids, matches.for_query(row)[0])
         assert np.array_equal(dists, matches.for_query(row)[1])
     assert sum(len(i) for _, i, _ in grouped) == len(matches)
+
+
+# -- numba kernels and numpy fallback ---------------------------------------
+
+
+def segment_pairs(segment: Segment, queries: np.ndarray, t: int, use_tables: bool, native: bool) -> list:
+    q, rows, d = segment.query(queries, t, use_tables, native)
+    assert q.dtype == rows.dtype == np.int64 and d.dtype == np.uint16
+    return sorted(zip(q.tolist(), rows.tolist(), d.tolist()))
+
+
+def brute_force_rows(bank: np.ndarray, alive: np.ndarray, queries: np.ndarray, t: int) -> list:
+    dist = np.bitwise_count(queries[:, None, :] ^ bank[None, :, :]).sum(axis=2)
+    q, row = np.nonzero((dist <= t) & alive[None, :])
+    return sorted(zip(q.tolist(), row.tolist(), dist[q, row].tolist()))
+
+
+def test_numba_kernels_are_available():
+    assert native_available()  # numba is a dependency: the fast path must be in use
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 80),
+    n_queries=st.integers(0, 10),
+    t=st.integers(0, 256),
+    dead=st.integers(0, 40),
+)
+def test_numba_and_numpy_segments_equal_brute_force_with_tombstones(seed, n, n_queries, t, dead):
+    ids, bank, queries = bank_and_queries(seed, n, n_queries)
+    order = np.argsort(ids)
+    ids, bank = ids[order], bank[order]
+    segment = Segment(ids, bank, min_table_rows=0)
+    gone = np.random.default_rng(seed).choice(n, size=min(dead, n), replace=False)
+    if len(gone):
+        segment.tombstone(gone)
+    # lists, not sets: every pair must come back exactly once
+    expected = brute_force_rows(bank, segment.alive, queries, t)
+    for native in (True, False):
+        for use_tables in (True, False):
+            assert segment_pairs(segment, queries, t, use_tables, native) == expected
+
+
+def test_skewed_bank_with_shared_chunks_reports_each_pair_once():
+    # sparse hashes: most 16-bit chunks are 0, so rows collide in many chunks at
+    # once (duplicate removal) and buckets hold thousands of rows (buffer growth)
+    rng = np.random.default_rng(17)
+    bits = rng.random((6000, 256)) < 0.03
+    bank = np.packbits(bits, axis=1).view(">u8").astype(np.uint64)
+    queries = np.concatenate([bank[:5], np.packbits(rng.random((5, 256)) < 0.03, axis=1).view(">u8").astype(np.uint64)])
+    segment = Segment(np.arange(6000, dtype=np.int64), bank)
+    segment.tombstone(np.arange(0, 6000, 7))
+    for t in (0, 9, 16, 31, 47):
+        expected = brute_force_rows(bank, segment.alive, queries, t)
+        assert len(expected) > (1000 if t >= 16 else 0)
+        for native in (True, False):
+            for use_tables in (True, False):
+                assert segment_pairs(segment, queries, t, use_tables, native) == expected, (t, native)
+
+
+def test_default_choice_between_tables_and_scan_is_exact_on_both_sides():
+    ids, bank, queries = bank_and_queries(19, 5000, 30)
+    index = PDQIndex()
+    index.add(ids, bank)
+    segment = Segment(np.sort(ids), bank)
+    low = [t for t in (40, 50, 54, 56, 60, 70) if segment.uses_tables(t, native=True)]
+    assert 0 < len(low) < 6 and probe_count(low[-1]) < probe_count(70)
+    for t in (50, 54, 55, 56, 60):
+        assert as_set(index.query(queries, t)) == brute_force(ids, bank, queries, t)
+
+
+_WITHOUT_NUMBA = """
+import sys
+sys.modules["numba"] = None  # import numba now raises ImportError
+import numpy as np
+from tahaluf.index import PDQIndex
+from tahaluf.index.pdq_segment import Segment, native_available
+rng = np.random.default_rng(3)
+bank = rng.integers(0, 2**64 - 1, size=(5000, 4), dtype=np.uint64, endpoint=True)
+queries = bank[:20] ^ np.array([0x0F0F, 0, 0, 1], dtype=np.uint64)  # 9 bits
+index = PDQIndex()
+index.add(np.arange(5000), bank)
+got = index.query(queries, 31)
+dist = np.bitwise_count(queries[:, None, :] ^ bank[None, :, :]).sum(axis=2)
+q, row = np.nonzero(dist <= 31)
+assert sorted(zip(got.query_rows.tolist(), got.ids.tolist())) == sorted(zip(q.tolist(), row.tolist()))
+try:
+    Segment(np.arange(5000), bank).query(queries, 31, native=True)
+except ValueError as exc:
+    print("refused:", exc)
+print("native:", native_available(), "matches:", len(got))
+"""
+
+
+def test_numpy_fallback_when_numba_cannot_be_imported():
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_NUMBA], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "refused: the numba kernels are not available" in done.stdout
+    assert "native: False matches: 20" in done.stdout
 
 
 # -- incremental add and remove ---------------------------------------------
