@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tahaluf.errors import InvalidInput
+from tahaluf.index import text as text_module
 from tahaluf.index.text import TextIndex, TextMatch
 from tahaluf.signals.text import (
     DEFAULT_MIN_CONTAINMENT,
@@ -213,10 +214,12 @@ def _edited(texts: list[str], rng: random.Random) -> list[str]:
     return out + _ar_posts(20, seed=rng.randrange(10**6))
 
 
-def test_query_many_equals_query_and_brute_force() -> None:
+@pytest.mark.parametrize("compiled", [True, False])
+def test_query_many_equals_query_and_brute_force(compiled: bool) -> None:
     texts = _ar_posts(400, seed=7)
     bank = dict(enumerate(text_sketches(texts)))
     index = TextIndex()
+    index._use_kernels = compiled and text_module._kernels is not None
     index.add_many(list(bank), list(bank.values()))
     queries = text_sketches(_edited(texts, random.Random(3)))
     many = index.query_many(queries)
@@ -271,3 +274,36 @@ def test_query_many_bad_input() -> None:
         index.query_many([text_sketch(POST_AR), POST_AR])  # type: ignore[list-item]
     with pytest.raises(InvalidInput):
         TextIndex(max_ranked=0)
+
+
+def test_numba_kernels_are_available() -> None:
+    """numba is a dependency: the compiled path must be the one in use."""
+    assert text_module._kernels is not None and TextIndex()._use_kernels
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**16), st.sampled_from([(0.4, 0.5), (0.2, 0.3), (0.8, 0.9)]),
+       st.sampled_from([dict(), dict(max_postings=40, max_verify=2, max_ranked=1, min_keys=4)]))
+def test_compiled_and_numpy_paths_agree(seed: int, thresholds: tuple[float, float], params: dict) -> None:
+    """Same lists from the numba kernels and the numpy fallback: bulk and fresh
+    items, removals, tight budgets (ties at the verification cut-offs)."""
+    rng = random.Random(seed)
+    texts = _ar_posts(120, seed) + _bank_texts()
+    sketches = text_sketches(texts)
+    index = TextIndex(compact_every=10_000, **params)
+    index.add_many(list(range(100)), sketches[:100])
+    for item_id in range(100, len(texts)):
+        index.add(item_id, sketches[item_id])
+    for item_id in rng.sample(range(len(texts)), 10):
+        index.remove(item_id)
+    queries = text_sketches(_edited(texts[:120], rng)[:40])
+    sim, cont = thresholds
+    index._use_kernels = True
+    compiled = index.query_many(queries, sim, cont)
+    index._use_kernels = False
+    assert index.query_many(queries, sim, cont) == compiled
+    bank = {i: sketches[i] for i in range(len(texts)) if i in index}
+    for q, got in zip(queries, compiled):
+        assert {m.item_id for m in got} <= {i for i, s in bank.items() if similarity(q, s) >= sim
+                                             or (containment(q, s) >= cont and len(q) >= MIN_CONTAINED_SHINGLES)
+                                             or (containment(s, q) >= cont and len(s) >= MIN_CONTAINED_SHINGLES)}

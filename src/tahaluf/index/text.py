@@ -20,11 +20,13 @@ postings, shortest posting lists first (the longest are stop-keys for
 candidate generation only), counts the hits per slot and sends to exact
 verification the candidates whose hits reach what the weakest match would
 show, the ``max_verify`` best of those just below, and the ``max_ranked``
-with 2+ hits in the shortest lists; a 1/4 hash sample screens them before
-similarity and containment are computed on the full sketches. Results are
-therefore never wrong; a match can be missed (see ``docs/text-index.md`` for
-the measured rate). ``query_many`` does all of this for a batch of queries
-with one set of numpy calls; ``query`` is a batch of one.
+with 2+ hits in the shortest lists (ties at either cut-off are all kept);
+similarity and containment are computed exactly on the full sketches.
+Results are therefore never wrong; a match can be missed (see
+``docs/text-index.md`` for the measured rate). ``query_many`` does all of
+this for a batch of queries in one call of the numba kernels of
+``tahaluf.index.text_kernels``, or, without numba, with one set of numpy
+calls that gives the same lists; ``query`` is a batch of one.
 
 Postings: compacted CSR arrays (sorted distinct ``uint32`` keys, ``int64``
 starts, ``int32`` slots) plus a small dict for items added one by one, merged
@@ -42,6 +44,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tahaluf.errors import InvalidInput
+
+try:  # compiled kernels; the numpy path below gives the same answers, slower
+    from tahaluf.index import text_kernels as _kernels
+except ImportError:  # pragma: no cover - numba missing or unsupported platform
+    _kernels = None  # type: ignore[assignment]
 from tahaluf.signals.text import (
     DEFAULT_MIN_CONTAINMENT,
     DEFAULT_MIN_SIMILARITY,
@@ -57,8 +64,6 @@ _DF_MASK = np.uint32((1 << _DF_BITS) - 1)
 _DF_CAP = (1 << 20) - 1  # frequencies above this rank equal (then by hash value)
 _CHUNK = 4096  # items ranked per sort (12 bits of the sort key)
 _SIGMAS = 3.0  # verify candidates down to this many standard deviations below the needed hits
-_SAMPLE_TOP = np.uint32(1 << 30)  # hashes below this: the verification sample (1/4)
-_SAMPLE_SIGMAS = 3.0  # drop pairs this many standard deviations below the weakest match
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +125,7 @@ class TextIndex:
         *,
         key_density: int = 8,
         min_keys: int = 24,
-        max_postings: int = 2_000,
+        max_postings: int = 3_000,
         max_verify: int = 48,
         max_ranked: int = 16,
         compact_every: int = 20_000,
@@ -135,8 +140,7 @@ class TextIndex:
         self._off = _Grow(np.int64)  # start of each slot in _flat (plus the end)
         self._off.extend(np.zeros(1, dtype=np.int64))
         self._ids = _Grow(np.int64)  # item id of each slot
-        self._alive = _Grow(np.bool_)
-        self._low = _Grow(np.int32)  # hashes below _SAMPLE_TOP per slot (a prefix)
+        self._size = _Grow(np.int32)  # hashes per slot; -1: removed
         self._df = np.zeros(1 << _DF_BITS, dtype=np.uint32)
         self._keys = np.zeros(0, dtype=np.uint32)  # CSR postings
         self._starts = np.zeros(1, dtype=np.int64)
@@ -145,6 +149,9 @@ class TextIndex:
         self._fresh_items = 0
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # add_many postings
         self._dead = 0
+        self._fresh_csr: tuple[np.ndarray, ...] | None = None  # _fresh as CSR arrays
+        self._state: tuple[np.ndarray, int] | None = None  # kernel scratch: stamp per slot
+        self._use_kernels = _kernels is not None  # False: the numpy path (tests compare both)
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -155,7 +162,7 @@ class TextIndex:
     @property
     def nbytes(self) -> int:
         """Bytes held by the numpy arrays (sketches, offsets, frequencies, postings)."""
-        arrays = [self._flat.data, self._off.data, self._ids.data, self._alive.data, self._low.data,
+        arrays = [self._flat.data, self._off.data, self._ids.data, self._size.data,
                   self._df, self._keys, self._starts, self._slots]
         return sum(a.nbytes for a in arrays)
 
@@ -174,11 +181,7 @@ class TextIndex:
         self._flat.extend(new)
         self._off.extend(self._off.data[first] + np.cumsum(sizes))
         self._ids.extend(np.asarray(item_ids, dtype=np.int64))
-        self._alive.extend(np.ones(len(sketches), dtype=np.bool_))
-        low, full = np.zeros(sizes.size, dtype=np.int32), sizes > 0
-        if new.size:  # hashes below _SAMPLE_TOP per sketch, without a big temporary
-            low[full] = np.add.reduceat(new < _SAMPLE_TOP, (np.cumsum(sizes) - sizes)[full], dtype=np.int32)
-        self._low.extend(low)
+        self._size.extend(sizes.astype(np.int32))
         self._slot_of.update(zip(item_ids, range(first, first + len(item_ids))))
         if new.size < 1 << 16:
             np.add.at(self._df, new & _DF_MASK, 1)
@@ -211,7 +214,7 @@ class TextIndex:
         slot = self._append([item_id], [sketch])
         for key in self._rarest(slot, slot + 1)[0].tolist():
             self._fresh.setdefault(key, []).append(slot)
-        self._fresh_items += 1
+        self._fresh_items, self._fresh_csr = self._fresh_items + 1, None
         if self._fresh_items >= max(self._compact_every, len(self._slot_of) // 8):
             self._compact()
 
@@ -234,7 +237,7 @@ class TextIndex:
         slot = self._slot_of.pop(item_id, None)
         if slot is None:
             return False
-        self._alive.data[slot] = False
+        self._size.data[slot] = -1
         self._dead += 1
         if self._dead > max(1_000, len(self._slot_of) // 4):
             self._compact()
@@ -249,24 +252,23 @@ class TextIndex:
                   for k, v in self._fresh.items()]
         keys = np.concatenate([k for k, _ in parts])
         slots = np.concatenate([v for _, v in parts])
-        keep = self._alive.view()[slots]
+        keep = self._size.view()[slots] >= 0
         keys, slots = keys[keep], slots[keep]
         if self._dead * 4 > self._ids.size:
             slots = self._compact_store()[slots]
         self._keys, self._starts, self._slots = _csr(keys, slots)
-        self._fresh, self._fresh_items, self._pending = {}, 0, []
+        self._fresh, self._fresh_items, self._pending, self._fresh_csr = {}, 0, [], None
 
     def _compact_store(self) -> np.ndarray:
         """Rewrite the flat sketch store without dead slots; old slot -> new slot."""
-        alive = self._alive.view()
+        alive = self._size.view() >= 0
         live = np.flatnonzero(alive)
         off = self._off.view()
         sizes = off[live + 1] - off[live]
         self._flat.replace(self._flat.view()[_segments(off[live], sizes)])
         self._off.replace(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
         self._ids.replace(self._ids.view()[live])
-        self._alive.replace(np.ones(live.size, dtype=np.bool_))
-        self._low.replace(self._low.view()[live])
+        self._size.replace(sizes.astype(np.int32))
         self._slot_of = dict(zip(self._ids.view().tolist(), range(live.size)))
         self._dead = 0
         return (np.cumsum(alive) - 1).astype(np.int32)
@@ -293,7 +295,7 @@ class TextIndex:
         min_containment: float = DEFAULT_MIN_CONTAINMENT,
     ) -> list[list[TextMatch]]:
         """``[query(s, ...) for s in sketches]``, computed for all the sketches
-        at once (a few dozen numpy calls per batch instead of per query)."""
+        at once (one kernel call, or a few dozen numpy calls, per 512 queries)."""
         for sketch in sketches:
             if not isinstance(sketch, TextSketch):
                 raise InvalidInput("TextIndex.query_many takes TextSketch objects")
@@ -302,10 +304,53 @@ class TextIndex:
         out: list[list[TextMatch]] = []
         for lo in range(0, len(sketches), _BATCH):
             batch = _Batch(sketches[lo : lo + _BATCH])
-            pq, ps, hits, weight = self._hits(batch)
-            pq, ps = self._select(batch, pq, ps, hits, weight, min_similarity, min_containment)
-            out.extend(self._verify(batch, pq, ps, min_similarity, min_containment))
+            if _kernels is not None and self._use_kernels:
+                pq, ps, inter = self._pairs_compiled(batch, min_similarity, min_containment)
+            else:
+                pq, ps, inter = self._pairs_numpy(batch, min_similarity, min_containment)
+            out.extend(self._matches(batch, pq, ps, inter, min_similarity, min_containment))
         return out
+
+    def _pairs_numpy(
+        self, b: _Batch, min_similarity: float, min_containment: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query, slot, overlap) of the candidates chosen for verification."""
+        pq, ps, hits, weight = self._hits(b)
+        pq, ps = self._select(b, pq, ps, hits, weight, min_similarity, min_containment)
+        off = self._off.data
+        return pq, ps, _overlap(b.keyed(), b.q, pq, off[ps], off[ps + 1] - off[ps], self._flat.data)
+
+    def _pairs_compiled(
+        self, b: _Batch, min_similarity: float, min_containment: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same pairs as ``_pairs_numpy`` (bar pairs that cannot match), by the kernels."""
+        assert _kernels is not None
+        pos = _kernels.lookup(self._keys, b.by_hash)
+        found = pos >= 0
+        fresh = self._fresh_arrays()
+        n_slots = self._ids.size
+        state, stamp = self._state if self._state is not None else (np.zeros(0, dtype=np.int64), 0)
+        self._state = None  # taken: a concurrent query allocates its own
+        if state.size < n_slots or stamp + b.count >= 1 << 31:
+            state, stamp = np.full(self._ids.data.size, -1, dtype=np.int64), 0
+        params = np.array([min_similarity, min_containment, _SIGMAS, self._density], dtype=np.float64)
+        limits = np.array([self._budget, _MIN_KEYS, self._min_keys, self._max_verify, self._max_ranked,
+                           MIN_CONTAINED_SHINGLES, _WEIGHT], dtype=np.int64)
+        pairs = _kernels.query_batch(
+            b.q, b.qoff, b.by_hash_owner[found], pos[found], b.by_hash[found], self._starts, self._slots,
+            *fresh, self._size.data, self._off.data, self._flat.data, state, stamp, params, limits)
+        self._state = (state, stamp + b.count)
+        return pairs
+
+    def _fresh_arrays(self) -> tuple[np.ndarray, ...]:
+        """The one-by-one segment as CSR arrays (keys, starts, slots), cached."""
+        if self._fresh_csr is None:
+            keys = np.array(sorted(self._fresh), dtype=np.uint32)
+            lists = [self._fresh[k] for k in keys.tolist()]
+            starts = np.concatenate([[0], np.cumsum([len(v) for v in lists])]).astype(np.int64)
+            slots = np.array([s for v in lists for s in v], dtype=np.int32)
+            self._fresh_csr = (keys, starts, slots)
+        return self._fresh_csr
 
     def _gather(self, b: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query, slot, weight) of the postings under each query's hashes,
@@ -355,7 +400,7 @@ class TextIndex:
         weight = np.add.reduceat(weight, first) if first.size else weight
         pairs = pairs[first]
         pq, ps = pairs >> 31, pairs & 0x7FFFFFFF
-        live = self._alive.data[ps]
+        live = self._size.data[ps] >= 0
         return pq[live], ps[live], hits[live], weight[live]
 
     def _select(
@@ -382,27 +427,14 @@ class TextIndex:
         strong[_best(ranked, pq, weight, self._max_ranked, b.count)] = True
         return pq[strong], ps[strong]
 
-    def _verify(
-        self, b: _Batch, pq: np.ndarray, ps: np.ndarray, min_similarity: float, min_containment: float
+    def _matches(
+        self, b: _Batch, pq: np.ndarray, ps: np.ndarray, inter: np.ndarray,
+        min_similarity: float, min_containment: float,
     ) -> list[list[TextMatch]]:
-        """Exact similarity and containments of each pair, best first per query.
-
-        Pairs are first screened on the hashes below ``_SAMPLE_TOP`` (a quarter
-        of each sketch, a prefix since sketches are sorted): a shared shingle
-        is in that sample with probability 1/4, independently, so a pair that
-        shares the weakest possible match's overlap has a binomial sampled
-        overlap; pairs more than _SAMPLE_SIGMAS below its mean are dropped.
-        """
+        """The pairs whose exact overlap passes a rule, best first per query."""
         out: list[list[TextMatch]] = [[] for _ in range(b.count)]
         off = self._off.data
         nq, nb = b.sizes[pq], off[ps + 1] - off[ps]
-        need = _weakest(nq, nb, min_similarity, min_containment) * nb
-        sampled = _overlap(b.low_keyed, b.low_q, pq, off[ps], self._low.data[ps], self._flat.data, 30)
-        keep = sampled >= need / 4 - _SAMPLE_SIGMAS * np.sqrt(need * 3 / 16)
-        pq, ps, nq, nb = pq[keep], ps[keep], nq[keep], nb[keep]
-        if not pq.size:
-            return out
-        inter = _overlap(b.keyed, b.q, pq, off[ps], nb, self._flat.data, 32)
         sim = inter / (nq + nb - inter)
         q_in, o_in = inter / nq, inter / nb
         ok = (sim >= min_similarity) | ((q_in >= min_containment) & (nq >= MIN_CONTAINED_SHINGLES)) | (
@@ -419,18 +451,16 @@ class TextIndex:
 
 
 def _overlap(
-    keyed: np.ndarray, q: np.ndarray, pq: np.ndarray, begin: np.ndarray, sizes: np.ndarray,
-    flat: np.ndarray, span: int,
+    keyed: np.ndarray, q: np.ndarray, pq: np.ndarray, begin: np.ndarray, sizes: np.ndarray, flat: np.ndarray
 ) -> np.ndarray:
     """Per pair, how many of ``flat[begin:begin + size]`` are in its query's
-    hashes (``keyed``: sorted ``query << 32 | hash``; ``q``: those hashes,
-    all below ``2**span``)."""
+    hashes (``keyed``: sorted ``query << 32 | hash``; ``q``: those hashes)."""
     if not pq.size:
         return np.zeros(0, dtype=np.int64)
     values = flat[_segments(begin, sizes)]
     # screen on a table of the top hash bits of every query in the batch, then confirm
     bits = int(min(22, max(12, (q.size * 16).bit_length())))
-    shift = np.uint32(span - bits)
+    shift = np.uint32(32 - bits)
     table = np.zeros(1 << bits, dtype=np.bool_)
     table[q >> shift] = True
     maybe = np.flatnonzero(table[values >> shift])
@@ -448,30 +478,36 @@ _WEIGHT = 1 << 22  # a posting weighs _WEIGHT // (length of its list)
 class _Batch:
     """A batch of query sketches, concatenated."""
 
-    __slots__ = ("count", "sizes", "off", "q", "owner", "keyed", "low_q", "low_keyed",
-                 "by_hash", "by_hash_owner")
+    __slots__ = ("count", "sizes", "off", "qoff", "q", "owner", "by_hash", "by_hash_owner")
 
     def __init__(self, sketches: Sequence[TextSketch]) -> None:
         self.count = len(sketches)
         self.sizes = np.fromiter((s.hashes.size for s in sketches), dtype=np.int64, count=self.count)
-        self.off = np.concatenate([[0], np.cumsum(self.sizes)]).tolist()
+        self.qoff = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+        self.off = self.qoff.tolist()
         self.q = np.concatenate([s.hashes for s in sketches]).astype(np.uint32, copy=False)
         self.owner = np.repeat(np.arange(self.count, dtype=np.int64), self.sizes)
-        self.keyed = (self.owner << 32) | self.q.astype(np.int64)  # sorted: by query, then hash
         mixed = np.sort((self.q.astype(np.int64) << 9) | self.owner)  # by hash, then query
         self.by_hash, self.by_hash_owner = (mixed >> 9).astype(np.uint32), mixed & 511
-        low = self.q < _SAMPLE_TOP
-        self.low_q, self.low_keyed = self.q[low], self.keyed[low]
+
+    def keyed(self) -> np.ndarray:
+        """``query << 32 | hash``, sorted (by query, then hash)."""
+        return (self.owner << 32) | self.q.astype(np.int64)
 
 
 def _best(rows: np.ndarray, pq: np.ndarray, score: np.ndarray, most: int, count: int) -> np.ndarray:
-    """The ``most`` rows of highest score per query (ties: first row first)."""
+    """The ``most`` rows of highest score per query, and every row tied with
+    the last of them (so the choice does not depend on the rows' order)."""
     counts = np.bincount(pq[rows], minlength=count)
     if not counts.size or counts.max() <= most:
         return rows
-    order = rows[np.lexsort((-score[rows], pq[rows]))]  # stable
-    group = np.repeat(np.cumsum(counts) - counts, counts)
-    return order[np.arange(order.size) - group < most]
+    order = rows[np.lexsort((-score[rows], pq[rows]))]
+    first = np.cumsum(counts) - counts
+    rank = np.arange(order.size) - np.repeat(first, counts)
+    cut = np.full(count, -np.inf)
+    big = counts > most
+    cut[big] = score[order[first[big] + most - 1]]
+    return order[(rank < most) | (score[order] >= cut[pq[order]])]
 
 
 def _weakest(nq: np.ndarray, nb: np.ndarray, min_similarity: float, min_containment: float) -> np.ndarray:
