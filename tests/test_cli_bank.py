@@ -126,3 +126,29 @@ def test_add_hashes_files_and_posts_and_reports_bad_ones(run, tmp_path: Path) ->
     assert "imported 0, skipped 2 duplicates" in again.stdout
     shown = run("show", "h")
     assert shown.exit_code == 0 and "2" in shown.stdout
+
+
+def test_label_vocabulary_is_configuration(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tahaluf.cli.main import app
+
+    db = f"sqlite:///{tmp_path / 'labels.db'}"
+
+    def cli(*args: str):
+        return CliRunner().invoke(app, ["--db", db, *args])
+
+    vocab = tmp_path / "labels.toml"
+    vocab.write_text(
+        '[entity]\npattern = "^[a-z-]+$"\nallowed = ["demo-entity"]\n'
+        '[tier]\nallowed = ["promotional"]\n', encoding="utf-8")
+    ok = cli("--labels", str(vocab), "bank", "create", "a", "--label", "entity=demo-entity")
+    assert ok.exit_code == 0, ok.stderr
+    refused = cli("--labels", str(vocab), "bank", "create", "b", "--label", "entity=other-entity")
+    assert refused.exit_code == 2 and "entity" in refused.stderr
+    default = cli("bank", "create", "c", "--label", "entity=other-entity")  # the shipped file allows it
+    assert default.exit_code == 0
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[entity\n", encoding="utf-8")
+    bad = cli("--labels", str(broken), "bank", "create", "d")
+    assert bad.exit_code == 2 and "not valid TOML" in bad.stderr

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from tahaluf import banks
 from tahaluf.errors import InvalidInput, TahalufError
-from tahaluf.labels import parse_label_args
+from tahaluf.labels import LabelVocabulary, default_vocabulary, load_vocabulary, parse_label_args
 from tahaluf.storage import Store, open_store
 
 __all__ = ["bank_app", "get_store"]
@@ -71,6 +71,12 @@ def get_store(ctx: typer.Context) -> Store:
     return open_store(url)
 
 
+def get_vocabulary(ctx: typer.Context) -> LabelVocabulary:
+    """The label vocabulary named by ``--labels`` / TAHALUF_LABELS, else the shipped one."""
+    path = getattr(ctx.obj, "labels_path", None)
+    return load_vocabulary(path) if path else default_vocabulary()
+
+
 @contextmanager
 def _store(ctx: typer.Context) -> Iterator[Store]:
     store = get_store(ctx)
@@ -98,7 +104,8 @@ def create(
     """Create a bank."""
     labels = parse_label_args(label or [])
     with _store(ctx) as store:
-        bank = banks.create_bank(store, name, kind.value, labels, pdq_max_distance=pdq_max_distance)
+        bank = banks.create_bank(store, name, kind.value, labels, pdq_max_distance=pdq_max_distance,
+                                 vocabulary=get_vocabulary(ctx))
     typer.echo(f"created {bank.kind} bank {bank.name}")
 
 
@@ -193,6 +200,7 @@ def add(
         report = add_content(
             store, name, iter_inputs(_expand_paths(paths)), labels=labels,
             hash_opts=HashOptions(bank_crops=not no_crops), jobs=jobs or default_jobs(),
+            vocabulary=get_vocabulary(ctx),
             on_result=lambda _res: bar.advance(task),
         )
     for error in report.errors[:20]:
@@ -240,7 +248,7 @@ def import_(
         if fmt is ImportFormat.pytx:
             report = banks.import_pytx(store, name, lines, default_type=signal_type, **common)
         else:
-            report = banks.import_jsonl(store, name, lines, **common)
+            report = banks.import_jsonl(store, name, lines, vocabulary=get_vocabulary(ctx), **common)
     for error in report.errors[:20]:
         typer.echo(f"warning: {error.message}", err=True)
     typer.echo(report.summary())

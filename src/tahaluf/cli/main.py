@@ -26,6 +26,7 @@ class AppContext:
     """What the root command hands to sub-commands (``ctx.obj``)."""
 
     db_url: str | None
+    labels_path: str | None = None
 
 
 @app.callback()
@@ -39,8 +40,16 @@ def main(
             help="SQLAlchemy database URL (default: SQLite in the user data folder).",
         ),
     ] = None,
+    labels: Annotated[
+        Optional[str],
+        typer.Option(
+            "--labels",
+            envvar="TAHALUF_LABELS",
+            help="Label vocabulary TOML file (default: the shipped labels_default.toml).",
+        ),
+    ] = None,
 ) -> None:
-    ctx.obj = AppContext(db_url=db)
+    ctx.obj = AppContext(db_url=db, labels_path=labels)
 
 
 @app.command()

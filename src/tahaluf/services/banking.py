@@ -15,6 +15,7 @@ from typing import Any
 from tahaluf.banks import ImportReport, ItemError, NewItem, Provenance, add_items, default_added_by
 from tahaluf.services.hashing import HashOptions, HashResult, InputItem, ready_results, safe_hash
 from tahaluf.services.parallel import run_ordered
+from tahaluf.labels import LabelVocabulary
 from tahaluf.signals.base import Signal
 from tahaluf.storage.repository.base import Repository
 
@@ -44,6 +45,7 @@ def add_content(
     hash_opts: HashOptions | None = None,
     jobs: int = 1,
     on_result: Callable[[HashResult], None] | None = None,
+    vocabulary: LabelVocabulary | None = None,
 ) -> ImportReport:
     """Hash every input and add it as a bank item; failures are reported per input."""
     opts = hash_opts or HashOptions(bank_crops=True)
@@ -72,7 +74,7 @@ def add_content(
                     provenance=Provenance(who, res.path),
                 )
 
-    report = add_items(repo, bank, new_items(), added_by=who)
+    report = add_items(repo, bank, new_items(), added_by=who, vocabulary=vocabulary)
     for err in failures:
         report.add_error(err)
     return report
