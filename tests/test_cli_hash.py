@@ -197,3 +197,22 @@ def test_format_vpdq_prints_the_reference_text_format(reference_dir):
 def test_format_vpdq_refuses_non_videos(tmp_path):
     result = runner.invoke(app, ["hash", "-j", "1", "--format", "vpdq", str(write_png(tmp_path / "p.png"))])
     assert result.exit_code == 3 and "needs videos" in result.stderr and result.stdout == ""
+
+
+def test_video_that_fails_mid_way_gets_an_error_and_the_rest_is_hashed(reference_dir, tmp_path):
+    data = (reference_dir / "vpdq" / "videos" / "chair-19-sd-bar.mp4").read_bytes()
+    broken = tmp_path / "half.mp4"
+    broken.write_bytes(data[: len(data) // 2])
+    good = write_png(tmp_path / "z.png")
+    code, out, err = run_hash(str(broken), str(good))
+    assert code == 3 and "Traceback" not in err
+    assert out[0]["content_type"] == "video" and "decod" in out[0]["error"]
+    assert [s["type"] for s in out[0]["signals"]] == ["md5", "sha256"]
+    assert out[1]["error"] is None
+
+
+def test_video_over_its_time_budget_is_stopped(reference_dir):
+    video = reference_dir / "vpdq" / "videos" / "pattern-longer-no-bar.mp4"
+    code, out, _ = run_hash("--video-timeout", "0.05", str(video))
+    assert code == 3
+    assert "timeout" in out[0]["error"] and "0.05 s" in out[0]["error"]
