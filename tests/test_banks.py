@@ -224,3 +224,26 @@ def test_label_vocabulary_is_configuration(tmp_path: Path, sqlite_store: Store) 
     bad.write_text("[colour]\nallowed = []\n")
     with pytest.raises(InvalidInput, match="unknown label section"):
         load_vocabulary(bad)
+
+
+def test_a_full_database_gives_a_clear_error_and_keeps_what_was_committed(tmp_path: Path) -> None:
+    """SQLite's max_page_count makes the file 'full' exactly as a full disk would."""
+    from sqlalchemy import event
+
+    from tahaluf.errors import StorageError
+
+    store = open_store(f"sqlite:///{tmp_path / 'full.db'}")
+    banks.create_bank(store, "full", "known")
+    engine = store._engine  # the test reaches into the store to cap the file size
+
+    @event.listens_for(engine, "connect")
+    def _cap(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.execute("PRAGMA max_page_count = 300")  # ~1.2 MB with 4 KiB pages
+
+    engine.dispose()  # new connections get the cap
+    lines = [f"pdq {i:064x}" for i in range(1, 60_001)]
+    with pytest.raises(StorageError, match="disk full"):
+        banks.import_pytx(store, "full", lines, chunk_size=1000)
+    kept = banks.bank_stats(store, "full")
+    assert 0 < kept["items"] < 60_000  # the chunks committed before the error are still there
+    store.close()
