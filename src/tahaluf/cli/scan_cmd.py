@@ -128,10 +128,13 @@ def scan_command(
                     skipped += 1
                     bar.advance(task)
 
+                last_path: str | None = None
                 for r in scan(items, engine, hash_opts=opts, match_opts=mopts, jobs=jobs or default_jobs(),
                               resume=resume, keep_text=fmt is ReportFormat.html, on_skip=on_skip):
                     sink.add(r)
-                    bar.advance(task)
+                    if r.path is None or r.path != last_path:  # the posts of one JSONL file are one input
+                        bar.advance(task)
+                    last_path = r.path
             sink.close()
         summary = f"scanned {sink.total} inputs: {sink.matched} matched, {sink.failed} failed"
         if resume:
