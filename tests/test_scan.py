@@ -209,3 +209,25 @@ def test_snapshot_of_another_or_recreated_database_is_ignored(tmp_path):
     [new] = hash_item(InputItem("file", str(second)), HashOptions())
     assert engine.match(old.signals) == [] and len(engine.match(new.signals)) == 1
     store.close()
+
+
+def test_item_commands_change_what_scan_matches(db, filled, tmp_path):
+    photo = str(filled / "a.png")
+    code, out = scan_cli(db, photo)
+    assert [m["external_id"] for m in out[0]["matches"]] == [photo]
+
+    def bank(*args: str):
+        return runner.invoke(app, ["--db", db, "bank", *args])
+
+    assert bank("disable", "known", photo).exit_code == 0
+    assert scan_cli(db, photo)[1][0]["matches"] == []
+    assert bank("enable", "known", photo).exit_code == 0
+    assert bank("label", "known", photo, "--label", "tier=crisis").exit_code == 0
+    [m] = scan_cli(db, photo)[1][0]["matches"]
+    assert m["labels"] == {"entity": "demo-entity", "tier": "crisis"}
+    bad = bank("label", "known", photo, "--label", "tier=unknown-tier")
+    assert bad.exit_code == 2 and "tier" in bad.stderr
+    assert bank("remove", "known", photo).exit_code == 0
+    assert scan_cli(db, photo)[1][0]["matches"] == []
+    missing = bank("remove", "known", photo)
+    assert missing.exit_code == 4 and "no item" in missing.stderr

@@ -50,6 +50,8 @@ __all__ = [
     "delete_bank",
     "add_items",
     "set_item_enabled",
+    "delete_item",
+    "set_item_labels",
     "iter_signals",
     "item_info",
     "import_pytx",
@@ -247,6 +249,32 @@ def set_item_enabled(repo: Repository, bank: str | BankRecord, external_id: str,
     record = get_bank(repo, bank)
     try:
         return repo.set_item_enabled(record.id, external_id, enabled)
+    except NotFound as exc:
+        raise NotFound(f"bank {record.name!r} has no item {external_id!r}") from exc
+
+
+def delete_item(repo: Repository, bank: str | BankRecord, external_id: str) -> None:
+    """Delete one item and its signals (NotFound if the bank has no such item)."""
+    record = get_bank(repo, bank)
+    try:
+        repo.delete_item(record.id, external_id)
+    except NotFound as exc:
+        raise NotFound(f"bank {record.name!r} has no item {external_id!r}") from exc
+
+
+def set_item_labels(
+    repo: Repository,
+    bank: str | BankRecord,
+    external_id: str,
+    labels: Mapping[str, Any],
+    *,
+    vocabulary: LabelVocabulary | None = None,
+) -> None:
+    """Replace one item's own labels (validated; the bank's defaults still apply)."""
+    record = get_bank(repo, bank)
+    clean = (vocabulary or default_vocabulary()).validate(labels)
+    try:
+        repo.set_item_labels(record.id, external_id, clean)
     except NotFound as exc:
         raise NotFound(f"bank {record.name!r} has no item {external_id!r}") from exc
 

@@ -210,6 +210,50 @@ def add(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
+ItemArg = Annotated[str, typer.Argument(help="The item's external id (the post id or file path it was added with).")]
+
+
+@bank_app.command("disable")
+@_handles_errors
+def disable(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")], item: ItemArg) -> None:
+    """Stop matching one item (kept, and can be enabled again)."""
+    with _store(ctx) as store:
+        changed = banks.set_item_enabled(store, name, item, False)
+    typer.echo(f"disabled {item}" if changed else f"{item} was already disabled")
+
+
+@bank_app.command("enable")
+@_handles_errors
+def enable(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")], item: ItemArg) -> None:
+    """Match one disabled item again."""
+    with _store(ctx) as store:
+        changed = banks.set_item_enabled(store, name, item, True)
+    typer.echo(f"enabled {item}" if changed else f"{item} was already enabled")
+
+
+@bank_app.command("remove")
+@_handles_errors
+def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")], item: ItemArg) -> None:
+    """Delete one item and its signals from a bank."""
+    with _store(ctx) as store:
+        banks.delete_item(store, name, item)
+    typer.echo(f"removed {item}")
+
+
+@bank_app.command("label")
+@_handles_errors
+def label_item(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    item: ItemArg,
+    label: LabelOpt = None,
+) -> None:
+    """Replace one item's own labels (the bank's default labels still apply)."""
+    with _store(ctx) as store:
+        banks.set_item_labels(store, name, item, parse_label_args(label or []), vocabulary=get_vocabulary(ctx))
+    typer.echo(f"labelled {item}")
+
+
 def _read_lines(path: Path) -> Iterator[str]:
     try:
         with path.open(encoding="utf-8") as f:
