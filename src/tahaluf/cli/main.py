@@ -74,8 +74,23 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def _numba_cache_where_writable() -> None:
+    """Compiled index kernels are cached next to the code; when tahaluf is
+    installed read-only, cache them in the user cache folder instead (numba
+    reads NUMBA_CACHE_DIR when it is first imported, on the first lookup)."""
+    import os
+    from pathlib import Path
+
+    index_dir = Path(__file__).resolve().parents[1] / "index"
+    if "NUMBA_CACHE_DIR" not in os.environ and not os.access(index_dir, os.W_OK):
+        import platformdirs
+
+        os.environ["NUMBA_CACHE_DIR"] = str(Path(platformdirs.user_cache_dir("tahaluf")) / "numba")
+
+
 def run() -> None:
     """Console-script entry point: one-line errors, never a traceback for bad input."""
+    _numba_cache_where_writable()
     try:
         app(standalone_mode=True)
     except TahalufError as exc:  # raised outside a command body
