@@ -39,8 +39,9 @@ def make_photo(path: Path, seed: int) -> Path:
 
 
 @pytest.fixture()
-def db(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'scan.db'}"
+def db(db_url) -> str:
+    """Every scan test runs on SQLite and on the PostgreSQL server (see conftest)."""
+    return db_url
 
 
 @pytest.fixture()
