@@ -22,22 +22,8 @@ from tahaluf.signals.text import (
     text_sketches,
 )
 
-POST_AR = (
-    "تتوقع الأرصاد أن يكون الطقس معتدلا في الرباط يوم الأحد. ستصل درجة الحرارة إلى 24 درجة "
-    "مئوية في المساء. يُنصح السائقون بالحذر بسبب الضباب الكثيف على الطرق الساحلية صباحا."
-)
-POST_EN = (
-    "The council announced a new bus route starting on Monday. The old bridge will close for "
-    "repairs for twelve days. Police advise using alternative routes during rush hour."
-)
-OTHER_AR = (
-    "فاز النادي على منافسه بهدفين مقابل هدف يوم الخميس. سجل المهاجم هدفا رائعا في الدقيقة 41 "
-    "واحتفل المشجعون في شوارع المدينة حتى ساعة متأخرة من الليل."
-)
-OTHER_EN = (
-    "The weekly market opened at dawn on Monday. Traders expect a busy season for the wheat "
-    "harvest, and the price of coffee rose by five percent this week."
-)
+from neutral_posts import OTHER_AR, OTHER_EN, POST_AR, POST_EN  # tests/ is on sys.path under pytest
+
 CITIES = ["Leeds", "Lyon", "Dakar", "Perth", "Oran", "Sfax", "Tanta", "Irbid"]
 THINGS = ["the bus timetable", "a lentil soup recipe", "the weekend forecast", "the league table",
           "tomato prices", "the new bridge", "a cycling lane", "the harbour ferry"]

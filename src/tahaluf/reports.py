@@ -74,7 +74,7 @@ def highlight_shared(text: str, bank_value: str) -> str:
     n = textmod.SHINGLE_CHARS
     if len(norm) < n:
         return html.escape(norm)
-    windows = textmod._window_hashes(textmod._codepoints(norm, n), n)
+    windows = textmod.window_hashes(norm, n)
     hit = np.isin(windows, sketch.hashes)
     marked = np.zeros(len(norm), dtype=bool)
     start = None

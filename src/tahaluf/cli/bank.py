@@ -185,7 +185,7 @@ def add(
 
     The external id is the post's id or the file path; re-adding skips items already there.
     """
-    from tahaluf.cli.hash_cmd import _expand_paths
+    from tahaluf.cli.hash_cmd import expand_paths
     from tahaluf.services.banking import add_content
     from tahaluf.services.hashing import HashOptions, iter_inputs
     from tahaluf.services.parallel import default_jobs
@@ -198,7 +198,7 @@ def add(
     ) as bar:
         task = bar.add_task("add", total=None)
         report = add_content(
-            store, name, iter_inputs(_expand_paths(paths)), labels=labels,
+            store, name, iter_inputs(expand_paths(paths)), labels=labels,
             hash_opts=HashOptions(bank_crops=not no_crops), jobs=jobs or default_jobs(),
             vocabulary=get_vocabulary(ctx),
             on_result=lambda _res: bar.advance(task),
@@ -213,22 +213,25 @@ def add(
 ItemArg = Annotated[str, typer.Argument(help="The item's external id (the post id or file path it was added with).")]
 
 
+def _set_enabled(ctx: typer.Context, name: str, item: str, enabled: bool) -> None:
+    word = "enabled" if enabled else "disabled"
+    with _store(ctx) as store:
+        changed = banks.set_item_enabled(store, name, item, enabled)
+    typer.echo(f"{word} {item}" if changed else f"{item} was already {word}")
+
+
 @bank_app.command("disable")
 @_handles_errors
 def disable(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")], item: ItemArg) -> None:
     """Stop matching one item (kept, and can be enabled again)."""
-    with _store(ctx) as store:
-        changed = banks.set_item_enabled(store, name, item, False)
-    typer.echo(f"disabled {item}" if changed else f"{item} was already disabled")
+    _set_enabled(ctx, name, item, False)
 
 
 @bank_app.command("enable")
 @_handles_errors
 def enable(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")], item: ItemArg) -> None:
     """Match one disabled item again."""
-    with _store(ctx) as store:
-        changed = banks.set_item_enabled(store, name, item, True)
-    typer.echo(f"enabled {item}" if changed else f"{item} was already enabled")
+    _set_enabled(ctx, name, item, True)
 
 
 @bank_app.command("remove")

@@ -38,7 +38,8 @@ def _read_stdin_paths() -> Iterator[str]:
             yield line
 
 
-def _expand_paths(paths: list[str]) -> Iterator[str]:
+def expand_paths(paths: list[str]) -> Iterator[str]:
+    """The given paths, with '-' replaced by the paths read from stdin."""
     for p in paths:
         if p == "-":
             yield from _read_stdin_paths()
@@ -114,7 +115,7 @@ def _all_items(
         yield InputItem("text", t)
     for u in urls:
         yield InputItem("url", u)
-    yield from iter_inputs(_expand_paths(paths))
+    yield from iter_inputs(expand_paths(paths))
 
 
 def _emit(res: HashResult, fmt: HashFormat) -> bool:

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from tahaluf.cli.bank import get_store
+from tahaluf.cli.hash_cmd import expand_paths
 from tahaluf.cli.output import fail
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.reports import CsvReport, HtmlReport, write_jsonl_line
@@ -35,12 +37,6 @@ class LookupType(str, Enum):
     sha256 = "sha256"
     url = "url"
     text = "text"
-
-
-def _open_store(ctx: typer.Context):  # noqa: ANN202 - Store
-    from tahaluf.cli.bank import get_store
-
-    return get_store(ctx)
 
 
 def _engine(store, quiet: bool = True) -> MatchEngine:  # noqa: ANN001
@@ -107,12 +103,10 @@ def scan_command(
     "allowed", "actionable", "error"}. A match in an allow bank sets
     "allowed": true and "actionable": false. Exit 0, or 3 if an input failed.
     """
-    from tahaluf.cli.hash_cmd import _expand_paths
-
-    store = _open_store(ctx)
+    store = get_store(ctx)
     try:
         engine = _engine(store, quiet)
-        items = list(iter_inputs(_expand_paths(paths)))
+        items = list(iter_inputs(expand_paths(paths)))
         opts = HashOptions(trim_borders=True)
         mopts = MatchOptions(pdq_max_distance=pdq_max_distance)
         with ExitStack() as stack:
@@ -157,7 +151,7 @@ def lookup_command(
     ] = None,
 ) -> None:
     """Match signal values (one a line): hashes, URLs, or post texts for --type text."""
-    store = _open_store(ctx)
+    store = get_store(ctx)
     try:
         engine = _engine(store)
         if source == "-":

@@ -275,7 +275,8 @@ class MatchEngine:
             hits[n] += found
         for n, found in self._text_hits(text, opts):
             hits[n] += found
-        return [self._resolve(h, opts) for h in hits]
+        infos = self._infos([h.item_id for per_input in hits for h in per_input])  # one lookup per batch
+        return [self._resolve(h, opts, infos) for h in hits]
 
     def _pdq_threshold(self, opts: MatchOptions) -> int:
         if opts.pdq_max_distance is not None:
@@ -352,9 +353,8 @@ class MatchEngine:
             self._info_cache.update(item_info(self.repo, missing))
         return {i: self._info_cache[i] for i in item_ids if i in self._info_cache}
 
-    def _resolve(self, hits: list[_Hit], opts: MatchOptions) -> list[Match]:
+    def _resolve(self, hits: list[_Hit], opts: MatchOptions, infos: dict[int, ItemInfo]) -> list[Match]:
         """One match per bank item: its strongest signal, the others named in evidence."""
-        infos = self._infos([h.item_id for h in hits])
         by_item: dict[int, list[Match]] = defaultdict(list)
         for h in hits:
             info = infos.get(h.item_id)

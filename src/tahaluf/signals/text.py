@@ -47,6 +47,7 @@ __all__ = [
     "similarity",
     "containment",
     "shingle_hashes",
+    "window_hashes",
     "text_signals",
     "intersection_size",
 ]
@@ -106,13 +107,22 @@ def _codepoints(normalised: str, n: int) -> np.ndarray:
     return np.frombuffer(padded.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
 
 
+def window_hashes(normalised: str, n: int = SHINGLE_CHARS) -> np.ndarray:
+    """The uint32 hash of the shingle starting at each position (in text order).
+
+    ``normalised`` must already be normalised and at least ``n`` code points
+    long; used to show which passage two texts share.
+    """
+    return _window_hashes(_codepoints(normalised, n), n)
+
+
 def shingle_hashes(normalised: str, n: int = SHINGLE_CHARS) -> np.ndarray:
     """Sorted distinct uint32 hashes of the ``n``-code-point shingles.
 
     ``normalised`` must already be normalised; this is the kernel that
     :func:`text_sketch` uses (exposed for benchmarks and other signals).
     """
-    return _sorted_unique(_window_hashes(_codepoints(normalised, n), n))
+    return _sorted_unique(window_hashes(normalised, n))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
