@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,18 @@ EXACT_TYPES = ("md5", "sha256", "url")
 #: on equal scores, the signal named as a match's evidence (exact copies first)
 _TYPE_RANK = {"sha256": 0, "md5": 1, "url": 2, "pdq": 3, "vpdq": 4, "text": 5}
 _SNAPSHOT_VERSION = 1
+#: how long a change-log id skipped over is asked for again (see refresh)
+GAP_RETRY_S = 30.0
+_MAX_GAPS = 10_000
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +141,8 @@ class MatchEngine:
         self.exact = {t: ExactIndex() for t in EXACT_TYPES}
         self.cursor = 0
         self.snapshot_cursor: int | None = None
+        #: change-log ids skipped over, with when to stop asking for them
+        self._gaps: dict[int, float] = {}
         self._bank_pdq: dict[str, int] = {}
         self._info_cache: dict[int, ItemInfo] = {}
 
@@ -192,24 +207,69 @@ class MatchEngine:
 
     # -- following the change log --------------------------------------------
 
-    def refresh(self) -> int:
-        """Apply every change since the cursor; returns how many were applied."""
+    def refresh(self, *, lock: Any = None) -> int:
+        """Apply every change since the cursor; returns how many were applied.
+
+        Database reads happen outside ``lock`` (a ``threading.Lock``-like
+        object, when the engine is shared between threads); the index changes
+        of each batch happen inside it, so lookups wait only while the indexes
+        change. On PostgreSQL a change-log id can become visible after a
+        higher one (transactions commit out of order): ids skipped over are
+        remembered and asked for again for :data:`GAP_RETRY_S` seconds, so a
+        late commit is still applied.
+        """
+        guard = lock if lock is not None else _NoLock()
         applied = 0
         while True:
             changes = self.repo.changes_since(self.cursor)
-            if not changes:
+            late = self._late_changes()
+            if not changes and not late:
                 return applied
             touched: set[int] = set()
-            for ch in changes:
+            banks_changed = bank_deleted = False
+            for ch in [*late, *changes]:
                 if ch.item_id is None:  # a bank was created, changed or deleted
-                    self._refresh_banks()
-                    if ch.op == "delete":
-                        self._reload_all()
+                    banks_changed = True
+                    bank_deleted = bank_deleted or ch.op == "delete"
                 else:
                     touched.add(ch.item_id)
-                self.cursor = ch.id
-            self._reindex_items(touched)
-            applied += len(changes)
+            for ch in changes:
+                self._note_gaps(ch.id)
+                self.cursor = max(self.cursor, ch.id)
+            if bank_deleted:
+                with guard:
+                    self._reload_all()
+            else:
+                if banks_changed:
+                    banks = {b.name: b.pdq_max_distance for b in self.repo.list_banks()}
+                    with guard:
+                        self._bank_pdq = banks
+                        self._info_cache.clear()
+                items = self.repo.get_items(touched) if touched else {}
+                with guard:
+                    self._apply_items(touched, items)
+            applied += len(changes) + len(late)
+            if not changes:
+                return applied
+
+    def _note_gaps(self, change_id: int) -> None:
+        if change_id > self.cursor + 1 and self.cursor > 0:
+            deadline = time.monotonic() + GAP_RETRY_S
+            for missing in range(self.cursor + 1, min(change_id, self.cursor + 1 + _MAX_GAPS)):
+                self._gaps[missing] = deadline
+
+    def _late_changes(self) -> list[Any]:
+        if not self._gaps:
+            return []
+        now = time.monotonic()
+        for gap in [g for g, deadline in self._gaps.items() if deadline < now]:
+            del self._gaps[gap]
+        if not self._gaps:
+            return []
+        found = self.repo.changes_in(sorted(self._gaps))
+        for ch in found:
+            self._gaps.pop(ch.id, None)
+        return found
 
     def _reload_all(self) -> None:
         cursor = self.cursor
@@ -235,12 +295,9 @@ class MatchEngine:
             idx.remove(item_id)
         self._info_cache.pop(item_id, None)
 
-    def _reindex_items(self, item_ids: set[int]) -> None:
-        if not item_ids:
-            return
+    def _apply_items(self, item_ids: set[int], items: dict[int, Any]) -> None:
         for item_id in item_ids:
             self._remove_item(item_id)
-        items = self.repo.get_items(item_ids)
         for item_id, item in items.items():
             if not item.enabled:
                 continue

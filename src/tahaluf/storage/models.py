@@ -28,7 +28,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["EXACT_TYPES", "EXACT_TYPES_SQL", "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanLog", "CHANGE_OPS"]
+__all__ = [
+    "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "ROLES", "VISIBILITIES",
+    "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanLog",
+    "Member", "ApiKey", "BankShare", "HubSetting", "AuditEntry", "Submission", "ReviewTask",
+    "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery",
+]
 
 #: signal types looked up by exact value in SQL; the partial index covers these
 EXACT_TYPES = ("md5", "sha256", "url")
@@ -64,6 +69,8 @@ class Bank(Base):
     pdq_max_distance: Mapped[int] = mapped_column(Integer, default=31)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    #: ``private`` (owner only), ``members`` (owner + bank_shares), ``all``
+    visibility: Mapped[str] = mapped_column(String(16), default="all", server_default="all")
 
 
 class BankItem(Base):
@@ -134,3 +141,185 @@ class ScanLog(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     scanned_at: Mapped[datetime] = mapped_column(UtcDateTime)
     result: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+# -- the coalition hub (migration 0002) ---------------------------------------
+#: member roles; ``admin`` may do everything
+ROLES = ("admin", "curator", "reviewer", "matcher", "viewer")
+#: who may see a bank besides its owner: nobody, listed members, every member
+VISIBILITIES = ("private", "members", "all")
+
+
+def _member_fk(*, nullable: bool = False, ondelete: str = "CASCADE") -> Any:
+    return mapped_column(ForeignKey("members.id", ondelete=ondelete), nullable=nullable)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("name", name="uq_members_name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    roles: Mapped[list[str]] = mapped_column(Json)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApiKey(Base):
+    """An API key, stored only as the SHA-256 of the key (keys are 256-bit random)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("key_hash", name="uq_api_keys_hash"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = _member_fk()
+    key_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class BankShare(Base):
+    __tablename__ = "bank_shares"
+
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+
+
+class HubSetting(Base):
+    __tablename__ = "hub_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: ``hash = sha256(prev_hash + canonical entry)``."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(1024))
+    details: Mapped[dict[str, Any]] = mapped_column(Json)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int | None] = _member_fk(nullable=True, ondelete="SET NULL")
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReviewTask(Base):
+    __tablename__ = "review_tasks"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_review_tasks_dedupe"),
+        Index("ix_review_tasks_status", "status", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    submission_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("submissions.id", ondelete="CASCADE"), nullable=True
+    )
+    member_id: Mapped[int | None] = _member_fk(nullable=True, ondelete="SET NULL")
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    matches: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    status: Mapped[str] = mapped_column(String(16))
+    claimed_by: Mapped[int | None] = _member_fk(nullable=True, ondelete="SET NULL")
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReviewDecision(Base):
+    __tablename__ = "review_decisions"
+    __table_args__ = (Index("ix_review_decisions_task", "task_id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("review_tasks.id", ondelete="CASCADE"))
+    member_id: Mapped[int | None] = _member_fk(nullable=True, ondelete="SET NULL")
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    labels: Mapped[dict[str, Any]] = mapped_column(Json)
+    bank: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("item_id", "member_id", name="uq_feedback_item_member"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_items.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = _member_fk()
+    opinion: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class FeedEntry(Base):
+    """A notification for one member (e.g. feedback disputing one of its items)."""
+
+    __tablename__ = "feed"
+    __table_args__ = (Index("ix_feed_member", "member_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = _member_fk()
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = _member_fk()
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list[str]] = mapped_column(Json)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebhookDelivery(Base):
+    """The outbox: one row per event per webhook, retried with back-off until delivered."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -36,6 +36,7 @@ class NewBank:
     signal_types: list[str]
     pdq_max_distance: int = 31
     owner: str | None = None
+    visibility: str = "all"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ class BankRecord:
     pdq_max_distance: int
     created_at: datetime
     owner: str | None = None
+    #: ``private`` (owner only), ``members`` (owner and listed members), ``all``
+    visibility: str = "all"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,7 @@ class Repository(Protocol):
         default_labels: dict[str, Any] | None = None,
         signal_types: list[str] | None = None,
         pdq_max_distance: int | None = None,
+        visibility: str | None = None,
     ) -> BankRecord: ...
 
     def delete_bank(self, bank_id: int) -> None: ...
@@ -190,6 +194,8 @@ class Repository(Protocol):
     def find_signals(self, signal_type: str, values: Sequence[str]) -> list[SignalRecord]: ...
 
     def changes_since(self, cursor: int, *, limit: int = 10_000) -> list[ChangeRecord]: ...
+
+    def changes_in(self, ids: Sequence[int]) -> list[ChangeRecord]: ...
 
     def last_change_id(self) -> int: ...
 

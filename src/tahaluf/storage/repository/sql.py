@@ -70,6 +70,7 @@ def _bank_record(row: Any) -> BankRecord:
         pdq_max_distance=row.pdq_max_distance,
         created_at=_utc(row.created_at),
         owner=row.owner,
+        visibility=row.visibility,
     )
 
 
@@ -99,6 +100,18 @@ class Store:
     @property
     def dialect(self) -> str:
         return self._engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def transaction(self) -> Any:
+        """A write transaction (``with store.transaction() as conn``), errors translated."""
+        return self._write()
+
+    def connection(self) -> Any:
+        """A read connection, errors translated."""
+        return self._read()
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -133,6 +146,7 @@ class Store:
             signal_types=bank.signal_types,
             pdq_max_distance=bank.pdq_max_distance,
             owner=bank.owner,
+            visibility=bank.visibility,
             created_at=_now(),
         )
         try:
@@ -169,8 +183,11 @@ class Store:
         default_labels: dict[str, Any] | None = None,
         signal_types: list[str] | None = None,
         pdq_max_distance: int | None = None,
+        visibility: str | None = None,
     ) -> BankRecord:
         changes: dict[str, Any] = {}
+        if visibility is not None:
+            changes["visibility"] = visibility
         if default_labels is not None:
             changes["default_labels"] = default_labels
         if signal_types is not None:
@@ -468,6 +485,15 @@ class Store:
             rows = conn.execute(
                 select(_changes).where(_changes.c.id > cursor).order_by(_changes.c.id).limit(limit)
             ).all()
+        return [ChangeRecord(r.id, r.bank_id, r.item_id, r.op, _utc(r.at)) for r in rows]
+
+    def changes_in(self, ids: Sequence[int]) -> list[ChangeRecord]:
+        """The change-log entries with these ids that exist (now)."""
+        rows: list[Any] = []
+        with self._read() as conn:
+            for part in _chunks(list(ids)):
+                rows.extend(conn.execute(select(_changes).where(_changes.c.id.in_(part))).all())
+        rows.sort(key=lambda r: r.id)
         return [ChangeRecord(r.id, r.bank_id, r.item_id, r.op, _utc(r.at)) for r in rows]
 
     def last_change_id(self) -> int:

@@ -1,0 +1,449 @@
+"""The coalition hub's core service: who is calling, what they may see, and
+matching against the banks they may see. Interfaces (the HTTP API, the CLI)
+call this; it never imports FastAPI or Typer.
+
+* :class:`HubConfig` is the typed server configuration (``TAHALUF_*``
+  environment variables), validated at start-up.
+* :data:`SETTINGS` are the hub policies an admin changes at run time (stored
+  in the database, so every worker sees them).
+* :class:`Hub` holds the store, the match engine and a small key cache.
+  Index upkeep (:meth:`Hub.refresh`) applies the change log incrementally;
+  index reads and writes are guarded by one lock, held only while the
+  indexes change, never while the database is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from tahaluf.access import Capability, Principal, check_roles
+from tahaluf.audit import AuditRecord
+from tahaluf.errors import InvalidInput, NotFound, PermissionDenied
+from tahaluf.services.matching import Match, MatchEngine, MatchOptions
+from tahaluf.signals.base import Signal
+from tahaluf.storage import BankRecord, Store, open_store
+from tahaluf.storage.models import VISIBILITIES
+from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord
+
+__all__ = [
+    "HubConfig",
+    "Setting",
+    "SETTINGS",
+    "Hub",
+    "BankView",
+    "new_api_key",
+    "hash_key",
+]
+
+KEY_PREFIX = "thf_"
+
+
+def new_api_key() -> str:
+    """A new API key: ``thf_`` + 43 URL-safe characters (256 random bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """How keys are stored: SHA-256 (keys are random, so no salt or stretching is needed)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _env_number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise InvalidInput(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    """Server configuration (environment variables ``TAHALUF_<FIELD>``, upper case)."""
+
+    #: SQLAlchemy URL (None: the embedded SQLite default)
+    db: str | None = None
+    #: label vocabulary TOML file (None: the shipped default)
+    labels: str | None = None
+    #: largest request body accepted, in bytes (uploads included)
+    max_request_bytes: int = 64 * 1024 * 1024
+    #: most values in one batch lookup
+    max_batch: int = 1000
+    #: largest page a listing returns
+    max_page: int = 1000
+    #: requests per second allowed per API key, per worker process (0: no limit)
+    rate_limit_per_s: float = 1000.0
+    #: requests a key may burst above its rate
+    rate_burst: int = 2000
+    #: how long a worker trusts a cached key before asking the database again
+    key_cache_s: float = 2.0
+    #: how often each worker applies the change log to its indexes
+    refresh_interval_s: float = 0.5
+    #: load and save a PDQ index snapshot next to the database
+    snapshot: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> HubConfig:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f"TAHALUF_{f.name.upper()}"
+            default = f.default
+            if f.name in ("db", "labels"):
+                values[f.name] = env.get(name) or None
+            elif isinstance(default, bool):
+                raw = env.get(name)
+                values[f.name] = default if raw in (None, "") else raw.lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                values[f.name] = int(_env_number(env, name, default, minimum=0))
+            else:
+                values[f.name] = _env_number(env, name, float(default), minimum=0)  # type: ignore[arg-type]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    kind: type
+
+
+#: hub policies an admin changes at run time (``GET/PUT /v1/settings``)
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("review_match_min_score", 0.8, "lookups whose best known-bank match scores at least this "
+                "(0..1) become review tasks; 1.1 turns it off", float),
+        Setting("review_claim_ttl_s", 900, "seconds a reviewer's claim lasts before the task returns to the queue",
+                int),
+        Setting("review_two_person_rule", False, "confirming into a bank shared with other members needs two "
+                "confirmations from two different members", bool),
+        Setting("lookup_exclude_disputed", False, "leave disputed items out of lookups unless a request asks "
+                "otherwise", bool),
+    )
+}
+
+
+def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        setting = SETTINGS.get(name)
+        if setting is None:
+            raise InvalidInput(f"unknown setting {name!r} (known: {', '.join(SETTINGS)})")
+        ok = isinstance(value, setting.kind) and not (setting.kind is not bool and isinstance(value, bool))
+        if setting.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            raise InvalidInput(f"setting {name!r} must be a {setting.kind.__name__}")
+        if setting.kind in (int, float) and value < 0:
+            raise InvalidInput(f"setting {name!r} must not be negative")
+        out[name] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BankView:
+    """A bank as a member sees it."""
+
+    record: BankRecord
+    shared_with: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        b = self.record
+        out = {
+            "name": b.name,
+            "kind": b.kind,
+            "owner": b.owner,
+            "visibility": b.visibility,
+            "shared_with": list(self.shared_with),
+            "default_labels": b.default_labels,
+            "signal_types": b.signal_types,
+            "pdq_max_distance": b.pdq_max_distance,
+            "created_at": b.created_at.isoformat(),
+        }
+        if self.counts:
+            out["counts"] = self.counts
+        return out
+
+
+@dataclass(slots=True)
+class _CachedKey:
+    principal: Principal | None
+    expires: float
+
+
+class Hub:
+    """One worker's view of the hub database."""
+
+    def __init__(self, config: HubConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store if store is not None else open_store(config.db)
+        self.hubstore = HubStore(self.store)
+        self.engine = MatchEngine(self.store)
+        self.lock = threading.RLock()
+        self.ready = False
+        self._keys: dict[str, _CachedKey] = {}
+        self._shares: dict[int, list[str]] = {}
+        self._shares_at = 0.0
+
+    # -- lifecycle ----------------------------------------------------------
+    def load(self) -> None:
+        """Build the indexes (from the PDQ snapshot when there is one)."""
+        from tahaluf.services.matching import snapshot_dir_for
+
+        snap = snapshot_dir_for(str(self.store.url)) if self.config.snapshot else None
+        with self.lock:
+            self.engine.load(snapshot_dir=snap)
+        self.ready = True
+
+    def refresh(self) -> int:
+        """Apply the change log since the last refresh (incremental)."""
+        return self.engine.refresh(lock=self.lock)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- auth ---------------------------------------------------------------
+    def authenticate(self, key: str | None) -> Principal | None:
+        """The member holding ``key`` (None: missing, unknown, revoked or disabled)."""
+        if not key:
+            return None
+        digest = hash_key(key)
+        now = time.monotonic()
+        hit = self._keys.get(digest)
+        if hit is not None and hit.expires > now:
+            return hit.principal
+        member = self.hubstore.member_for_key(digest)
+        principal = Principal(member.id, member.name, member.roles) if member else None
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[digest] = _CachedKey(principal, now + self.config.key_cache_s)
+        return principal
+
+    def forget_keys(self) -> None:
+        self._keys.clear()
+
+    def audit(self, actor: Principal | str, action: str, target: str, details: dict[str, Any] | None = None) -> AuditRecord:
+        who = actor.name if isinstance(actor, Principal) else actor
+        return self.hubstore.append_audit(who, action, target, details or {})
+
+    # -- settings -------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        stored = self.hubstore.get_settings()
+        return {name: stored.get(name, s.default) for name, s in SETTINGS.items()}
+
+    def update_settings(self, actor: Principal, values: Mapping[str, Any]) -> dict[str, Any]:
+        actor.require(Capability.ADMIN)
+        clean = validate_settings(values)
+        self.hubstore.put_settings(clean)
+        self.audit(actor, "settings.update", "settings", clean)
+        return self.settings()
+
+    # -- members ------------------------------------------------------------
+    def add_member(self, actor: Principal | str, name: str, roles: Sequence[str]) -> tuple[MemberRecord, str]:
+        """Create a member and its first key; returns the key (shown once, stored hashed)."""
+        if isinstance(actor, Principal):
+            actor.require(Capability.ADMIN)
+        name = _check_name(name, "member")
+        clean = check_roles(roles)
+        key = new_api_key()
+        member = self.hubstore.add_member(name, clean, hash_key(key), key[:8])
+        self.audit(actor, "member.add", f"member:{name}", {"roles": clean})
+        return member, key
+
+    def member(self, name: str) -> MemberRecord:
+        found = self.hubstore.get_member(name)
+        if found is None:
+            raise NotFound(f"no member named {name!r} (see `tahaluf member list`)")
+        return found
+
+    def set_member_enabled(self, actor: Principal | str, name: str, enabled: bool) -> MemberRecord:
+        if isinstance(actor, Principal):
+            actor.require(Capability.ADMIN)
+        member = self.hubstore.set_member_enabled(name, enabled)
+        self.forget_keys()
+        self.audit(actor, "member.enable" if enabled else "member.disable", f"member:{name}")
+        return member
+
+    def rotate_key(self, actor: Principal | str, name: str) -> str:
+        """Revoke the member's keys and return a new one."""
+        if isinstance(actor, Principal) and actor.name != name:
+            actor.require(Capability.ADMIN)
+        member = self.member(name)
+        key = new_api_key()
+        self.hubstore.rotate_key(member.id, hash_key(key), key[:8])
+        self.forget_keys()
+        self.audit(actor, "key.rotate", f"member:{name}", {"prefix": key[:8]})
+        return key
+
+    # -- banks --------------------------------------------------------------
+    def _bank_shares(self) -> dict[int, list[str]]:
+        now = time.monotonic()
+        if now - self._shares_at > self.config.key_cache_s:
+            self._shares = self.hubstore.bank_shares()
+            self._shares_at = now
+        return self._shares
+
+    def _view(self, bank: BankRecord) -> BankView:
+        return BankView(bank, tuple(self._bank_shares().get(bank.id, ())))
+
+    def visible_banks(self, actor: Principal) -> list[BankView]:
+        shares = self._bank_shares()
+        return [
+            BankView(b, tuple(shares.get(b.id, ())))
+            for b in self.store.list_banks()
+            if actor.sees_bank(b.owner, b.visibility, shares.get(b.id, ()))
+        ]
+
+    def visible_bank_names(self, actor: Principal) -> set[str]:
+        return {v.record.name for v in self.visible_banks(actor)}
+
+    def bank(self, actor: Principal, name: str) -> BankView:
+        """The bank if ``actor`` may see it; NotFound otherwise (existence is not revealed)."""
+        found = self.store.get_bank(name)
+        if found is not None:
+            view = self._view(found)
+            if actor.sees_bank(found.owner, found.visibility, view.shared_with):
+                return view
+        raise NotFound(f"no bank named {name!r}")
+
+    def bank_for_change(self, actor: Principal, name: str) -> BankView:
+        """The bank if ``actor`` may change it (curator owning it, or admin)."""
+        actor.require(Capability.CURATE)
+        view = self.bank(actor, name)
+        if not actor.owns_bank(view.record.owner):
+            raise PermissionDenied(f"bank {name!r} belongs to {view.record.owner or 'the hub operator'}; "
+                                   "only its owner or an admin may change it")
+        return view
+
+    def create_bank(
+        self,
+        actor: Principal,
+        name: str,
+        kind: str = "known",
+        labels: Mapping[str, Any] | None = None,
+        *,
+        visibility: str = "private",
+        shared_with: Sequence[str] = (),
+        signal_types: Sequence[str] | None = None,
+        pdq_max_distance: int = 31,
+        vocabulary: Any = None,
+    ) -> BankView:
+        from tahaluf.banks import create_bank
+
+        actor.require(Capability.CURATE)
+        _check_visibility(visibility)
+        member_ids = self._member_ids(shared_with)
+        record = create_bank(self.store, name, kind, labels, signal_types=signal_types,
+                             pdq_max_distance=pdq_max_distance, vocabulary=vocabulary)
+        self.hubstore.set_bank_owner(record.id, actor.name)
+        self.store.update_bank(record.id, visibility=visibility)
+        if member_ids:
+            self.hubstore.set_bank_shares(record.id, member_ids)
+        self._shares_at = 0.0
+        self.audit(actor, "bank.create", f"bank:{name}", {"kind": kind, "visibility": visibility,
+                                                          "shared_with": sorted(shared_with)})
+        return self.bank(actor, name)
+
+    def update_bank(
+        self,
+        actor: Principal,
+        name: str,
+        *,
+        labels: Mapping[str, Any] | None = None,
+        visibility: str | None = None,
+        shared_with: Sequence[str] | None = None,
+        pdq_max_distance: int | None = None,
+        vocabulary: Any = None,
+    ) -> BankView:
+        from tahaluf.labels import default_vocabulary
+
+        view = self.bank_for_change(actor, name)
+        changes: dict[str, Any] = {}
+        default_labels = None
+        if labels is not None:
+            default_labels = (vocabulary or default_vocabulary()).validate(labels)
+            changes["default_labels"] = default_labels
+        if visibility is not None:
+            _check_visibility(visibility)
+            changes["visibility"] = visibility
+        if pdq_max_distance is not None:
+            if not 0 <= pdq_max_distance <= 256:
+                raise InvalidInput("pdq_max_distance must be between 0 and 256")
+            changes["pdq_max_distance"] = pdq_max_distance
+        self.store.update_bank(view.record.id, default_labels=default_labels, visibility=visibility,
+                               pdq_max_distance=pdq_max_distance)
+        if shared_with is not None:
+            self.hubstore.set_bank_shares(view.record.id, self._member_ids(shared_with))
+            changes["shared_with"] = sorted(shared_with)
+            self._shares_at = 0.0
+        self.audit(actor, "bank.update", f"bank:{name}", changes)
+        return self.bank(actor, name)
+
+    def delete_bank(self, actor: Principal, name: str) -> None:
+        view = self.bank_for_change(actor, name)
+        self.store.delete_bank(view.record.id)
+        self.audit(actor, "bank.delete", f"bank:{name}")
+
+    def _member_ids(self, names: Sequence[str]) -> list[int]:
+        ids = []
+        for n in names:
+            member = self.hubstore.get_member(n)
+            if member is None:
+                raise InvalidInput(f"cannot share with {n!r}: no such member")
+            ids.append(member.id)
+        return ids
+
+    # -- matching -------------------------------------------------------------
+    def match(
+        self,
+        actor: Principal,
+        inputs: Sequence[Sequence[Signal]],
+        *,
+        exclude_disputed: bool | None = None,
+        opts: MatchOptions = MatchOptions(),
+    ) -> list[list[Match]]:
+        """Match each input's signals against the banks ``actor`` may see."""
+        actor.require(Capability.MATCH)
+        with self.lock:
+            found = self.engine.match_many(inputs, opts)
+        if not any(found):
+            return found
+        visible = self.visible_bank_names(actor)
+        if exclude_disputed is None:
+            exclude_disputed = bool(self.settings()["lookup_exclude_disputed"])
+        disputed: set[int] = set()
+        if exclude_disputed:
+            disputed = self.disputed_items({m.item_id for ms in found for m in ms})
+        return [[m for m in ms if m.bank in visible and m.item_id not in disputed] for ms in found]
+
+    def disputed_items(self, item_ids: set[int]) -> set[int]:
+        from tahaluf.storage.repository.feedback_sql import disputed_among
+
+        return disputed_among(self.store, item_ids) if item_ids else set()
+
+
+def _check_visibility(visibility: str) -> None:
+    if visibility not in VISIBILITIES:
+        raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
+
+
+def _check_name(name: str, what: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 128 or any(c.isspace() or not c.isprintable() for c in name):
+        raise InvalidInput(f"{what} name must be 1-128 printable characters without spaces: {name!r}")
+    return name
