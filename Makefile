@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tahaluf demo
+	$(BIN)/tahaluf demo --serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

@@ -26,6 +26,7 @@ from typing import Any
 from tahaluf.errors import InvalidInput
 
 __all__ = [
+    "LIST_LABELS",
     "LABEL_KEYS",
     "DEFAULT_VOCABULARY_PATH",
     "LabelVocabulary",
@@ -38,6 +39,8 @@ __all__ = [
 #: keys a label object may have; list-valued keys hold several values
 LABEL_KEYS = ("entity", "tier", "behaviours", "language", "tags")
 _LIST_KEYS = frozenset({"behaviours", "tags"})
+#: labels that hold lists (united with the bank defaults, not replaced)
+LIST_LABELS = _LIST_KEYS
 
 DEFAULT_VOCABULARY_PATH = Path(__file__).with_name("labels_default.toml")
 

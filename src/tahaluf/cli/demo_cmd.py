@@ -9,6 +9,7 @@ database given by ``--db`` (default: the embedded SQLite file).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
 import typer
@@ -57,8 +58,29 @@ def _evidence(r: ScanResult) -> str:
     return "\n".join(parts)
 
 
-def demo_command(ctx: typer.Context) -> None:
-    """Build the demo banks from the shipped demo content, scan the demo inbox, print the report."""
+ADMIN = "demo-admin"
+
+
+def _demo_admin_key(store) -> str:  # noqa: ANN001
+    """A fresh key for the demo admin member (created on first run)."""
+    from tahaluf.cli.hub_cmd import cli_actor
+    from tahaluf.services.hub import Hub, HubConfig
+
+    hub = Hub(HubConfig(snapshot=False), store=store)
+    if hub.hubstore.get_member(ADMIN) is None:
+        return hub.add_member(cli_actor(), ADMIN, ["admin"])[1]
+    hub.set_member_enabled(cli_actor(), ADMIN, True)
+    return hub.rotate_key(cli_actor(), ADMIN)
+
+
+def demo_command(
+    ctx: typer.Context,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Then start the hub on the demo banks.")] = False,
+    host: Annotated[str, typer.Option(help="Address for --serve.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for --serve.")] = 8000,
+) -> None:
+    """Build the demo banks from the shipped demo content, scan the demo inbox, print the report
+    (with --serve: then run the hub on them and print its URL and an admin API key)."""
     from tahaluf.cli.bank import get_store
 
     console = Console()
@@ -92,11 +114,29 @@ def demo_command(ctx: typer.Context) -> None:
             console.print(f"HTML report: {out}")
         except OSError as exc:
             console.print(f"(could not write the HTML report: {exc.strerror})")
-        console.print("Next: [bold]tahaluf scan PATH[/], [bold]tahaluf bank --help[/], [bold]tahaluf --help[/].")
+        if not serve:
+            console.print("Next: [bold]tahaluf scan PATH[/], [bold]tahaluf bank --help[/], [bold]tahaluf --help[/].")
+            return
+        key = _demo_admin_key(store)
     except TahalufError as exc:
         fail(exc)
     finally:
         store.close()
+    _serve(ctx, console, key, host, port)
+
+
+def _serve(ctx: typer.Context, console: Console, key: str, host: str, port: int) -> None:
+    from tahaluf.cli.hub_cmd import _config, serve_hub
+
+    url = f"http://{host}:{port}"
+    console.print(f"\n[bold]tahaluf hub[/] serving the demo banks at [bold]{url}[/]  (API docs: {url}/docs)")
+    console.print(f"admin API key ({ADMIN}): [bold]{key}[/]")
+    console.print(f"try:  curl -H 'Authorization: Bearer {key}' {url}/v1/banks")
+    console.print("stop with Ctrl-C")
+    try:
+        serve_hub(_config(ctx), host, port, workers=1, deliver=True)
+    except TahalufError as exc:
+        fail(exc)
 
 
 def register(app: typer.Typer) -> None:

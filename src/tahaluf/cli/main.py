@@ -59,11 +59,12 @@ def version() -> None:
 
 
 def _register_subcommands() -> None:
-    from tahaluf.cli import demo_cmd, hash_cmd, scan_cmd
+    from tahaluf.cli import demo_cmd, hash_cmd, hub_cmd, scan_cmd
 
     hash_cmd.register(app)
     scan_cmd.register(app)
     demo_cmd.register(app)
+    hub_cmd.register(app)
     try:
         from tahaluf.cli.bank import bank_app
     except ImportError:  # the bank commands land with the matching engine

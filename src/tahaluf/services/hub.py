@@ -26,6 +26,7 @@ from typing import Any
 from tahaluf.access import Capability, Principal, check_roles
 from tahaluf.audit import AuditRecord
 from tahaluf.errors import InvalidInput, NotFound, PermissionDenied
+from tahaluf.labels import default_vocabulary, load_vocabulary
 from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.signals.base import Signal
 from tahaluf.storage import BankRecord, Store, open_store
@@ -194,11 +195,14 @@ class Hub:
         self.store = store if store is not None else open_store(config.db)
         self.hubstore = HubStore(self.store)
         self.engine = MatchEngine(self.store)
+        self.vocabulary = load_vocabulary(config.labels) if config.labels else default_vocabulary()
         self.lock = threading.RLock()
         self.ready = False
         self._keys: dict[str, _CachedKey] = {}
         self._shares: dict[int, list[str]] = {}
         self._shares_at = 0.0
+        self._settings: dict[str, Any] = {}
+        self._settings_at = -1e9
 
     # -- lifecycle ----------------------------------------------------------
     def load(self) -> None:
@@ -242,16 +246,21 @@ class Hub:
         return self.hubstore.append_audit(who, action, target, details or {})
 
     # -- settings -------------------------------------------------------------
-    def settings(self) -> dict[str, Any]:
-        stored = self.hubstore.get_settings()
-        return {name: stored.get(name, s.default) for name, s in SETTINGS.items()}
+    def settings(self, *, fresh: bool = False) -> dict[str, Any]:
+        """The hub policies (cached for ``key_cache_s``; ``fresh`` reads the database)."""
+        now = time.monotonic()
+        if fresh or now - self._settings_at > self.config.key_cache_s:
+            stored = self.hubstore.get_settings()
+            self._settings = {name: stored.get(name, s.default) for name, s in SETTINGS.items()}
+            self._settings_at = now
+        return dict(self._settings)
 
     def update_settings(self, actor: Principal, values: Mapping[str, Any]) -> dict[str, Any]:
         actor.require(Capability.ADMIN)
         clean = validate_settings(values)
         self.hubstore.put_settings(clean)
         self.audit(actor, "settings.update", "settings", clean)
-        return self.settings()
+        return self.settings(fresh=True)
 
     # -- members ------------------------------------------------------------
     def add_member(self, actor: Principal | str, name: str, roles: Sequence[str]) -> tuple[MemberRecord, str]:

@@ -21,7 +21,7 @@ from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.services.parallel import run_ordered
 from tahaluf.signals.base import Signal
 
-__all__ = ["ScanResult", "scan", "lookup_values", "input_sha256"]
+__all__ = ["ScanResult", "scan", "lookup_values", "lookup_signal", "input_sha256"]
 
 
 @dataclass(slots=True)
@@ -188,6 +188,11 @@ def lookup_values(
             yield from _lookup_flush(chunk, engine, opts)
             chunk = []
     yield from _lookup_flush(chunk, engine, opts)
+
+
+def lookup_signal(signal_type: str, value: str) -> tuple[ScanResult, Signal | None]:
+    """A result to fill for one looked-up value, and its signal (None: invalid, error set)."""
+    return _lookup_entry(signal_type, value)
 
 
 def _lookup_entry(signal_type: str, value: str) -> tuple[ScanResult, Signal | None]:

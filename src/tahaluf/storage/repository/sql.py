@@ -9,6 +9,8 @@ transaction or cursor stays open between batches.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
-from tahaluf.errors import Conflict, NotFound, StorageError
+from tahaluf.errors import Conflict, InvalidInput, NotFound, StorageError
 from tahaluf.storage.engine import WRITE, describe_url, translate_errors
 from tahaluf.storage.repository.bulk import sqlite_add_items
 from tahaluf.storage.models import EXACT_TYPES, EXACT_TYPES_SQL, Bank, BankItem, ChangeLog, ItemSignal, ScanLog
@@ -38,6 +40,7 @@ from tahaluf.storage.repository.base import (
 
 __all__ = ["Store"]
 
+_LABEL_KEY = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 _IN_CHUNK = 900  # host parameters per IN (...) list, well under every backend's limit
 
 _banks = Bank.__table__
@@ -376,6 +379,61 @@ class Store:
                 return
             yield from records
             last = records[-1].id
+
+    def list_items(
+        self,
+        bank_id: int,
+        *,
+        after_id: int = 0,
+        limit: int = 100,
+        labels: Sequence[tuple[str, str, bool]] = (),
+        added_after: datetime | None = None,
+        added_before: datetime | None = None,
+        enabled: bool | None = None,
+        disputed: bool | None = None,
+    ) -> list[ItemRecord]:
+        """One page of a bank's items in id order, filtered.
+
+        ``labels`` are ``(key, value, default_matches)``: an item matches when
+        its own label ``key`` is or contains ``value``, or, when
+        ``default_matches`` (the bank's default label does), when it adds
+        nothing of its own that replaces it (list labels are united).
+        """
+        from tahaluf.labels import LIST_LABELS
+        from tahaluf.storage.repository.feedback_sql import disputed_clause
+
+        query = select(_items).where(_items.c.bank_id == bank_id, _items.c.id > after_id)
+        for n, (key, value, default_matches) in enumerate(labels):
+            clause = self._label_contains(key, f"lv{n}")
+            if default_matches and key not in LIST_LABELS:
+                clause = f"({clause} OR NOT {self._label_present(key)})"
+            if not (default_matches and key in LIST_LABELS):
+                query = query.where(text(clause).bindparams(**{f"lv{n}": value}))
+        if added_after is not None:
+            query = query.where(_items.c.added_at >= added_after)
+        if added_before is not None:
+            query = query.where(_items.c.added_at < added_before)
+        if enabled is not None:
+            query = query.where(_items.c.enabled.is_(enabled))
+        if disputed is not None:
+            clause = disputed_clause(_items.c.id)
+            query = query.where(clause if disputed else ~clause)  # type: ignore[operator]
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(_items.c.id).limit(limit)).all()
+            return self._item_records(conn, rows)
+
+    def _label_contains(self, key: str, param: str) -> str:
+        """SQL true when the item's own label ``key`` is or contains ``:param``."""
+        if not _LABEL_KEY.fullmatch(key):
+            raise InvalidInput(f"not a label name: {key!r}")
+        if self.dialect == "postgresql":
+            return f"((bank_items.labels -> '{key}') ? :{param})"
+        return f"EXISTS (SELECT 1 FROM json_each(bank_items.labels, '$.{key}') AS je WHERE je.value = :{param})"
+
+    def _label_present(self, key: str) -> str:
+        if self.dialect == "postgresql":
+            return f"(bank_items.labels ? '{key}')"
+        return f"(json_type(bank_items.labels, '$.{key}') IS NOT NULL)"
 
     def _item_id(self, conn: Connection, bank_id: int, external_id: str) -> int:
         item_id = conn.execute(

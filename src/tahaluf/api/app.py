@@ -1,0 +1,158 @@
+"""The FastAPI application: ``create_app(config)`` (or ``app_from_env()`` for uvicorn workers).
+
+On start the indexes load in a background thread: ``/health/live`` answers at
+once, ``/health/ready`` (and every lookup) says 503 until they are loaded.
+Each worker then applies the change log every ``refresh_interval_s`` in a
+background thread, so a change made through any worker (or host) is seen
+within about a second, without reloading and without pausing lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+
+from tahaluf import __version__
+from tahaluf.api import metrics
+from tahaluf.api.deps import RateLimiter
+from tahaluf.api.errors import error_response, install_error_handlers
+from tahaluf.errors import TahalufError
+from tahaluf.services.hub import Hub, HubConfig
+
+__all__ = ["create_app", "app_from_env"]
+
+log = logging.getLogger("tahaluf.api")
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.max_bytes:
+                    await self._refuse(scope, receive, send)
+                    return
+        seen = 0
+        too_big = False
+
+        async def limited() -> Any:
+            nonlocal seen, too_big
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    too_big = True
+                    raise _TooBig()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooBig:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
+        resp = error_response(413, "content_too_large", f"request body over the limit of {self.max_bytes:,} bytes")
+        await resp(scope, receive, send)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _start_loading(app: FastAPI, hub: Hub) -> None:
+    def work() -> None:
+        try:
+            hub.load()
+        except TahalufError as exc:
+            app.state.load_error = exc.message
+            log.error("could not load the indexes: %s", exc.message)
+
+    threading.Thread(target=work, name="tahaluf-load", daemon=True).start()
+
+
+async def _refresh_loop(hub: Hub, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        if not hub.ready:
+            continue
+        try:
+            await asyncio.to_thread(hub.refresh)
+        except TahalufError as exc:  # the database went away: keep serving, retry next tick
+            log.warning("index refresh failed: %s", exc.message)
+
+
+def create_app(config: HubConfig | None = None, *, hub: Hub | None = None, load: bool = True) -> FastAPI:
+    """The hub app. ``hub`` may be given (tests); ``load=False`` leaves loading to the caller."""
+    config = config or (hub.config if hub else HubConfig.from_env())
+    hub = hub or Hub(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if load and not hub.ready:
+            _start_loading(app, hub)
+        task = asyncio.create_task(_refresh_loop(hub, config.refresh_interval_s))
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = FastAPI(
+        title="tahaluf hub",
+        version=__version__,
+        description="Hash, match, curate, review and share verified propaganda signals. "
+        "Every /v1 operation needs `Authorization: Bearer <API key>`.",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.config = config
+    app.state.limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst)
+    app.state.load_error = None
+    install_error_handlers(app)
+    app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(BodyLimit, max_bytes=config.max_request_bytes)
+
+    @app.get("/health/live", tags=["health"], summary="The process is up")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"], summary="Indexes loaded; lookups are answered",
+             responses={503: {"description": "still loading, or loading failed"}})
+    async def ready() -> Response:
+        if hub.ready:
+            return JSONResponse({"status": "ready", "cursor": hub.engine.cursor})
+        status = "failed: " + app.state.load_error if app.state.load_error else "loading"
+        return JSONResponse({"status": status}, status_code=503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics of this worker",
+             response_class=Response)
+    async def prometheus() -> Response:
+        return metrics.render(hub)
+
+    from tahaluf.api.routes import register_routes
+
+    register_routes(app)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` workers: configuration from ``TAHALUF_*``."""
+    return create_app(HubConfig.from_env())

@@ -1,0 +1,151 @@
+"""Admin: members and keys, hub settings, the audit log (``/v1/members``,
+``/v1/settings``, ``/v1/audit``), and ``/v1/me`` for every member."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from tahaluf.access import ROLES, Capability, Principal
+from tahaluf.api.deps import get_hub, principal, require
+from tahaluf.api.routes.common import Strict, make_router
+from tahaluf.audit import verify_chain
+from tahaluf.services.hub import SETTINGS, Hub
+
+router = make_router("admin")
+_admin = require(Capability.ADMIN)
+
+
+class MemberIn(Strict):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    roles: list[str] = Field(min_length=1, max_length=len(ROLES), description=f"any of {', '.join(ROLES)}")
+
+
+class MemberOut(BaseModel):
+    id: int
+    name: str
+    roles: list[str]
+    enabled: bool
+    created_at: str
+
+
+class MemberWithKey(MemberOut):
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class MemberList(BaseModel):
+    members: list[MemberOut]
+
+
+class KeyOut(BaseModel):
+    name: str
+    api_key: str
+
+
+class Me(BaseModel):
+    name: str
+    roles: list[str]
+    capabilities: list[str]
+
+
+class SettingsOut(BaseModel):
+    settings: dict[str, Any]
+    help: dict[str, str]
+
+
+class SettingsIn(Strict):
+    settings: dict[str, Any] = Field(min_length=1)
+
+
+class AuditOut(BaseModel):
+    entries: list[dict[str, Any]]
+    next_after: int | None = None
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    entries: int
+    head: str | None
+    problems: list[str]
+
+
+@router.get("/me", summary="The calling member and what it may do", response_model=Me)
+async def me(who: Principal = Depends(principal)) -> JSONResponse:
+    return JSONResponse({"name": who.name, "roles": list(who.roles),
+                         "capabilities": sorted(c.value for c in who.capabilities)})
+
+
+@router.get("/members", summary="Every member", response_model=MemberList)
+async def list_members(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    return JSONResponse({"members": [m.to_json() for m in hub.hubstore.list_members()]})
+
+
+@router.post("/members", summary="Add a member; returns its API key once", status_code=201,
+             response_model=MemberWithKey)
+async def add_member(body: MemberIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    member, key = hub.add_member(who, body.name, body.roles)
+    return JSONResponse({**member.to_json(), "api_key": key}, status_code=201)
+
+
+@router.post("/members/{name}/disable", summary="Disable a member (its keys stop working)",
+             response_model=MemberOut)
+async def disable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    return JSONResponse(hub.set_member_enabled(who, name, False).to_json())
+
+
+@router.post("/members/{name}/enable", summary="Enable a member again", response_model=MemberOut)
+async def enable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    return JSONResponse(hub.set_member_enabled(who, name, True).to_json())
+
+
+@router.post("/members/{name}/key", summary="Rotate a member's key (admins, or the member itself)",
+             response_model=KeyOut)
+async def rotate_key(name: str, who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    key = hub.rotate_key(who, name)
+    return JSONResponse({"name": name, "api_key": key})
+
+
+@router.get("/settings", summary="Hub policies", response_model=SettingsOut)
+async def get_settings(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    return JSONResponse({"settings": hub.settings(fresh=True), "help": {n: s.help for n, s in SETTINGS.items()}})
+
+
+@router.put("/settings", summary="Change hub policies", response_model=SettingsOut)
+async def put_settings(body: SettingsIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    values = hub.update_settings(who, body.settings)
+    return JSONResponse({"settings": values, "help": {n: s.help for n, s in SETTINGS.items()}})
+
+
+@router.get("/audit", summary="Audit log entries in order", response_model=AuditOut)
+async def audit(
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    actor: Annotated[str | None, Query(max_length=256)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    who: Principal = Depends(_admin),
+    hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    entries = hub.hubstore.list_audit(after_id=after, limit=limit + 1, actor=actor, action=action)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    return JSONResponse({"entries": [e.to_json() for e in entries],
+                         "next_after": entries[-1].id if more else None})
+
+
+@router.get("/audit/verify", summary="Check the audit chain", response_model=AuditVerifyOut)
+async def audit_verify(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    count = 0
+    head = None
+
+    def entries():  # type: ignore[no-untyped-def]
+        nonlocal count, head
+        for e in hub.hubstore.iter_audit():
+            count += 1
+            head = e.hash
+            yield e
+
+    problems = verify_chain(entries())
+    return JSONResponse({"ok": not problems, "entries": count, "head": head, "problems": problems[:100]})

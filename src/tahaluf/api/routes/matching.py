@@ -1,0 +1,190 @@
+"""Hash and lookup: ``/v1/hash``, ``/v1/lookup`` (by value, batch, content, text)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from tahaluf.access import Capability, Principal
+from tahaluf.api.deps import get_hub, require
+from tahaluf.api.routes.common import SIGNAL_TYPE, SignalIn, Strict, make_router, upload_path
+from tahaluf.errors import InvalidInput, StorageError, TahalufError
+from tahaluf.services.hashing import HashOptions, HashResult, InputItem, hash_item, hash_text
+from tahaluf.services.hub import Hub
+from tahaluf.services.scanning import ScanResult, lookup_signal
+from tahaluf.signals.base import Signal
+
+router = make_router("matching")
+_matcher = require(Capability.MATCH)
+
+
+class MatchOut(BaseModel):
+    bank: str
+    bank_kind: str
+    item_id: int
+    external_id: str
+    signal_type: str
+    distance: int | None = None
+    similarity: float | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, Any] = Field(default_factory=dict)
+
+
+class LookupResult(BaseModel):
+    input: str
+    content_type: str | None = None
+    matches: list[MatchOut]
+    allowed: bool
+    actionable: bool
+    error: str | None = None
+
+
+class LookupBatch(Strict):
+    signals: list[SignalIn] = Field(min_length=1, description="up to max_batch (default 1,000) values")
+    exclude_disputed: bool | None = None
+
+
+class LookupBatchOut(BaseModel):
+    results: list[LookupResult]
+
+
+class TextIn(Strict):
+    text: str = Field(min_length=1, max_length=1_000_000)
+    exclude_disputed: bool | None = None
+
+
+class SignalOut(BaseModel):
+    type: str
+    value: Any
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class HashOut(BaseModel):
+    content_type: str | None = None
+    signals: list[dict[str, Any]]
+    error: str | None = None
+
+
+def _ready(hub: Hub) -> None:
+    if not hub.ready:
+        raise StorageError("the hub is still loading its indexes; retry shortly (see /health/ready)")
+
+
+def match_results(hub: Hub, who: Principal, entries: list[tuple[ScanResult, list[Signal]]],
+                  exclude_disputed: bool | None, request: Request) -> list[ScanResult]:
+    """Match prepared entries (errors already set stay unmatched), then hand them to review hooks."""
+    _ready(hub)
+    found = hub.match(who, [sigs for _, sigs in entries], exclude_disputed=exclude_disputed)
+    out = []
+    for (res, sigs), matches in zip(entries, found):
+        res.matches = matches
+        res.signals = sigs
+        out.append(res)
+    for hook in getattr(request.app.state, "match_hooks", ()):
+        hook(hub, who, out)
+    return out
+
+
+@router.get("/lookup", summary="Look up one signal value", response_model=LookupResult)
+async def lookup_one(
+    request: Request,
+    type: Annotated[SIGNAL_TYPE, Query(description="signal type")],
+    value: Annotated[str, Query(min_length=1, max_length=100_000)],
+    exclude_disputed: bool | None = None,
+    who: Principal = Depends(_matcher),
+    hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    res, sig = lookup_signal(type, value)
+    if sig is None:
+        raise InvalidInput(res.error or "invalid value")
+    [done] = match_results(hub, who, [(res, [sig])], exclude_disputed, request)
+    return JSONResponse(done.to_json())
+
+
+@router.post("/lookup", summary="Look up a batch of signal values", response_model=LookupBatchOut)
+async def lookup_batch(
+    request: Request, body: LookupBatch, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
+) -> JSONResponse:
+    limit = hub.config.max_batch
+    if len(body.signals) > limit:
+        raise InvalidInput(f"{len(body.signals)} values in one batch; the limit is {limit}")
+    entries = []
+    for s in body.signals:
+        res, sig = lookup_signal(s.type, s.value)
+        entries.append((res, [sig] if sig else []))
+    done = match_results(hub, who, entries, body.exclude_disputed, request)
+    return JSONResponse({"results": [r.to_json() for r in done]})
+
+
+@router.post("/lookup/text", summary="Look up a text post", response_model=LookupResult)
+async def lookup_text(
+    request: Request, body: TextIn, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
+) -> JSONResponse:
+    result = hash_text(body.text, HashOptions())
+    if result.error:
+        raise InvalidInput(result.error)
+    res = ScanResult(body.text[:80], "text", text=body.text[:2000])
+    [done] = match_results(hub, who, [(res, result.signals)], body.exclude_disputed, request)
+    return JSONResponse(done.to_json())
+
+
+async def hash_upload(hub: Hub, file: UploadFile, opts: HashOptions) -> HashResult:
+    def work() -> HashResult:
+        with upload_path(file, hub.config.max_request_bytes) as path:
+            results = hash_item(InputItem("file", path), opts)
+        if len(results) != 1:
+            raise InvalidInput("upload one photo, video, PDF or text file (not a JSONL batch)")
+        result = results[0]
+        result.path = file.filename or "upload"
+        return result
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/lookup/content", summary="Upload content and look it up", response_model=LookupResult)
+async def lookup_content(
+    request: Request,
+    file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
+    exclude_disputed: bool | None = None,
+    who: Principal = Depends(_matcher),
+    hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    result = await hash_upload(hub, file, HashOptions(trim_borders=True))
+    if result.error:
+        raise _content_error(result)
+    res = ScanResult(result.path or "upload", result.content_type, text=result.text)
+    [done] = match_results(hub, who, [(res, result.signals)], exclude_disputed, request)
+    return JSONResponse(done.to_json())
+
+
+def _content_error(result: HashResult) -> TahalufError:
+    from tahaluf import errors
+
+    by_code = {cls.code: cls for cls in (errors.UnsupportedContent, errors.ContentTooLarge, errors.DecodeError,
+                                         errors.Timeout)}
+    return by_code.get(result.error_code or "", InvalidInput)(result.error or "cannot hash this content")
+
+
+@router.post("/hash", summary="Upload content and get its signals", response_model=HashOut)
+async def hash_content(
+    file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
+    who: Principal = Depends(_matcher),
+    hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    result = await hash_upload(hub, file, HashOptions())
+    if result.error:
+        raise _content_error(result)
+    return JSONResponse({"content_type": result.content_type, "signals": [s.to_json() for s in result.signals],
+                         "error": None})
+
+
+@router.post("/hash/text", summary="Get the signals of a text post", response_model=HashOut)
+async def hash_post(body: TextIn, who: Principal = Depends(_matcher)) -> JSONResponse:
+    result = hash_text(body.text, HashOptions())
+    if result.error:
+        raise InvalidInput(result.error)
+    return JSONResponse({"content_type": "text", "signals": [s.to_json() for s in result.signals], "error": None})

@@ -1,0 +1,285 @@
+"""Hub commands: ``tahaluf serve``, ``member``, ``key``, ``audit``.
+
+``serve`` runs the HTTP API (uvicorn, one or more worker processes) and,
+unless ``--no-deliver``, a separate webhook-delivery process beside it.
+Members and keys are managed here or through ``/v1/members``; keys are shown
+once and stored only as hashes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tahaluf.access import ROLES
+from tahaluf.audit import verify_chain
+from tahaluf.banks import default_added_by
+from tahaluf.cli.output import fail, print_json_line
+from tahaluf.errors import InvalidInput, TahalufError
+from tahaluf.services.hub import Hub, HubConfig
+
+__all__ = ["register", "member_app", "key_app", "audit_app", "cli_actor"]
+
+member_app = typer.Typer(help="Add, list, enable and disable hub members (organisations).", no_args_is_help=True)
+key_app = typer.Typer(help="Manage members' API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read and verify the hash-chained audit log.", no_args_is_help=True)
+
+
+def cli_actor() -> str:
+    """The audit-log actor for changes made from this command line."""
+    return f"cli:{default_added_by()}"
+
+
+def _config(ctx: typer.Context, **overrides: object) -> HubConfig:
+    obj = ctx.obj
+    return HubConfig.from_env(db=getattr(obj, "db_url", None), labels=getattr(obj, "labels_path", None),
+                              **overrides)
+
+
+def _hub(ctx: typer.Context) -> Hub:
+    try:
+        return Hub(_config(ctx, snapshot=False))
+    except TahalufError as exc:
+        fail(exc)
+
+
+# -- serve ---------------------------------------------------------------------
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror} (pass --port)") from None
+
+
+def serve_hub(config: HubConfig, host: str, port: int, workers: int, deliver: bool) -> None:
+    """Run the API until interrupted (the configuration reaches workers as TAHALUF_* variables)."""
+    import uvicorn
+
+    _check_port(host, port)
+    env = dict(os.environ)
+    for key, value in (("TAHALUF_DB", config.db), ("TAHALUF_LABELS", config.labels)):
+        if value:
+            env[key] = value
+        os.environ.update({key: value} if value else {})
+    os.environ["TAHALUF_SNAPSHOT"] = "1" if config.snapshot else "0"
+    deliverer = None
+    if deliver:
+        deliverer = subprocess.Popen([sys.executable, "-m", "tahaluf", "webhooks", "deliver"], env=env)
+    try:
+        uvicorn.run("tahaluf.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", access_log=False, lifespan="on")
+    finally:
+        if deliverer is not None:
+            deliverer.send_signal(signal.SIGTERM)
+            try:
+                deliverer.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                deliverer.kill()
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (each holds the indexes).")] = 1,
+    deliver: Annotated[bool, typer.Option("--deliver/--no-deliver", help="Also run the webhook deliverer.")] = True,
+) -> None:
+    """Run the hub's HTTP API (OpenAPI at /docs; health at /health/live and /health/ready)."""
+    try:
+        config = _config(ctx)
+        Hub(config).close()  # open and migrate once, before the workers start
+        Console(stderr=True).print(f"tahaluf hub on [bold]http://{host}:{port}[/] "
+                                   f"(docs: http://{host}:{port}/docs, {workers} worker(s))")
+        serve_hub(config, host, port, workers, deliver)
+    except TahalufError as exc:
+        fail(exc)
+
+
+# -- members and keys ------------------------------------------------------------
+@member_app.command("add")
+def member_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Organisation name (no spaces).")],
+    role: Annotated[list[str], typer.Option("--role", "-r", help=f"Role, repeatable: {', '.join(ROLES)}.")],
+) -> None:
+    """Add a member and print its API key (shown once; only its hash is stored)."""
+    hub = _hub(ctx)
+    try:
+        member, key = hub.add_member(cli_actor(), name, role)
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        hub.close()
+    Console(stderr=True).print(f"member [bold]{member.name}[/] ({', '.join(member.roles)}); its API key:")
+    typer.echo(key)
+
+
+@member_app.command("list")
+def member_list(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List members, their roles and whether they are enabled."""
+    hub = _hub(ctx)
+    try:
+        members = hub.hubstore.list_members()
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        hub.close()
+    if json_out:
+        for m in members:
+            print_json_line(m.to_json())
+        return
+    table = Table("name", "roles", "enabled", "created")
+    for m in members:
+        table.add_row(m.name, ", ".join(m.roles), "yes" if m.enabled else "no", m.created_at.strftime("%Y-%m-%d"))
+    Console().print(table)
+
+
+def _set_enabled(ctx: typer.Context, name: str, enabled: bool) -> None:
+    hub = _hub(ctx)
+    try:
+        hub.set_member_enabled(cli_actor(), name, enabled)
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        hub.close()
+    typer.echo(f"member {name} {'enabled' if enabled else 'disabled'}", err=True)
+
+
+@member_app.command("disable")
+def member_disable(ctx: typer.Context, name: str) -> None:
+    """Disable a member: its keys stop working (within the workers' key cache time, 2 s)."""
+    _set_enabled(ctx, name, False)
+
+
+@member_app.command("enable")
+def member_enable(ctx: typer.Context, name: str) -> None:
+    """Enable a disabled member again."""
+    _set_enabled(ctx, name, True)
+
+
+@key_app.command("rotate")
+def key_rotate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Member name.")]) -> None:
+    """Revoke a member's keys and print a new one."""
+    hub = _hub(ctx)
+    try:
+        key = hub.rotate_key(cli_actor(), name)
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        hub.close()
+    typer.echo(key)
+
+
+# -- audit -------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    head: Annotated[Optional[str], typer.Option(help="Hash of the last entry recorded elsewhere "
+                                                     "(detects entries deleted from the end).")] = None,
+) -> None:
+    """Walk the audit chain; exit 9 when an entry was edited, deleted or reordered."""
+    hub = _hub(ctx)
+    count, last = 0, None
+    try:
+        def entries():  # type: ignore[no-untyped-def]
+            nonlocal count, last
+            for e in hub.hubstore.iter_audit():
+                count += 1
+                last = e
+                yield e
+
+        problems = verify_chain(entries())
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        hub.close()
+    if head is not None and (last is None or last.hash != head) and not any(head == p for p in problems):
+        problems.append(f"the chain ends at {last.hash if last else 'nothing'}, not at the recorded head {head} "
+                        "(entries deleted from the end?)")
+    for p in problems:
+        typer.echo(f"audit: {p}", err=True)
+    if problems:
+        raise typer.Exit(9)
+    typer.echo(f"audit log intact: {count} entries, head {last.hash if last else '-'}", err=True)
+
+
+@audit_app.command("head")
+def audit_head(ctx: typer.Context) -> None:
+    """Print the hash of the last entry (record it elsewhere; check with `verify --head`)."""
+    hub = _hub(ctx)
+    try:
+        last = hub.hubstore.audit_head()
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        hub.close()
+    typer.echo(f"{last.id} {last.hash}" if last else "0 -")
+
+
+@audit_app.command("list")
+def audit_list(
+    ctx: typer.Context,
+    after: Annotated[int, typer.Option(min=0, help="Start after this entry id.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+) -> None:
+    """Print audit entries as JSON lines."""
+    hub = _hub(ctx)
+    try:
+        for e in hub.hubstore.list_audit(after_id=after, limit=limit):
+            print_json_line(e.to_json())
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        hub.close()
+
+
+webhooks_app = typer.Typer(help="Deliver webhook calls.", no_args_is_help=True)
+
+
+@webhooks_app.command("deliver")
+def webhooks_deliver(
+    ctx: typer.Context,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between checks for due deliveries.")] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Deliver what is due now, then exit.")] = False,
+) -> None:
+    """Send due webhook calls (signed, retried with back-off) until stopped; `serve` starts this for you."""
+    import threading
+
+    from tahaluf.services.webhooks import deliver_due, run_deliverer
+    from tahaluf.storage import open_store
+
+    try:
+        store = open_store(_config(ctx).db)
+    except TahalufError as exc:
+        fail(exc)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        if once:
+            typer.echo(f"delivered {deliver_due(store)}", err=True)
+        else:
+            run_deliverer(store, interval_s=interval, stop=stop)
+    except KeyboardInterrupt:
+        pass
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        store.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(member_app, name="member", help="Add, list, enable and disable hub members.")
+    app.add_typer(key_app, name="key", help="Rotate members' API keys.")
+    app.add_typer(audit_app, name="audit", help="Read and verify the audit log.")
+    app.add_typer(webhooks_app, name="webhooks", help="Deliver webhook calls (started by `serve`).")
