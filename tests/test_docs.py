@@ -60,3 +60,15 @@ def test_every_error_has_a_distinct_stable_code():
     codes = [c.code for c in classes]
     assert len(set(codes)) == len(codes)
     assert all(issubclass(c, errors.TahalufError) for c in classes)
+
+
+def test_every_hub_setting_and_variable_is_documented():
+    from dataclasses import fields
+
+    from tahaluf.services.hub import SETTINGS, HubConfig
+
+    hub_doc = (ROOT / "docs" / "hub.md").read_text(encoding="utf-8")
+    for f in fields(HubConfig):
+        assert f"`TAHALUF_{f.name.upper()}`" in hub_doc, f"docs/hub.md does not document TAHALUF_{f.name.upper()}"
+    for name in SETTINGS:
+        assert f"`{name}`" in hub_doc, f"docs/hub.md does not document the setting {name}"

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from enum import Enum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -86,6 +86,20 @@ def _store(ctx: typer.Context) -> Iterator[Store]:
         store.close()
 
 
+def _audit(store: Store, action: str, target: str, details: dict[str, Any] | None = None) -> None:
+    """Record a change made from the command line in the hub's audit log."""
+    from tahaluf.cli.hub_cmd import cli_actor
+    from tahaluf.storage.repository.hub_sql import HubStore
+
+    HubStore(store).append_audit(cli_actor(), action, target, details or {})
+
+
+class Visibility(str, Enum):
+    private = "private"
+    members = "members"
+    all = "all"
+
+
 LabelOpt = Annotated[
     list[str] | None,
     typer.Option("--label", "-l", help="Default label key=value (repeatable; lists comma-separated)."),
@@ -100,12 +114,27 @@ def create(
     kind: Annotated[Kind, typer.Option(help="known: verified propaganda; allow: never actioned.")] = Kind.known,
     label: LabelOpt = None,
     pdq_max_distance: Annotated[int, typer.Option(help="PDQ match threshold (bits).")] = 31,
+    visibility: Annotated[
+        Visibility, typer.Option(help="Who sees it on the hub besides its owner and admins.")
+    ] = Visibility.all,
+    owner: Annotated[
+        Optional[str], typer.Option(help="Hub member that owns it (default: the hub operator).")
+    ] = None,
 ) -> None:
     """Create a bank."""
+    from tahaluf.storage.repository.hub_sql import HubStore
+
     labels = parse_label_args(label or [])
     with _store(ctx) as store:
+        if owner is not None and HubStore(store).get_member(owner) is None:
+            raise InvalidInput(f"no member named {owner!r} (see `tahaluf member list`)")
         bank = banks.create_bank(store, name, kind.value, labels, pdq_max_distance=pdq_max_distance,
                                  vocabulary=get_vocabulary(ctx))
+        store.update_bank(bank.id, visibility=visibility.value)
+        if owner is not None:
+            HubStore(store).set_bank_owner(bank.id, owner)
+        _audit(store, "bank.create", f"bank:{name}", {"kind": kind.value, "visibility": visibility.value,
+                                                       "owner": owner})
     typer.echo(f"created {bank.kind} bank {bank.name}")
 
 
@@ -138,6 +167,8 @@ def _bank_json(bank: Any, stats: dict[str, int]) -> dict[str, Any]:
         "default_labels": bank.default_labels,
         "signal_types": bank.signal_types,
         "pdq_max_distance": bank.pdq_max_distance,
+        "owner": bank.owner,
+        "visibility": bank.visibility,
         "created_at": bank.created_at.isoformat(),
         "counts": stats,
     }
@@ -166,6 +197,7 @@ def delete(
         if not yes and not typer.confirm(f"Delete bank {bank.name} and all its items?", err=True):
             raise InvalidInput("not deleted (confirm, or pass --yes)")
         banks.delete_bank(store, bank)
+        _audit(store, "bank.delete", f"bank:{name}")
     typer.echo(f"deleted bank {name}")
 
 
@@ -203,6 +235,8 @@ def add(
             vocabulary=get_vocabulary(ctx),
             on_result=lambda _res: bar.advance(task),
         )
+        _audit(store, "item.add", f"bank:{name}", {"imported": report.imported, "errors": report.error_count,
+                                                   "from": [str(p) for p in paths][:20]})
     for error in report.errors[:20]:
         typer.echo(f"warning: {error.external_id}: {error.message}", err=True)
     typer.echo(report.summary())
@@ -217,6 +251,8 @@ def _set_enabled(ctx: typer.Context, name: str, item: str, enabled: bool) -> Non
     word = "enabled" if enabled else "disabled"
     with _store(ctx) as store:
         changed = banks.set_item_enabled(store, name, item, enabled)
+        if changed:
+            _audit(store, "item.update", f"bank:{name}/item:{item}", {"enabled": enabled})
     typer.echo(f"{word} {item}" if changed else f"{item} was already {word}")
 
 
@@ -240,6 +276,7 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank na
     """Delete one item and its signals from a bank."""
     with _store(ctx) as store:
         banks.delete_item(store, name, item)
+        _audit(store, "item.delete", f"bank:{name}/item:{item}")
     typer.echo(f"removed {item}")
 
 
@@ -252,8 +289,10 @@ def label_item(
     label: LabelOpt = None,
 ) -> None:
     """Replace one item's own labels (the bank's default labels still apply)."""
+    labels = parse_label_args(label or [])
     with _store(ctx) as store:
-        banks.set_item_labels(store, name, item, parse_label_args(label or []), vocabulary=get_vocabulary(ctx))
+        banks.set_item_labels(store, name, item, labels, vocabulary=get_vocabulary(ctx))
+        _audit(store, "item.update", f"bank:{name}/item:{item}", {"labels": labels})
     typer.echo(f"labelled {item}")
 
 
@@ -296,6 +335,8 @@ def import_(
             report = banks.import_pytx(store, name, lines, default_type=signal_type, **common)
         else:
             report = banks.import_jsonl(store, name, lines, vocabulary=get_vocabulary(ctx), **common)
+        _audit(store, "item.import", f"bank:{name}", {"file": str(file), "format": fmt.value,
+                                                      "imported": report.imported, "errors": report.error_count})
     for error in report.errors[:20]:
         typer.echo(f"warning: {error.message}", err=True)
     typer.echo(report.summary())

@@ -125,7 +125,9 @@ def member_add(
 
 
 @member_app.command("list")
-def member_list(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def member_list(
+    ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json", help="One JSON object per member.")] = False
+) -> None:
     """List members, their roles and whether they are enabled."""
     hub = _hub(ctx)
     try:
@@ -230,7 +232,7 @@ def audit_head(ctx: typer.Context) -> None:
 def audit_list(
     ctx: typer.Context,
     after: Annotated[int, typer.Option(min=0, help="Start after this entry id.")] = 0,
-    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Most entries to print.")] = 100,
 ) -> None:
     """Print audit entries as JSON lines."""
     hub = _hub(ctx)
