@@ -353,7 +353,7 @@ def _rewrite_header(data: bytes, **fields) -> bytes:
         (lambda d: d[:-5], "truncated"),
         (lambda d: d + b"\0", "trailing"),
         (lambda d: b"XXXXXXXX" + d[8:], "magic"),
-        (lambda d: _rewrite_header(d, version=(8, "<I", 2)), "version 2"),
+        (lambda d: _rewrite_header(d, version=(8, "<I", 3)), "version 3"),
         (lambda d: d[:16] + b"\xff" + d[17:], "checksum"),
         (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "checksum"),
         (lambda d: _rewrite_header(d, count=(16, "<Q", 10**6)), "truncated"),
@@ -399,3 +399,54 @@ def test_reference_needles_in_haystack(reference_dir):
     assert len(expected) > len(needles)  # the lists are built to match
     assert as_set(index.query(needles, 31)) == expected
     assert as_set(index.query(needles[:, ::-1].copy(), 31)) == brute_force(ids, haystack, needles[:, ::-1], 31)
+
+
+def _big_saved(tmp_path: Path) -> tuple[Path, PDQIndex, np.ndarray]:
+    ids, bank, queries = bank_and_queries(17, 6000, 40)
+    index = PDQIndex()
+    index.add(ids, bank)
+    path = tmp_path / "big.pdqidx"
+    index.save(path)
+    return path, index, queries
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_snapshot_with_tables_round_trip(tmp_path, mmap):
+    path, index, queries = _big_saved(tmp_path)
+    assert path.stat().st_size == 64 + 104 * 6000 + 16 * 65537 * 4  # version 2: tables included
+    assert struct.unpack_from("<I", path.read_bytes(), 8)[0] == 2
+    loaded = PDQIndex.load(path, mmap=mmap)
+    for t in (0, 31, 64):
+        assert as_set(loaded.query(queries, t)) == as_set(index.query(queries, t))
+        assert as_set(loaded.query(queries, t, use_tables=True)) == as_set(index.query(queries, t, use_tables=False))
+    # a mapped index still takes removals and additions (privately)
+    ids, _ = index.items()
+    loaded.remove(ids[:100])
+    index.remove(ids[:100])
+    extra_ids, extra, _ = bank_and_queries(18, 300, 1)
+    loaded.add(extra_ids + 10**9, extra)
+    index.add(extra_ids + 10**9, extra)
+    assert as_set(loaded.query(queries, 31)) == as_set(index.query(queries, 31))
+    assert len(loaded) == len(index)
+
+
+def test_mapped_snapshots_share_the_file(tmp_path):
+    path, _, _ = _big_saved(tmp_path)
+    loaded = PDQIndex.load(path, mmap=True)
+    seg = loaded._segments[0]
+    assert isinstance(seg.hashes, np.memmap) and isinstance(seg.postings, np.memmap)
+    assert not seg.hashes.flags.writeable
+
+
+def test_inconsistent_tables_are_refused(tmp_path):
+    path, _, _ = _big_saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    n = 6000
+    struct.pack_into("<I", data, 64 + 40 * n, n + 5)  # a posting past the last row
+    head = bytearray(data[:36])
+    payload_crc = zlib.crc32(bytes(data[64:]))
+    struct.pack_into("<I", head, 32, payload_crc)
+    data[:40] = bytes(head) + struct.pack("<I", zlib.crc32(bytes(head)))
+    path.write_bytes(bytes(data))
+    with pytest.raises(StorageError, match="probe tables inconsistent"):
+        PDQIndex.load(path)

@@ -61,6 +61,15 @@ def _check_port(host: str, port: int) -> None:
             raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror} (pass --port)") from None
 
 
+def prepare(config: HubConfig) -> None:
+    """Open and migrate the database once, and refresh the PDQ snapshot the workers will map."""
+    hub = Hub(config)
+    try:
+        hub.prepare_snapshot()
+    finally:
+        hub.close()
+
+
 def serve_hub(config: HubConfig, host: str, port: int, workers: int, deliver: bool) -> None:
     """Run the API until interrupted (the configuration reaches workers as TAHALUF_* variables)."""
     import uvicorn
@@ -97,7 +106,7 @@ def serve(
     """Run the hub's HTTP API (OpenAPI at /docs; health at /health/live and /health/ready)."""
     try:
         config = _config(ctx)
-        Hub(config).close()  # open and migrate once, before the workers start
+        prepare(config)
         Console(stderr=True).print(f"tahaluf hub on [bold]http://{host}:{port}[/] "
                                    f"(docs: http://{host}:{port}/docs, {workers} worker(s))")
         serve_hub(config, host, port, workers, deliver)

@@ -23,7 +23,7 @@ import numpy as np
 from tahaluf.errors import Conflict, InvalidInput
 from tahaluf.index import snapshot
 from tahaluf.index.pdq_codec import HASH_WORDS, as_hash_words, as_ids, check_max_distance
-from tahaluf.index.pdq_segment import MIN_TABLE_ROWS, Segment
+from tahaluf.index.pdq_segment import MIN_TABLE_ROWS, Segment, build_tables
 
 __all__ = ["DEFAULT_MAX_DISTANCE", "Matches", "PDQIndex"]
 
@@ -210,14 +210,32 @@ class PDQIndex:
     # -- snapshots --------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write a snapshot (docs/pdq-index.md); replaces ``path`` atomically."""
-        snapshot.write_snapshot(path, *self.items())
+        """Write a snapshot (docs/pdq-index.md); replaces ``path`` atomically.
+
+        Indexes big enough for probe tables are saved with them (version 2),
+        so that :meth:`load` with ``mmap=True`` needs no rebuild."""
+        tables = self._segments[0].tables() if len(self._segments) == 1 else None
+        ids, hashes = self.items()
+        if tables is None and len(ids) >= max(self._min_table_rows, 1):
+            tables = build_tables(hashes)
+        snapshot.write_snapshot(path, ids, hashes, tables)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, min_table_rows: int = MIN_TABLE_ROWS) -> PDQIndex:
-        """Read a snapshot written by :meth:`save`; StorageError if it is not valid."""
-        ids, hashes = snapshot.read_snapshot(path)
+    def load(
+        cls, path: str | os.PathLike[str], *, min_table_rows: int = MIN_TABLE_ROWS, mmap: bool = False
+    ) -> PDQIndex:
+        """Read a snapshot written by :meth:`save`; StorageError if it is not valid.
+
+        ``mmap=True`` maps a snapshot with tables read-only instead of copying
+        it: every process that loads the same file shares its pages (the hub's
+        workers), and only tombstones and later additions are private."""
+        ids, hashes, tables = snapshot.read_snapshot(path, mmap=mmap)
         index = cls(min_table_rows=min_table_rows)
-        if len(ids):
-            index._segments.append(Segment(ids, hashes, min_table_rows))
+        if not len(ids):
+            return index
+        if tables is not None and len(ids) >= min_table_rows:
+            index._segments.append(Segment.from_tables(ids, hashes, *tables))
+        else:
+            index._segments.append(Segment(np.array(ids, dtype=np.int64), np.array(hashes, dtype=np.uint64),
+                                           min_table_rows))
         return index

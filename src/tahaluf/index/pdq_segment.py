@@ -29,6 +29,7 @@ import numpy as np
 
 __all__ = [
     "CHUNKS",
+    "build_tables",
     "MIN_TABLE_ROWS",
     "NATIVE_PROBE_LIMIT",
     "PROBE_LIMIT",
@@ -131,6 +132,11 @@ def _probe_plan(max_distance: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(chunks), np.concatenate(masks)
 
 
+def build_tables(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 16 probe tables of ``(n, 4)`` uint64 hashes: (postings (16, n) uint32, offsets (16, 65537) uint32)."""
+    return _build_tables(np.ascontiguousarray(hashes, dtype=np.uint64))
+
+
 def _build_tables(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = hashes.shape[0]
     keys = hashes.view(np.uint16).reshape(n, CHUNKS)
@@ -170,6 +176,21 @@ class Segment:
         self.offsets: np.ndarray | None = None
         if len(ids) and len(ids) >= min_table_rows:
             self.postings, self.offsets = _build_tables(hashes)
+
+    @classmethod
+    def from_tables(cls, ids: np.ndarray, hashes: np.ndarray, postings: np.ndarray, offsets: np.ndarray) -> Segment:
+        """A segment over prebuilt arrays, used as they are (e.g. read-only memory maps)."""
+        seg = cls.__new__(cls)
+        seg.ids, seg.hashes, seg.postings, seg.offsets = ids, hashes, postings, offsets
+        seg.alive = np.ones(len(ids), dtype=bool)
+        seg.dead = 0
+        return seg
+
+    def tables(self, min_table_rows: int = MIN_TABLE_ROWS) -> tuple[np.ndarray, np.ndarray] | None:
+        """This segment's probe tables when it has no dead rows (for snapshots)."""
+        if self.dead or self.postings is None or self.offsets is None:
+            return None
+        return self.postings, self.offsets
 
     @classmethod
     def from_unsorted(cls, ids: np.ndarray, hashes: np.ndarray, min_table_rows: int) -> Segment:

@@ -120,6 +120,9 @@ class Setting:
     default: Any
     help: str
     kind: type
+    #: bounds of a number (inclusive)
+    minimum: float = 0
+    maximum: float = float("inf")
 
 
 #: hub policies an admin changes at run time (``GET/PUT /v1/settings``)
@@ -127,9 +130,9 @@ SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
         Setting("review_match_min_score", 0.8, "lookups whose best known-bank match scores at least this "
-                "(0..1) become review tasks; 1.1 turns it off", float),
-        Setting("review_claim_ttl_s", 900, "seconds a reviewer's claim lasts before the task returns to the queue",
-                int),
+                "(0..1) become review tasks; 1.1 turns it off", float, 0.0, 1.1),
+        Setting("review_claim_ttl_s", 900, "seconds a reviewer's claim lasts before the task returns to the queue "
+                "(1 s to 30 days)", int, 1, 30 * 86400),
         Setting("review_two_person_rule", False, "confirming into a bank shared with other members needs two "
                 "confirmations from two different members", bool),
         Setting("lookup_exclude_disputed", False, "leave disputed items out of lookups unless a request asks "
@@ -146,11 +149,13 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput(f"unknown setting {name!r} (known: {', '.join(SETTINGS)})")
         ok = isinstance(value, setting.kind) and not (setting.kind is not bool and isinstance(value, bool))
         if setting.kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
+            value, ok = (float(value), True) if abs(value) < 2**53 else (value, False)
         if not ok:
             raise InvalidInput(f"setting {name!r} must be a {setting.kind.__name__}")
         if setting.kind in (int, float) and value < 0:
             raise InvalidInput(f"setting {name!r} must not be negative")
+        if setting.kind in (int, float) and not setting.minimum <= value <= setting.maximum:  # NaN too
+            raise InvalidInput(f"setting {name!r} must be between {setting.minimum:g} and {setting.maximum:g}")
         out[name] = value
     return out
 
@@ -213,6 +218,20 @@ class Hub:
         with self.lock:
             self.engine.load(snapshot_dir=snap)
         self.ready = True
+
+    def prepare_snapshot(self) -> bool:
+        """Bring the PDQ snapshot up to date (before workers start, so that they
+        map one shared file instead of each building private tables)."""
+        from tahaluf.index.pdq_segment import MIN_TABLE_ROWS
+        from tahaluf.services.matching import snapshot_dir_for
+
+        if not self.config.snapshot:
+            return False
+        snap = snapshot_dir_for(str(self.store.url))
+        self.engine.load(snapshot_dir=snap)
+        saved = self.engine.save_snapshot_if_stale(snap, min_hashes=MIN_TABLE_ROWS)
+        self.engine = MatchEngine(self.store)  # free the indexes
+        return saved
 
     def refresh(self) -> int:
         """Apply the change log since the last refresh (incremental)."""

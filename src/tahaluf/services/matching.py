@@ -461,7 +461,7 @@ class MatchEngine:
             if (meta.get("version") != _SNAPSHOT_VERSION or cursor > self.cursor
                     or meta.get("banks") != self._banks_fingerprint()):
                 return False
-            self.pdq = PDQIndex.load(path)
+            self.pdq = PDQIndex.load(path, mmap=True)
         except (ValueError, KeyError, TypeError, OSError, StorageError, InvalidInput):
             return False  # a bad snapshot only costs a rebuild
         self.cursor = self.snapshot_cursor = cursor
