@@ -70,7 +70,9 @@ def prepare(config: HubConfig) -> None:
         hub.close()
 
 
-def serve_hub(config: HubConfig, host: str, port: int, workers: int, deliver: bool) -> None:
+def serve_hub(
+    config: HubConfig, host: str, port: int, workers: int, deliver: bool, private_webhooks: bool = False
+) -> None:
     """Run the API until interrupted (the configuration reaches workers as TAHALUF_* variables)."""
     import uvicorn
 
@@ -83,7 +85,8 @@ def serve_hub(config: HubConfig, host: str, port: int, workers: int, deliver: bo
     os.environ["TAHALUF_SNAPSHOT"] = "1" if config.snapshot else "0"
     deliverer = None
     if deliver:
-        deliverer = subprocess.Popen([sys.executable, "-m", "tahaluf", "webhooks", "deliver"], env=env)
+        command = [sys.executable, "-m", "tahaluf", "webhooks", "deliver"]
+        deliverer = subprocess.Popen(command + (["--allow-private-networks"] if private_webhooks else []), env=env)
     try:
         uvicorn.run("tahaluf.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", access_log=False, lifespan="on")
@@ -102,6 +105,9 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (each holds the indexes).")] = 1,
     deliver: Annotated[bool, typer.Option("--deliver/--no-deliver", help="Also run the webhook deliverer.")] = True,
+    private_webhooks: Annotated[bool, typer.Option(
+        "--private-webhooks", help="Let webhooks call private and loopback addresses.",
+    )] = False,
 ) -> None:
     """Run the hub's HTTP API (OpenAPI at /docs; health at /health/live and /health/ready)."""
     try:
@@ -109,7 +115,7 @@ def serve(
         prepare(config)
         Console(stderr=True).print(f"tahaluf hub on [bold]http://{host}:{port}[/] "
                                    f"(docs: http://{host}:{port}/docs, {workers} worker(s))")
-        serve_hub(config, host, port, workers, deliver)
+        serve_hub(config, host, port, workers, deliver, private_webhooks)
     except TahalufError as exc:
         fail(exc)
 
@@ -262,6 +268,9 @@ def webhooks_deliver(
     ctx: typer.Context,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between checks for due deliveries.")] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Deliver what is due now, then exit.")] = False,
+    allow_private_networks: Annotated[bool, typer.Option(
+        "--allow-private-networks", help="Also call private and loopback addresses (tests, one-organisation hubs).",
+    )] = False,
 ) -> None:
     """Send due webhook calls (signed, retried with back-off) until stopped; `serve` starts this for you."""
     import threading
@@ -277,9 +286,10 @@ def webhooks_deliver(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if once:
-            typer.echo(f"delivered {deliver_due(store)}", err=True)
+            done = deliver_due(store, allow_private_networks=allow_private_networks)
+            typer.echo(f"delivered {done}", err=True)
         else:
-            run_deliverer(store, interval_s=interval, stop=stop)
+            run_deliverer(store, interval_s=interval, stop=stop, allow_private_networks=allow_private_networks)
     except KeyboardInterrupt:
         pass
     except TahalufError as exc:

@@ -212,7 +212,7 @@ class AuditEntry(Base):
 
 class Submission(Base):
     __tablename__ = "submissions"
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (Index("ix_submissions_member", "member_id", "id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     member_id: Mapped[int | None] = _member_fk(nullable=True, ondelete="SET NULL")
@@ -267,6 +267,7 @@ class Feedback(Base):
     __tablename__ = "feedback"
     __table_args__ = (
         UniqueConstraint("item_id", "member_id", name="uq_feedback_item_member"),
+        Index("ix_feedback_member", "member_id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -310,6 +311,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
         {"sqlite_autoincrement": True},
     )
 
