@@ -1,24 +1,87 @@
-"""Feedback on bank items: storage queries.
+"""Feedback on bank items and the members' feeds: storage queries.
 
 An item is *disputed* when members disagree about it: the bank's owner
 vouches for every item it added (an implicit ``agree``), so one ``disagree``
 or ``false_positive`` from any member is a conflict.
+
+Feedback is one opinion per member per item (an upsert). The item row is
+locked while an opinion is stored (``SELECT ... FOR UPDATE`` on PostgreSQL;
+SQLite write transactions are serial anyway), so "the item just became
+disputed" is decided once, however many members answer at the same time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, delete, exists, insert, select
 
-from tahaluf.storage.models import Feedback
+from tahaluf.storage.models import BankItem, Feedback, FeedEntry, Member
+from tahaluf.storage.repository.hub_sql import HubStore, now
 from tahaluf.storage.repository.sql import Store
 
-__all__ = ["NEGATIVE_OPINIONS", "OPINIONS", "disputed_among", "disputed_clause"]
+__all__ = [
+    "NEGATIVE_OPINIONS", "OPINIONS", "AuditNote", "FeedNote", "FeedbackRecord", "FeedRecord",
+    "disputed_among", "disputed_clause", "upsert_feedback", "list_feedback", "add_feed_entries", "list_feed",
+]
 
 OPINIONS = ("agree", "disagree", "false_positive")
 NEGATIVE_OPINIONS = ("disagree", "false_positive")
 _feedback = Feedback.__table__
+_feed = FeedEntry.__table__
+_items = BankItem.__table__
+_members = Member.__table__
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditNote:
+    """An audit entry to append in the same transaction as a change."""
+
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedNote:
+    """Feed entries (one per member) to add in the same transaction as a change."""
+
+    member_ids: Sequence[int]
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    item_id: int
+    member_id: int
+    member: str
+    opinion: str
+    reason: str
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"member": self.member, "opinion": self.opinion, "reason": self.reason,
+                "updated_at": self.updated_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRecord:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "payload": self.payload, "created_at": self.created_at.isoformat()}
 
 
 def disputed_clause(item_id_column: object) -> object:
@@ -41,3 +104,61 @@ def disputed_among(store: Store, item_ids: Iterable[int]) -> set[int]:
             ).all()
             out.update(r[0] for r in rows)
     return out
+
+
+def _is_disputed(conn: Connection, item_id: int) -> bool:
+    return bool(conn.execute(select(exists().where(
+        _feedback.c.item_id == item_id, _feedback.c.opinion.in_(NEGATIVE_OPINIONS)))).scalar())
+
+
+def upsert_feedback(
+    hubstore: HubStore, item_id: int, member_id: int, opinion: str, reason: str, *,
+    audit: AuditNote, on_disputed: FeedNote | None = None,
+) -> tuple[bool, bool]:
+    """Store the member's opinion on the item (replacing its earlier one).
+
+    Returns (disputed before, disputed after). When the item becomes disputed,
+    ``on_disputed`` entries are added; the audit entry (with ``disputed``
+    added to its details) is appended in the same transaction.
+    """
+    with hubstore.store.transaction() as conn:
+        conn.execute(select(_items.c.id).where(_items.c.id == item_id).with_for_update())
+        before = _is_disputed(conn, item_id)
+        conn.execute(delete(_feedback).where(_feedback.c.item_id == item_id, _feedback.c.member_id == member_id))
+        conn.execute(insert(_feedback).values(item_id=item_id, member_id=member_id, opinion=opinion, reason=reason,
+                                              updated_at=now()))
+        after = _is_disputed(conn, item_id)
+        if after and not before and on_disputed is not None:
+            add_feed_entries(conn, on_disputed.member_ids, on_disputed.kind, on_disputed.payload)
+        hubstore.append_audit(audit.actor, audit.action, audit.target, {**audit.details, "disputed": after},
+                              conn=conn)
+    return before, after
+
+
+def list_feedback(store: Store, item_id: int) -> list[FeedbackRecord]:
+    """Every member's opinion on an item, oldest change first."""
+    with store.connection() as conn:
+        rows = conn.execute(
+            select(_feedback, _members.c.name.label("member"))
+            .join(_members, _members.c.id == _feedback.c.member_id)
+            .where(_feedback.c.item_id == item_id)
+            .order_by(_feedback.c.updated_at, _feedback.c.id)
+        ).all()
+    return [FeedbackRecord(r.item_id, r.member_id, r.member, r.opinion, r.reason, _utc(r.updated_at)) for r in rows]
+
+
+def add_feed_entries(conn: Connection, member_ids: Iterable[int], kind: str, payload: dict[str, Any]) -> None:
+    """One feed entry per member (in the caller's transaction)."""
+    at = now()
+    rows = [dict(member_id=m, kind=kind, payload=payload, created_at=at) for m in sorted(set(member_ids))]
+    if rows:
+        conn.execute(insert(_feed), rows)
+
+
+def list_feed(store: Store, member_id: int, *, after_id: int = 0, limit: int = 100) -> list[FeedRecord]:
+    with store.connection() as conn:
+        rows = conn.execute(
+            select(_feed).where(_feed.c.member_id == member_id, _feed.c.id > after_id)
+            .order_by(_feed.c.id).limit(limit)
+        ).all()
+    return [FeedRecord(r.id, r.kind, dict(r.payload or {}), _utc(r.created_at)) for r in rows]

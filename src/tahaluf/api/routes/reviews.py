@@ -1,0 +1,167 @@
+"""Submissions and the review queue: ``/v1/submissions`` and ``/v1/reviews``.
+
+:data:`MATCH_HOOKS` are called after every lookup (``app.state.match_hooks``):
+they queue review tasks for strong matches and tell bank owners that their
+items matched.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, File, Form, Path, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, model_validator
+
+from tahaluf.access import Capability, Principal
+from tahaluf.api.deps import get_hub, require
+from tahaluf.api.routes.common import Strict, make_router
+from tahaluf.api.routes.matching import _content_error, hash_upload
+from tahaluf.services import reviews
+from tahaluf.services.hashing import HashOptions
+from tahaluf.services.hub import Hub
+
+router = make_router("reviews")
+_submitter = require(Capability.SUBMIT)
+_reviewer = require(Capability.REVIEW)
+
+#: called by routes/matching.py after every lookup with (hub, member, results)
+MATCH_HOOKS = (reviews.queue_matches, reviews.notify_matches)
+
+_ID = Path(ge=1, le=2**62, description="review task id")
+_AFTER = Query(ge=0, le=2**62, description="id to start after (the previous page's next_after)")
+_LIMIT = Query(ge=1, le=100_000, description="page size (at most the hub's max_page)")
+_NOTE = Field(None, max_length=2000, description="why the member suspects it (shown to reviewers)")
+StatusFilter = Literal["open", "pending", "pending_second", "escalated", "confirmed", "rejected", "all"]
+
+
+class SubmissionIn(Strict):
+    text: str | None = Field(None, min_length=1, max_length=1_000_000, description="a text post")
+    url: str | None = Field(None, min_length=1, max_length=8192, description="a URL")
+    note: str | None = _NOTE
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SubmissionIn:
+        if (self.text is None) == (self.url is None):
+            raise ValueError("give exactly one of text or url")
+        return self
+
+
+class SubmittedOut(BaseModel):
+    submission_id: int = Field(description="the earlier submission's id when its task is still open")
+    task: dict[str, Any] = Field(description="{id, new}: new is false when an open task already had this content")
+    matches: list[dict[str, Any]]
+    signals: list[dict[str, Any]]
+
+
+class SubmissionOut(BaseModel):
+    id: int
+    member: str | None
+    kind: str
+    sha256: str | None
+    text: str | None
+    url: str | None
+    note: str | None
+    signals: list[dict[str, Any]]
+    created_at: str
+    task: dict[str, Any] | None
+
+
+class SubmissionPage(BaseModel):
+    submissions: list[SubmissionOut]
+    next_after: int | None = None
+
+
+class TaskOut(BaseModel):
+    id: int
+    source: Literal["submission", "match"]
+    status: str
+    member: str | None
+    submission: dict[str, Any] | None
+    signals: list[dict[str, Any]]
+    matches: list[dict[str, Any]] = Field(description="matches in banks the caller may see")
+    hidden_matches: int = Field(description="matches in banks the caller may not see")
+    claimed_by: str | None
+    claim_expires_at: str | None
+    created_at: str
+    updated_at: str
+    decisions: list[dict[str, Any]]
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskOut]
+    next_after: int | None = None
+
+
+class DecisionIn(Strict):
+    decision: Literal["confirm", "reject", "escalate"]
+    reason: str = Field(min_length=1, max_length=10_000, pattern=r"\S")
+    labels: dict[str, Any] = Field(default_factory=dict, description="labels of the item a decision adds")
+    bank: str | None = Field(None, min_length=1, max_length=128,
+                             description="confirm: the known bank to add to; reject: an allow bank (optional)")
+
+
+@router.post("/submissions", summary="Submit a text post or a URL for review", status_code=201,
+             response_model=SubmittedOut)
+def submit(body: SubmissionIn, who: Principal = Depends(_submitter), hub: Hub = Depends(get_hub)
+                 ) -> JSONResponse:
+    if body.text is not None:
+        out = reviews.submit_text(hub, who, body.text, body.note)
+    else:
+        out = reviews.submit_url(hub, who, body.url or "", body.note)
+    return JSONResponse(out, status_code=201)
+
+
+@router.post("/submissions/content", summary="Upload content for review (only its signals are kept)",
+             status_code=201, response_model=SubmittedOut)
+async def submit_content(
+    file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    who: Principal = Depends(_submitter),
+    hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    result = await hash_upload(hub, file, HashOptions(trim_borders=True, bank_crops=True))
+    if result.error:
+        raise _content_error(result)
+    out = await run_in_threadpool(reviews.submit_content, hub, who, result, note)
+    return JSONResponse(out, status_code=201)
+
+
+@router.get("/submissions", summary="The caller's submissions (an admin's: everyone's)",
+            response_model=SubmissionPage)
+def list_submissions(
+    after: Annotated[int, _AFTER] = 0, limit: Annotated[int, _LIMIT] = 100,
+    who: Principal = Depends(_submitter), hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    page, next_after = reviews.list_submissions(hub, who, after_id=after, limit=limit)
+    return JSONResponse({"submissions": page, "next_after": next_after})
+
+
+@router.get("/reviews", summary="The review queue", response_model=TaskPage)
+def list_reviews(
+    status: StatusFilter = "open", after: Annotated[int, _AFTER] = 0, limit: Annotated[int, _LIMIT] = 100,
+    who: Principal = Depends(_reviewer), hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    page, next_after = reviews.list_tasks(hub, who, status, after_id=after, limit=limit)
+    return JSONResponse({"tasks": page, "next_after": next_after})
+
+
+@router.get("/reviews/{task_id}", summary="One review task with its decisions", response_model=TaskOut)
+def show_review(task_id: Annotated[int, _ID], who: Principal = Depends(_reviewer),
+                      hub: Hub = Depends(get_hub)) -> JSONResponse:
+    return JSONResponse(reviews.get_task(hub, who, task_id))
+
+
+@router.post("/reviews/{task_id}/claim", summary="Claim a task (for review_claim_ttl_s seconds)",
+             response_model=TaskOut)
+def claim_review(task_id: Annotated[int, _ID], who: Principal = Depends(_reviewer),
+                       hub: Hub = Depends(get_hub)) -> JSONResponse:
+    return JSONResponse(reviews.claim_task(hub, who, task_id))
+
+
+@router.post("/reviews/{task_id}/decision", summary="Confirm, reject or escalate a task", response_model=TaskOut)
+def decide_review(task_id: Annotated[int, _ID], body: DecisionIn, who: Principal = Depends(_reviewer),
+                        hub: Hub = Depends(get_hub)) -> JSONResponse:
+    decision = reviews.Decision(body.decision, body.reason, body.labels, body.bank)
+    return JSONResponse(reviews.decide(hub, who, task_id, decision))
