@@ -75,7 +75,21 @@ def test_validate_signal_rejects_bad_values(signal: Signal, message: str) -> Non
 def test_validate_signal_normalises_hex_and_keeps_pdq_bytes() -> None:
     row = banks.validate_signal(Signal("pdq", " " + PDQ_A.upper() + "\n", {"quality": 88}))
     assert row.value == PDQ_A and row.pdq == bytes.fromhex(PDQ_A) and row.extra == {"quality": 88}
-    assert banks.validate_signal(Signal("vpdq", "opaque frames")).value == "opaque frames"
+    frames = '["' + PDQ_A + ',100,0.0"]'
+    assert banks.validate_signal(Signal("vpdq", frames)).value == frames
+    with pytest.raises(InvalidInput, match="vPDQ value is not JSON"):
+        banks.validate_signal(Signal("vpdq", "opaque frames"))
+    with pytest.raises(InvalidInput, match="at least one frame"):
+        banks.validate_signal(Signal("vpdq", "[]"))
+    with pytest.raises(InvalidInput, match="text signal value"):
+        banks.validate_signal(Signal("text", "t1:***"))
+
+
+def test_a_raw_post_is_stored_as_its_text_sketch() -> None:
+    from tahaluf.signals.text import text_signal
+
+    post = "The weekly market opens early on Saturday near the old library."
+    assert banks.validate_signal(Signal("text", post)).value == text_signal(post).value
 
 
 def test_add_items_reports_bad_items_and_keeps_good_ones(store: Store) -> None:

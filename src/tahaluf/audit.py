@@ -72,8 +72,11 @@ def verify_chain(entries: Iterable[AuditRecord], *, start_prev: str = GENESIS, s
     expected_id = start_id
     for e in entries:
         if e.id != expected_id:
-            problems.append(f"entry {expected_id}..{e.id - 1} missing (deleted?)" if e.id > expected_id
-                            else f"entry {e.id} out of order")
+            if e.id > expected_id:
+                gap = f"{expected_id}" if e.id - 1 == expected_id else f"{expected_id}..{e.id - 1}"
+                problems.append(f"entry {gap} missing (deleted?)")
+            else:
+                problems.append(f"entry {e.id} out of order")
         if e.prev_hash != prev:
             problems.append(f"entry {e.id}: link to the previous entry is broken")
         recomputed = entry_hash(e.prev_hash, e.id, e.at, e.actor, e.action, e.target, e.details)

@@ -173,7 +173,26 @@ def validate_signal(signal: Signal) -> SignalRow:
         return SignalRow(stype, value, None, extra)
     if not signal.value.strip():
         raise InvalidInput(f"empty {stype} value")
-    return SignalRow(stype, signal.value, None, extra)
+    return SignalRow(stype, _indexable_value(stype, signal.value), None, extra)
+
+
+def _indexable_value(stype: str, value: str) -> str:
+    """A text or vPDQ value the indexes can load: a raw post (python-threatexchange's
+    raw_text) becomes its ``t1:`` sketch; sketches and vPDQ values are parsed, so
+    a malformed one is refused here instead of stopping every index that loads it."""
+    if stype == "text":
+        from tahaluf.signals.text import TextSketch, text_signal
+
+        if not value.startswith("t1:"):
+            return text_signal(value).value
+        TextSketch.from_value(value)
+    elif stype == "vpdq":
+        from tahaluf.index.vpdq import frames_from_value
+
+        pdq, _quality = frames_from_value(value)
+        if not len(pdq):
+            raise InvalidInput("a vpdq value needs at least one frame")
+    return value
 
 
 def _check_quality(extra: dict[str, Any] | None) -> None:

@@ -42,6 +42,9 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
+            # routes of included routers do not carry their prefix here (FastAPI >= 0.16x)
+            if scope.get("path", "").startswith("/v1/") and not path.startswith("/v1"):
+                path = "/v1" + path
             REQUESTS.labels(scope["method"], path, str(status["code"])).inc()
             LATENCY.labels(path).observe(time.perf_counter() - start)
 

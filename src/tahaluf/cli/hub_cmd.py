@@ -61,6 +61,10 @@ def _check_port(host: str, port: int) -> None:
             raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror} (pass --port)") from None
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def prepare(config: HubConfig) -> None:
     """Open and migrate the database once, and refresh the PDQ snapshot the workers will map."""
     hub = Hub(config)
@@ -87,6 +91,8 @@ def serve_hub(
     if deliver:
         command = [sys.executable, "-m", "tahaluf", "webhooks", "deliver"]
         deliverer = subprocess.Popen(command + (["--allow-private-networks"] if private_webhooks else []), env=env)
+    # uvicorn re-raises SIGTERM after shutting down; exit through `finally` instead
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run("tahaluf.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", access_log=False, lifespan="on")
@@ -111,10 +117,11 @@ def serve(
 ) -> None:
     """Run the hub's HTTP API (OpenAPI at /docs; health at /health/live and /health/ready)."""
     try:
+        _check_port(host, port)
         config = _config(ctx)
         prepare(config)
-        Console(stderr=True).print(f"tahaluf hub on [bold]http://{host}:{port}[/] "
-                                   f"(docs: http://{host}:{port}/docs, {workers} worker(s))")
+        typer.echo(f"tahaluf hub on http://{host}:{port} (docs: http://{host}:{port}/docs, {workers} worker(s))",
+                   err=True)
         serve_hub(config, host, port, workers, deliver, private_webhooks)
     except TahalufError as exc:
         fail(exc)

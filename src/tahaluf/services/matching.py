@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from collections import defaultdict
@@ -38,6 +39,8 @@ from tahaluf.signals.text import TextSketch
 from tahaluf.storage.repository.base import Repository
 
 __all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM", "EXACT_TYPES", "snapshot_dir_for"]
+
+log = logging.getLogger("tahaluf.matching")
 
 SLOTS_PER_ITEM = 16
 EXACT_TYPES = ("md5", "sha256", "url")
@@ -165,7 +168,15 @@ class MatchEngine:
         slot_count: dict[int, int] = defaultdict(int)
         for batch in self.repo.iter_signals(signal_type):
             for rec in batch:
-                self._add_one(rec.item_id, rec.signal_type, rec.value, slot_count)
+                self._add_checked(rec.item_id, rec.signal_type, rec.value, slot_count)
+
+    def _add_checked(self, item_id: int, signal_type: str, value: str, slot_count: dict[int, int]) -> None:
+        """Index one stored signal; a malformed one (stored by an older version, or
+        written to the database by hand) is skipped and logged, never fatal."""
+        try:
+            self._add_one(item_id, signal_type, value, slot_count)
+        except InvalidInput as exc:
+            log.warning("item %d: %s signal not indexed: %s", item_id, signal_type, exc.message)
 
     def _load_pdq(self) -> None:
         """Stream raw PDQ bytes (ordered by signal id, so an item's hashes are
@@ -226,28 +237,24 @@ class MatchEngine:
             if not changes and not late:
                 return applied
             touched: set[int] = set()
-            banks_changed = bank_deleted = False
+            banks_changed = False
             for ch in [*late, *changes]:
                 if ch.item_id is None:  # a bank was created, changed or deleted
-                    banks_changed = True
-                    bank_deleted = bank_deleted or ch.op == "delete"
+                    banks_changed = True  # (a deleted bank's items have their own 'delete' rows)
                 else:
                     touched.add(ch.item_id)
+            if banks_changed:
+                banks = {b.name: b.pdq_max_distance for b in self.repo.list_banks()}
+                with guard:
+                    self._bank_pdq = banks
+                    self._info_cache.clear()
+            items = self.repo.get_items(touched) if touched else {}
+            with guard:
+                self._apply_items(touched, items)
+            # only now move the cursor: a failed read above leaves it, to retry
             for ch in changes:
                 self._note_gaps(ch.id)
                 self.cursor = max(self.cursor, ch.id)
-            if bank_deleted:
-                with guard:
-                    self._reload_all()
-            else:
-                if banks_changed:
-                    banks = {b.name: b.pdq_max_distance for b in self.repo.list_banks()}
-                    with guard:
-                        self._bank_pdq = banks
-                        self._info_cache.clear()
-                items = self.repo.get_items(touched) if touched else {}
-                with guard:
-                    self._apply_items(touched, items)
             applied += len(changes) + len(late)
             if not changes:
                 return applied
@@ -271,39 +278,57 @@ class MatchEngine:
             self._gaps.pop(ch.id, None)
         return found
 
-    def _reload_all(self) -> None:
-        cursor = self.cursor
-        self._reset()
-        self._refresh_banks()
-        self._load_pdq()
-        for signal_type in ("text", "vpdq", *EXACT_TYPES):
-            self._load_type(signal_type)
-        self.cursor = cursor
-
     def _refresh_banks(self) -> None:
         self._bank_pdq = {b.name: b.pdq_max_distance for b in self.repo.list_banks()}
         self._info_cache.clear()
 
-    def _remove_item(self, item_id: int) -> None:
-        self.pdq.remove(_slot_ids(item_id))
-        for slot in _slot_ids(item_id).tolist():
-            if slot in self.text:
-                self.text.remove(slot)
-        if item_id in self.vpdq:
-            self.vpdq.remove(item_id)
-        for idx in self.exact.values():
-            idx.remove(item_id)
-        self._info_cache.pop(item_id, None)
+    def _remove_items(self, item_ids: Iterable[int]) -> None:
+        ids = sorted(item_ids)
+        if not ids:
+            return
+        self.pdq.remove(np.concatenate([_slot_ids(i) for i in ids]))  # one pass for the whole batch
+        for item_id in ids:
+            for slot in _slot_ids(item_id).tolist():
+                if slot in self.text:
+                    self.text.remove(slot)
+            if item_id in self.vpdq:
+                self.vpdq.remove(item_id)
+            for idx in self.exact.values():
+                idx.remove(item_id)
+            self._info_cache.pop(item_id, None)
 
     def _apply_items(self, item_ids: set[int], items: dict[int, Any]) -> None:
-        for item_id in item_ids:
-            self._remove_item(item_id)
+        """Replace the indexed signals of ``item_ids`` by those of ``items`` (the
+        enabled ones that still exist); PDQ hashes are added in one batch."""
+        self._remove_items(item_ids)
+        pdq_ids: list[int] = []
+        pdq_hex: list[str] = []
         for item_id, item in items.items():
             if not item.enabled:
                 continue
             slot_count: dict[int, int] = defaultdict(int)
             for sig in item.signals:
-                self._add_one(item_id, sig.signal_type, sig.value, slot_count)
+                if sig.signal_type == "pdq" and slot_count[item_id] < SLOTS_PER_ITEM:
+                    pdq_ids.append(item_id * SLOTS_PER_ITEM + slot_count[item_id])
+                    pdq_hex.append(sig.value)
+                    slot_count[item_id] += 1
+                else:
+                    self._add_checked(item_id, sig.signal_type, sig.value, slot_count)
+        if pdq_ids:
+            try:
+                words = hashes_from_hex(pdq_hex)
+            except InvalidInput as exc:  # one malformed stored hash: index the rest one by one
+                log.warning("PDQ batch not indexed at once: %s", exc.message)
+                for slot, value in zip(pdq_ids, pdq_hex):
+                    self._add_pdq_checked(slot, value)
+                return
+            self.pdq.add(np.asarray(pdq_ids, dtype=np.int64), words)
+
+    def _add_pdq_checked(self, slot: int, value: str) -> None:
+        try:
+            self.pdq.add(np.array([slot], dtype=np.int64), hashes_from_hex([value]))
+        except InvalidInput as exc:
+            log.warning("item %d: pdq signal not indexed: %s", slot // SLOTS_PER_ITEM, exc.message)
 
     # -- matching ------------------------------------------------------------
 

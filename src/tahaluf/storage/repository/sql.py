@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text, true, update
+from sqlalchemy import Connection, Engine, delete, func, insert, literal, select, text, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from tahaluf.errors import Conflict, InvalidInput, NotFound, StorageError
 from tahaluf.storage.engine import WRITE, describe_url, translate_errors
 from tahaluf.storage.repository.bulk import sqlite_add_items
-from tahaluf.storage.models import EXACT_TYPES, EXACT_TYPES_SQL, Bank, BankItem, ChangeLog, ItemSignal, ScanLog
+from tahaluf.storage.models import EXACT_TYPES, EXACT_TYPES_SQL, UtcDateTime, Bank, BankItem, ChangeLog, ItemSignal, ScanLog
 from tahaluf.storage.repository.base import (
     AddOutcome,
     BankRecord,
@@ -205,7 +205,17 @@ class Store:
             return self._bank_by_id(conn, bank_id)
 
     def delete_bank(self, bank_id: int) -> None:
+        """Delete a bank and its items; each item gets its own 'delete' change row,
+        so that indexes following the log drop them without a rebuild."""
         with self._write() as conn:
+            conn.execute(
+                insert(_changes).from_select(
+                    ["bank_id", "item_id", "op", "at"],
+                    select(_items.c.bank_id, _items.c.id, literal("delete"), literal(_now(), UtcDateTime))
+                    .where(_items.c.bank_id == bank_id)
+                    .order_by(_items.c.id),
+                )
+            )
             deleted = conn.execute(delete(_banks).where(_banks.c.id == bank_id)).rowcount
             if not deleted:
                 raise NotFound(f"no bank with id {bank_id}")
