@@ -32,7 +32,13 @@ log = logging.getLogger("tahaluf.api")
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``max_bytes`` (declared or streamed)."""
+    """ASGI middleware: 413 for a body over ``max_bytes`` (declared or streamed).
+
+    A streamed (chunked) body is cut off as soon as it passes the limit; the
+    app may turn the interruption into an error of its own (FastAPI answers
+    400 when it cannot read a body), so any response started after the cut
+    is replaced by the 413.
+    """
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
@@ -52,22 +58,31 @@ class BodyLimit:
                     await self._refuse(scope, receive, send)
                     return
         seen = 0
-        too_big = False
+        state = {"too_big": False, "refused": False}
 
         async def limited() -> Any:
-            nonlocal seen, too_big
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    too_big = True
+                    state["too_big"] = True
                     raise _TooBig()
             return message
 
+        async def guarded(message: Any) -> None:
+            if not state["too_big"]:
+                await send(message)
+            elif not state["refused"]:
+                state["refused"] = True
+                await self._refuse(scope, receive, send)
+
         try:
-            await self.app(scope, limited, send)
+            await self.app(scope, limited, guarded)
         except _TooBig:
-            await self._refuse(scope, receive, send)
+            if not state["refused"]:
+                state["refused"] = True
+                await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
         resp = error_response(413, "content_too_large", f"request body over the limit of {self.max_bytes:,} bytes")
@@ -76,6 +91,26 @@ class BodyLimit:
 
 class _TooBig(Exception):
     pass
+
+
+class RejectNul:
+    """ASGI middleware: 400 for a NUL character in the path or query string.
+
+    No name, id or filter value may hold one, and PostgreSQL refuses them in
+    text columns, so they are turned away before they reach the database.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"")
+            if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+                resp = error_response(400, "invalid_input", "NUL characters are not allowed in the URL")
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _start_loading(app: FastAPI, hub: Hub) -> None:
@@ -128,6 +163,7 @@ def create_app(config: HubConfig | None = None, *, hub: Hub | None = None, load:
     app.state.load_error = None
     install_error_handlers(app)
     app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(RejectNul)
     app.add_middleware(BodyLimit, max_bytes=config.max_request_bytes)
 
     @app.get("/health/live", tags=["health"], summary="The process is up")

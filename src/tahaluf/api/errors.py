@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tahaluf.errors import TahalufError
+from tahaluf.errors import StorageError, TahalufError
 
 __all__ = ["ErrorBody", "ERROR_RESPONSES", "error_response", "install_error_handlers"]
 
@@ -62,7 +62,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     parts = []
     for e in errors[:5]:
         where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
-        msg = str(e.get("msg", "invalid"))
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         if e.get("type") == "extra_forbidden":
             msg = "unknown field"
         parts.append(f"{where}: {msg}")
@@ -71,9 +71,14 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TahalufError)
-    async def _tahaluf(_req: Request, exc: TahalufError) -> JSONResponse:
-        status = exc.http_status if exc.http_status != 500 else 500
-        return error_response(status, exc.code, exc.message)
+    async def _tahaluf(req: Request, exc: TahalufError) -> JSONResponse:
+        if isinstance(exc, StorageError) and exc.__cause__ is not None:
+            # translated from the database driver: the message names the database (host,
+            # user, path), which is for the operator's log, not for members
+            log.warning("storage error on %s %s: %s", req.method, req.url.path, exc.message)
+            return error_response(exc.http_status, exc.code, "storage unavailable; retry shortly "
+                                  "(the server log has the details)")
+        return error_response(exc.http_status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:

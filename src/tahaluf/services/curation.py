@@ -4,19 +4,25 @@ caller's roles and the bank's owner, and written to the audit log."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from tahaluf.access import Capability, Principal
-from tahaluf.banks import ImportReport, NewItem, Provenance, add_items, delete_item, set_item_enabled, set_item_labels
+from tahaluf.banks import (ImportReport, ItemError, NewItem, Provenance, add_items, delete_item, set_item_enabled,
+                           set_item_labels, validate_signal)
 from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.labels import LIST_LABELS, merge_labels
 from tahaluf.services.hub import Hub
 from tahaluf.signals.base import Signal
+from tahaluf.signals.url import url_signal
 from tahaluf.storage import ItemRecord
 
-__all__ = ["ItemFilter", "item_json", "list_items", "get_item", "add_signal_items", "update_item", "remove_item"]
+__all__ = ["ItemFilter", "index_signal", "item_json", "list_items", "get_item", "add_signal_items", "update_item",
+           "remove_item"]
+
+_HEX = re.compile(r"^[0-9A-Fa-f]+$")
 
 
 class ItemFilter:
@@ -110,13 +116,46 @@ def add_signal_items(
     """Add items given as signals (validated; bad ones reported by position)."""
     view = hub.bank_for_change(actor, bank)
     prov = Provenance(actor.name, source)
-    stamped = [NewItem(i.external_id, i.signals, i.labels, i.provenance or prov, i.enabled) for i in items]
-    report = add_items(hub.store, view.record, stamped, added_by=actor.name, vocabulary=vocabulary)
+    good: list[NewItem] = []
+    positions: list[int] = []
+    refused: list[ItemError] = []
+    for number, item in enumerate(items, 1):
+        try:
+            signals = [index_signal(s) for s in item.signals]
+        except InvalidInput as exc:
+            refused.append(ItemError(number, item.external_id, exc.message))
+            continue
+        good.append(NewItem(item.external_id, signals, item.labels, item.provenance or prov, item.enabled))
+        positions.append(number)
+    report = add_items(hub.store, view.record, good, added_by=actor.name, vocabulary=vocabulary)
+    report = _renumbered(report, positions, refused)
     hub.audit(actor, "item.add", f"bank:{bank}", {
         "imported": report.imported, "duplicates": report.duplicates, "errors": report.error_count,
         "external_ids": [i.external_id for i in items][:100],
     })
     return report
+
+
+def index_signal(signal: Signal) -> Signal:
+    """A signal as a bank stores it, checked: a URL becomes its hash (as in lookups) and a
+    text post its sketch; InvalidInput if the indexes could not load it (see
+    :func:`tahaluf.banks.validate_signal`)."""
+    value = signal.value
+    if signal.type == "url" and isinstance(value, str) and not _HEX.fullmatch(value.strip()):
+        return url_signal(value)  # hex: the URL's hash, checked below
+    row = validate_signal(signal)
+    return Signal(signal.type, row.value, dict(signal.extra))
+
+
+def _renumbered(report: ImportReport, positions: Sequence[int], refused: Sequence[ItemError]) -> ImportReport:
+    """``report`` (of the items at ``positions``) with errors at input positions, plus ``refused``."""
+    out = ImportReport(report.imported, report.duplicates)
+    moved = [ItemError(positions[e.line - 1] if 0 < e.line <= len(positions) else e.line, e.external_id, e.message)
+             for e in report.errors]
+    for error in sorted([*moved, *refused], key=lambda e: e.line):
+        out.add_error(error)
+    out.error_count = report.error_count + len(refused)
+    return out
 
 
 def add_content_item(

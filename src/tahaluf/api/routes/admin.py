@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
 from fastapi.responses import JSONResponse
@@ -19,9 +19,13 @@ router = make_router("admin")
 _admin = require(Capability.ADMIN)
 
 
+#: the roles of tahaluf.access.ROLES, spelled out for the OpenAPI schema
+Role = Literal["admin", "curator", "reviewer", "matcher", "viewer"]
+
+
 class MemberIn(Strict):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    roles: list[str] = Field(min_length=1, max_length=len(ROLES), description=f"any of {', '.join(ROLES)}")
+    roles: list[Role] = Field(min_length=1, max_length=len(ROLES), description=f"any of {', '.join(ROLES)}")
 
 
 class MemberOut(BaseModel):
@@ -122,12 +126,13 @@ async def put_settings(body: SettingsIn, who: Principal = Depends(_admin), hub: 
 @router.get("/audit", summary="Audit log entries in order", response_model=AuditOut)
 async def audit(
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="page size (at most the hub's max_page)")] = 100,
     actor: Annotated[str | None, Query(max_length=256)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     who: Principal = Depends(_admin),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
+    limit = min(limit, hub.config.max_page)
     entries = hub.hubstore.list_audit(after_id=after, limit=limit + 1, actor=actor, action=action)
     more = len(entries) > limit
     entries = entries[:limit]

@@ -160,7 +160,7 @@ async def delete_bank(name: str, who: Principal = Depends(_curator), hub: Hub = 
 async def list_items(
     name: str,
     after: Annotated[int, Query(ge=0, le=2**62, description="item_id to start after (next_after)")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="page size (at most the hub's max_page)")] = 100,
     label: Annotated[list[str] | None, Query(max_length=20, description="key=value, repeatable")] = None,
     entity: Annotated[str | None, Query(max_length=256)] = None,
     added_after: datetime | None = None,
@@ -191,7 +191,7 @@ async def add_items(name: str, body: ItemsIn, who: Principal = Depends(_curator)
 async def add_content(
     name: str,
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
-    external_id: Annotated[str, Form(min_length=1, max_length=1024)],
+    external_id: Annotated[str, Form(min_length=1, max_length=1024, pattern=r"^[^\x00]+$")],
     labels: Annotated[str, Form(max_length=10_000, description="labels as a JSON object")] = "{}",
     who: Principal = Depends(_curator),
     hub: Hub = Depends(get_hub),

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tahaluf.api.errors import ERROR_RESPONSES
-from tahaluf.errors import InvalidInput
+from tahaluf.errors import ContentTooLarge
 
 __all__ = ["make_router", "Strict", "SignalIn", "SIGNAL_TYPE", "upload_path", "Page"]
 
@@ -25,9 +26,34 @@ def make_router(tag: str) -> APIRouter:
 
 
 class Strict(BaseModel):
-    """Request bodies refuse unknown fields."""
+    """Request bodies refuse unknown fields, NUL characters and non-finite numbers."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        _check_clean(data)
+        return data
+
+
+def _check_clean(data: Any) -> None:
+    """Refuse what JSON lets through but no field may hold: NUL characters (PostgreSQL
+    refuses them in text) and NaN or infinite numbers (not JSON, cannot be sent back)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("NUL characters are not allowed")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError("NaN and infinite numbers are not allowed")
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 class SignalIn(Strict):
@@ -61,7 +87,7 @@ def upload_path(upload: UploadFile, max_bytes: int) -> Iterator[str]:
                     break
                 written += len(chunk)
                 if written > max_bytes:
-                    raise InvalidInput(f"upload over the limit of {max_bytes:,} bytes")
+                    raise ContentTooLarge(f"upload over the limit of {max_bytes:,} bytes")
                 out.write(chunk)
         yield path
     finally:

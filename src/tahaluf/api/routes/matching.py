@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, File, Query, Request, UploadFile
@@ -12,12 +14,14 @@ from pydantic import BaseModel, Field
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
 from tahaluf.api.routes.common import SIGNAL_TYPE, SignalIn, Strict, make_router, upload_path
+from tahaluf.banks import validate_signal
 from tahaluf.errors import InvalidInput, StorageError, TahalufError
 from tahaluf.services.hashing import HashOptions, HashResult, InputItem, hash_item, hash_text
 from tahaluf.services.hub import Hub
 from tahaluf.services.scanning import ScanResult, lookup_signal
 from tahaluf.signals.base import Signal
 
+log = logging.getLogger("tahaluf.api")
 router = make_router("matching")
 _matcher = require(Capability.MATCH)
 
@@ -85,8 +89,22 @@ def match_results(hub: Hub, who: Principal, entries: list[tuple[ScanResult, list
         res.signals = sigs
         out.append(res)
     for hook in getattr(request.app.state, "match_hooks", ()):
-        hook(hub, who, out)
+        try:
+            hook(hub, who, out)
+        except TahalufError as exc:  # queueing a review must never fail the lookup itself
+            log.warning("match hook %s failed: %s", getattr(hook, "__name__", hook), exc.message)
     return out
+
+
+def _lookup_entry(signal_type: str, value: str) -> tuple[ScanResult, Signal | None]:
+    """The result to fill for one looked-up value and its signal (None: invalid, error set)."""
+    res, sig = lookup_signal(signal_type, value)
+    if sig is not None and sig.type == "text":
+        try:
+            validate_signal(sig)  # a t1: sketch given as the value is parsed here
+        except InvalidInput as exc:
+            res.error, sig = exc.message, None
+    return res, sig
 
 
 @router.get("/lookup", summary="Look up one signal value", response_model=LookupResult)
@@ -98,7 +116,7 @@ async def lookup_one(
     who: Principal = Depends(_matcher),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    res, sig = lookup_signal(type, value)
+    res, sig = _lookup_entry(type, value)
     if sig is None:
         raise InvalidInput(res.error or "invalid value")
     [done] = match_results(hub, who, [(res, [sig])], exclude_disputed, request)
@@ -113,9 +131,15 @@ async def lookup_batch(
     if len(body.signals) > limit:
         raise InvalidInput(f"{len(body.signals)} values in one batch; the limit is {limit}")
     entries = []
-    for s in body.signals:
-        res, sig = lookup_signal(s.type, s.value)
+    bad = []
+    for number, s in enumerate(body.signals, 1):
+        res, sig = _lookup_entry(s.type, s.value)
+        if sig is None:
+            bad.append(f"signals[{number - 1}]: {res.error}")
         entries.append((res, [sig] if sig else []))
+    if bad:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise InvalidInput("; ".join(bad[:3]) + more)
     done = match_results(hub, who, entries, body.exclude_disputed, request)
     return JSONResponse({"results": [r.to_json() for r in done]})
 
@@ -133,6 +157,9 @@ async def lookup_text(
 
 
 async def hash_upload(hub: Hub, file: UploadFile, opts: HashOptions) -> HashResult:
+    # a request must not hold a worker thread for the CLI's 300 s video budget
+    opts = replace(opts, video_timeout_s=min(opts.video_timeout_s, hub.config.upload_timeout_s))
+
     def work() -> HashResult:
         with upload_path(file, hub.config.max_request_bytes) as path:
             results = hash_item(InputItem("file", path), opts)
