@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select
 
 from tahaluf.storage.models import BankItem, Feedback, FeedEntry, Member
 from tahaluf.storage.repository.hub_sql import HubStore, now
-from tahaluf.storage.repository.sql import Store
+from tahaluf.storage.repository.sql import Store, as_utc as _utc
 
 __all__ = [
     "NEGATIVE_OPINIONS", "OPINIONS", "AuditNote", "FeedNote", "FeedbackRecord", "FeedRecord",
@@ -35,9 +35,6 @@ _feed = FeedEntry.__table__
 _items = BankItem.__table__
 _members = Member.__table__
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from tahaluf.audit import GENESIS, AuditRecord, entry_hash
 from tahaluf.errors import Conflict, NotFound, StorageError
 from tahaluf.storage.models import ApiKey, AuditEntry, Bank, BankShare, HubSetting, Member
-from tahaluf.storage.repository.sql import Store
+from tahaluf.storage.repository.sql import Store, as_utc as _utc
 
 __all__ = ["HubStore", "MemberRecord", "KeyRecord"]
 
@@ -33,9 +33,6 @@ _audit = AuditEntry.__table__
 _banks = Bank.__table__
 _AUDIT_LOCK = 7_412_001  # pg_advisory_xact_lock key for audit appends
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def now() -> datetime:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tahaluf.errors import StorageError
+from tahaluf.storage.repository.sql import as_utc as _utc
 from tahaluf.storage.models import ReviewDecision, ReviewTask, Submission
 from tahaluf.storage.repository.feedback_sql import AuditNote, FeedNote, add_feed_entries
 from tahaluf.storage.repository.hub_sql import HubStore, now
@@ -41,9 +42,6 @@ _subs = Submission.__table__
 _tasks = ReviewTask.__table__
 _decisions = ReviewDecision.__table__
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,12 @@ _changes = ChangeLog.__table__
 _scans = ScanLog.__table__
 
 
-def _utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite returns naive ones)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_utc = as_utc
 
 
 def _now() -> datetime:
