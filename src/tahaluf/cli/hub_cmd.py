@@ -65,13 +65,33 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def prepare(config: HubConfig) -> None:
-    """Open and migrate the database once, and refresh the PDQ snapshot the workers will map."""
+def _prepare_here(config: HubConfig) -> None:
     hub = Hub(config)
     try:
         hub.prepare_snapshot()
     finally:
         hub.close()
+
+
+def _prepare_child(config: HubConfig) -> None:
+    try:
+        _prepare_here(config)
+    except TahalufError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        raise SystemExit(exc.exit_code) from None
+
+
+def prepare(config: HubConfig) -> None:
+    """Open and migrate the database once, and refresh the PDQ snapshot the workers
+    will map. Done in a child process: building an index leaves memory behind in
+    the process that built it, and the parent lives on as the server."""
+    import multiprocessing
+
+    child = multiprocessing.get_context("spawn").Process(target=_prepare_child, args=(config,), daemon=True)
+    child.start()
+    child.join()
+    if child.exitcode:
+        raise typer.Exit(child.exitcode if child.exitcode > 0 else 1)
 
 
 def serve_hub(
