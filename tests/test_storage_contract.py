@@ -120,12 +120,13 @@ def test_change_log_follows_every_change_with_a_cursor(store: Store) -> None:
     store.delete_bank(bank_id)
     changes = store.changes_since(start)
     assert [(c.op, c.item_id) for c in changes] == [
+        ("add", None),  # the bank
         ("add", added["a"]), ("add", added["b"]), ("disable", added["a"]), ("enable", added["a"]),
         ("update", added["b"]), ("delete", added["b"]),
         ("delete", added["a"]), ("delete", None),  # a deleted bank names each item it still had
     ]
     assert [c.id for c in changes] == sorted(c.id for c in changes)
-    assert store.changes_since(changes[3].id, limit=2) == changes[4:6]
+    assert store.changes_since(changes[4].id, limit=2) == changes[5:7]
     assert store.last_change_id() == changes[-1].id
 
 

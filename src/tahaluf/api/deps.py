@@ -18,7 +18,8 @@ __all__ = ["get_hub", "principal", "require", "RateLimiter"]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `tahaluf member add` or `key rotate`")
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
+    # async: a plain def would be run in the thread pool on every request
     return request.app.state.hub  # type: ignore[no-any-return]
 
 

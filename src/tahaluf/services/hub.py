@@ -207,7 +207,9 @@ class Hub:
         self.ready = False
         self._keys: dict[str, _CachedKey] = {}
         self._shares: dict[int, list[str]] = {}
+        self._banks: list[BankRecord] = []
         self._shares_at = 0.0
+        self._bank_changes_seen = 0
         self._settings: dict[str, Any] = {}
         self._settings_at = -1e9
 
@@ -237,7 +239,16 @@ class Hub:
 
     def refresh(self) -> int:
         """Apply the change log since the last refresh (incremental)."""
-        return self.engine.refresh(lock=self.lock)
+        applied = self.engine.refresh(lock=self.lock)
+        if self.engine.bank_changes != self._bank_changes_seen:  # a bank made or changed elsewhere
+            self._bank_changes_seen = self.engine.bank_changes
+            self._shares_at = 0.0
+        return applied
+
+    def banks_by_name(self) -> dict[str, BankRecord]:
+        """Every bank (cached like the share lists, refreshed when the change log names a bank)."""
+        self._bank_shares()
+        return {b.name: b for b in self._banks}
 
     def close(self) -> None:
         self.store.close()
@@ -325,22 +336,27 @@ class Hub:
         now = time.monotonic()
         if now - self._shares_at > self.config.key_cache_s:
             self._shares = self.hubstore.bank_shares()
+            self._banks = self.store.list_banks()
             self._shares_at = now
         return self._shares
 
     def _view(self, bank: BankRecord) -> BankView:
         return BankView(bank, tuple(self._bank_shares().get(bank.id, ())))
 
-    def visible_banks(self, actor: Principal) -> list[BankView]:
+    def visible_banks(self, actor: Principal, *, cached: bool = False) -> list[BankView]:
+        """The banks ``actor`` may see; ``cached`` (the lookup path) uses the
+        worker's bank list, refreshed every ``key_cache_s`` and whenever the
+        change log names a bank, instead of reading the database."""
         shares = self._bank_shares()
+        records = self._banks if cached else self.store.list_banks()
         return [
             BankView(b, tuple(shares.get(b.id, ())))
-            for b in self.store.list_banks()
+            for b in records
             if actor.sees_bank(b.owner, b.visibility, shares.get(b.id, ()))
         ]
 
     def visible_bank_names(self, actor: Principal) -> set[str]:
-        return {v.record.name for v in self.visible_banks(actor)}
+        return {v.record.name for v in self.visible_banks(actor, cached=True)}
 
     def bank(self, actor: Principal, name: str) -> BankView:
         """The bank if ``actor`` may see it; NotFound otherwise (existence is not revealed)."""
@@ -421,12 +437,14 @@ class Hub:
             self.hubstore.set_bank_shares(view.record.id, self._member_ids(shared_with))
             changes["shared_with"] = sorted(shared_with)
             self._shares_at = 0.0
+        self._shares_at = 0.0  # the cached bank list (visibility, threshold) is stale
         self.audit(actor, "bank.update", f"bank:{name}", changes)
         return self.bank(actor, name)
 
     def delete_bank(self, actor: Principal, name: str) -> None:
         view = self.bank_for_change(actor, name)
         self.store.delete_bank(view.record.id)
+        self._shares_at = 0.0
         self.audit(actor, "bank.delete", f"bank:{name}")
 
     def _member_ids(self, names: Sequence[str]) -> list[int]:

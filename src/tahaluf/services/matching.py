@@ -146,6 +146,8 @@ class MatchEngine:
         self.snapshot_cursor: int | None = None
         #: change-log ids skipped over, with when to stop asking for them
         self._gaps: dict[int, float] = {}
+        #: how many refreshes saw a bank created, changed or deleted
+        self.bank_changes = 0
         self._bank_pdq: dict[str, int] = {}
         self._info_cache: dict[int, ItemInfo] = {}
 
@@ -244,6 +246,7 @@ class MatchEngine:
                 else:
                     touched.add(ch.item_id)
             if banks_changed:
+                self.bank_changes += 1
                 banks = {b.name: b.pdq_max_distance for b in self.repo.list_banks()}
                 with guard:
                     self._bank_pdq = banks

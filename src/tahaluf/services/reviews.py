@@ -212,7 +212,7 @@ def notify_matches(hub: Hub, who: Principal, results: Sequence[ScanResult]) -> N
             by_bank.setdefault(m.bank, []).append(m)
     if not by_bank:
         return
-    owners = {b.name: b.owner for b in hub.store.list_banks() if b.name in by_bank}
+    owners = {name: b.owner for name, b in hub.banks_by_name().items() if name in by_bank}
     per_owner: dict[str, list[dict[str, Any]]] = {}
     for bank, matches in by_bank.items():
         owner = owners.get(bank)

@@ -158,7 +158,8 @@ class Store:
         )
         try:
             with self._write() as conn:
-                conn.execute(insert(_banks).values(**values))
+                bank_id = conn.execute(insert(_banks).values(**values)).inserted_primary_key[0]
+                self._log(conn, bank_id, None, "add")  # indexes learn its threshold, hubs its visibility
         except StorageError as exc:
             if isinstance(exc.__cause__, IntegrityError):
                 raise Conflict(f"bank {bank.name!r} already exists") from exc
