@@ -133,6 +133,8 @@ async def _refresh_loop(hub: Hub, interval_s: float) -> None:
             await asyncio.to_thread(hub.refresh)
         except TahalufError as exc:  # the database went away: keep serving, retry next tick
             log.warning("index refresh failed: %s", exc.message)
+        except Exception:  # noqa: BLE001 - a bug here must not stop this worker's upkeep for good
+            log.exception("index refresh failed; retrying at the next tick")
 
 
 def create_app(config: HubConfig | None = None, *, hub: Hub | None = None, load: bool = True) -> FastAPI:

@@ -335,9 +335,9 @@ class Hub:
     def _bank_shares(self) -> dict[int, list[str]]:
         now = time.monotonic()
         if now - self._shares_at > self.config.key_cache_s:
+            self._shares_at = now  # before reading: an invalidation during the read (0.0) wins
             self._shares = self.hubstore.bank_shares()
             self._banks = self.store.list_banks()
-            self._shares_at = now
         return self._shares
 
     def _view(self, bank: BankRecord) -> BankView:
