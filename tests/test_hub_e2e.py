@@ -308,9 +308,10 @@ def test_change_through_a_is_seen_by_b_within_2_s(pg_pair: tuple[Served, Served]
     with a.client() as via_a, b.client() as via_b:
         new_bank(via_a, "shared-change")
         assert matched_ids(via_b, value) == []
-        pdq_before = metric(via_b, "tahaluf_index_signals", type="pdq")
         add_items(via_a, "shared-change", [{"external_id": "item-1", "signals": [{"type": "pdq", "value": value}]}])
         seen = poll(lambda: matched_ids(via_b, value) == ["item-1"], 5, "B sees the add")
+        # B applies the log in order: seeing the add means every earlier change is applied too
+        pdq_before = metric(via_b, "tahaluf_index_signals", type="pdq") - 1
         resp = via_a.patch("/v1/banks/shared-change/items/item-1", json={"enabled": False})
         assert resp.status_code == 200 and resp.json()["enabled"] is False
         disabled = poll(lambda: matched_ids(via_b, value) == [], 5, "B stops matching the disabled item")

@@ -218,7 +218,10 @@ class Hub:
         """Build the indexes (from the PDQ snapshot when there is one)."""
         from tahaluf.services.matching import snapshot_dir_for
 
+        from tahaluf.index.warmup import warm_up
+
         snap = snapshot_dir_for(str(self.store.url)) if self.config.snapshot else None
+        warm_up()  # compile (or load the cached) index kernels before saying ready
         with self.lock:
             self.engine.load(snapshot_dir=snap)
         self.ready = True
@@ -231,6 +234,9 @@ class Hub:
 
         if not self.config.snapshot:
             return False
+        from tahaluf.index.warmup import warm_up
+
+        warm_up()  # compile the kernels once here, so that the workers find them cached
         snap = snapshot_dir_for(str(self.store.url))
         self.engine.load(snapshot_dir=snap)
         saved = self.engine.save_snapshot_if_stale(snap, min_hashes=MIN_TABLE_ROWS)
