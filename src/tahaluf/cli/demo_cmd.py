@@ -126,7 +126,7 @@ def demo_command(
 
 
 def _serve(ctx: typer.Context, console: Console, key: str, host: str, port: int) -> None:
-    from tahaluf.cli.hub_cmd import _config, prepare, serve_hub
+    from tahaluf.cli.hub_cmd import hub_config, prepare, serve_hub
 
     url = f"http://{host}:{port}"
     console.print(f"\n[bold]tahaluf hub[/] serving the demo banks at [bold]{url}[/]  (API docs: {url}/docs)")
@@ -134,7 +134,7 @@ def _serve(ctx: typer.Context, console: Console, key: str, host: str, port: int)
     console.print(f"try:  curl -H 'Authorization: Bearer {key}' {url}/v1/banks")
     console.print("stop with Ctrl-C")
     try:
-        config = _config(ctx)
+        config = hub_config(ctx)
         prepare(config)
         serve_hub(config, host, port, workers=1, deliver=True)
     except TahalufError as exc:

@@ -13,6 +13,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
@@ -20,13 +22,12 @@ from rich.console import Console
 from rich.table import Table
 
 from tahaluf.access import ROLES
-from tahaluf.audit import verify_chain
 from tahaluf.banks import default_added_by
 from tahaluf.cli.output import fail, print_json_line
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.services.hub import Hub, HubConfig
 
-__all__ = ["register", "member_app", "key_app", "audit_app", "cli_actor"]
+__all__ = ["register", "member_app", "key_app", "audit_app", "cli_actor", "hub_config", "prepare", "serve_hub"]
 
 member_app = typer.Typer(help="Add, list, enable and disable hub members (organisations).", no_args_is_help=True)
 key_app = typer.Typer(help="Manage members' API keys.", no_args_is_help=True)
@@ -38,17 +39,25 @@ def cli_actor() -> str:
     return f"cli:{default_added_by()}"
 
 
-def _config(ctx: typer.Context, **overrides: object) -> HubConfig:
+def hub_config(ctx: typer.Context, **overrides: object) -> HubConfig:
     obj = ctx.obj
     return HubConfig.from_env(db=getattr(obj, "db_url", None), labels=getattr(obj, "labels_path", None),
                               **overrides)
 
 
-def _hub(ctx: typer.Context) -> Hub:
+@contextmanager
+def _hub(ctx: typer.Context) -> Iterator[Hub]:
+    """The hub's database for one command: errors end the command in one line, always closed."""
     try:
-        return Hub(_config(ctx, snapshot=False))
+        hub = Hub(hub_config(ctx, snapshot=False))
     except TahalufError as exc:
         fail(exc)
+    try:
+        yield hub
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        hub.close()
 
 
 # -- serve ---------------------------------------------------------------------
@@ -138,7 +147,7 @@ def serve(
     """Run the hub's HTTP API (OpenAPI at /docs; health at /health/live and /health/ready)."""
     try:
         _check_port(host, port)
-        config = _config(ctx)
+        config = hub_config(ctx)
         prepare(config)
         typer.echo(f"tahaluf hub on http://{host}:{port} (docs: http://{host}:{port}/docs, {workers} worker(s))",
                    err=True)
@@ -155,13 +164,8 @@ def member_add(
     role: Annotated[list[str], typer.Option("--role", "-r", help=f"Role, repeatable: {', '.join(ROLES)}.")],
 ) -> None:
     """Add a member and print its API key (shown once; only its hash is stored)."""
-    hub = _hub(ctx)
-    try:
+    with _hub(ctx) as hub:
         member, key = hub.add_member(cli_actor(), name, role)
-    except TahalufError as exc:
-        fail(exc)
-    finally:
-        hub.close()
     Console(stderr=True).print(f"member [bold]{member.name}[/] ({', '.join(member.roles)}); its API key:")
     typer.echo(key)
 
@@ -171,13 +175,8 @@ def member_list(
     ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json", help="One JSON object per member.")] = False
 ) -> None:
     """List members, their roles and whether they are enabled."""
-    hub = _hub(ctx)
-    try:
+    with _hub(ctx) as hub:
         members = hub.hubstore.list_members()
-    except TahalufError as exc:
-        fail(exc)
-    finally:
-        hub.close()
     if json_out:
         for m in members:
             print_json_line(m.to_json())
@@ -189,13 +188,8 @@ def member_list(
 
 
 def _set_enabled(ctx: typer.Context, name: str, enabled: bool) -> None:
-    hub = _hub(ctx)
-    try:
+    with _hub(ctx) as hub:
         hub.set_member_enabled(cli_actor(), name, enabled)
-    except TahalufError as exc:
-        fail(exc)
-    finally:
-        hub.close()
     typer.echo(f"member {name} {'enabled' if enabled else 'disabled'}", err=True)
 
 
@@ -214,13 +208,8 @@ def member_enable(ctx: typer.Context, name: str) -> None:
 @key_app.command("rotate")
 def key_rotate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Member name.")]) -> None:
     """Revoke a member's keys and print a new one."""
-    hub = _hub(ctx)
-    try:
+    with _hub(ctx) as hub:
         key = hub.rotate_key(cli_actor(), name)
-    except TahalufError as exc:
-        fail(exc)
-    finally:
-        hub.close()
     typer.echo(key)
 
 
@@ -232,22 +221,9 @@ def audit_verify(
                                                      "(detects entries deleted from the end).")] = None,
 ) -> None:
     """Walk the audit chain; exit 9 when an entry was edited, deleted or reordered."""
-    hub = _hub(ctx)
-    count, last = 0, None
-    try:
-        def entries():  # type: ignore[no-untyped-def]
-            nonlocal count, last
-            for e in hub.hubstore.iter_audit():
-                count += 1
-                last = e
-                yield e
-
-        problems = verify_chain(entries())
-    except TahalufError as exc:
-        fail(exc)
-    finally:
-        hub.close()
-    if head is not None and (last is None or last.hash != head) and not any(head == p for p in problems):
+    with _hub(ctx) as hub:
+        count, last, problems = hub.hubstore.verify_audit()
+    if head is not None and (last is None or last.hash != head):
         problems.append(f"the chain ends at {last.hash if last else 'nothing'}, not at the recorded head {head} "
                         "(entries deleted from the end?)")
     for p in problems:
@@ -260,13 +236,8 @@ def audit_verify(
 @audit_app.command("head")
 def audit_head(ctx: typer.Context) -> None:
     """Print the hash of the last entry (record it elsewhere; check with `verify --head`)."""
-    hub = _hub(ctx)
-    try:
+    with _hub(ctx) as hub:
         last = hub.hubstore.audit_head()
-    except TahalufError as exc:
-        fail(exc)
-    finally:
-        hub.close()
     typer.echo(f"{last.id} {last.hash}" if last else "0 -")
 
 
@@ -277,14 +248,9 @@ def audit_list(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="Most entries to print.")] = 100,
 ) -> None:
     """Print audit entries as JSON lines."""
-    hub = _hub(ctx)
-    try:
+    with _hub(ctx) as hub:
         for e in hub.hubstore.list_audit(after_id=after, limit=limit):
             print_json_line(e.to_json())
-    except TahalufError as exc:
-        fail(exc)
-    finally:
-        hub.close()
 
 
 webhooks_app = typer.Typer(help="Deliver webhook calls.", no_args_is_help=True)
@@ -306,7 +272,7 @@ def webhooks_deliver(
     from tahaluf.storage import open_store
 
     try:
-        store = open_store(_config(ctx).db)
+        store = open_store(hub_config(ctx).db)
     except TahalufError as exc:
         fail(exc)
     stop = threading.Event()

@@ -210,9 +210,7 @@ class MatchEngine:
             return
         slot_count[item_id] = k + 1
         slot = item_id * SLOTS_PER_ITEM + k
-        if signal_type == "pdq":
-            self.pdq.add(np.array([slot], dtype=np.int64), hashes_from_hex([value]))
-        elif signal_type == "text":
+        if signal_type == "text":  # (PDQ hashes are added in batches: _load_pdq, _apply_items)
             self.text.add(slot, TextSketch.from_value(value))
         elif signal_type == "vpdq":
             if item_id not in self.vpdq:

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "ROLES", "VISIBILITIES",
+    "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES",
     "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanLog",
     "Member", "ApiKey", "BankShare", "HubSetting", "AuditEntry", "Submission", "ReviewTask",
     "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery",
@@ -144,8 +144,6 @@ class ScanLog(Base):
 
 
 # -- the coalition hub (migration 0002) ---------------------------------------
-#: member roles; ``admin`` may do everything
-ROLES = ("admin", "curator", "reviewer", "matcher", "viewer")
 #: who may see a bank besides its owner: nobody, listed members, every member
 VISIBILITIES = ("private", "members", "all")
 

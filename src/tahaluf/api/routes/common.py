@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tahaluf.api.errors import ERROR_RESPONSES
 from tahaluf.errors import ContentTooLarge
 
-__all__ = ["make_router", "Strict", "SignalIn", "SIGNAL_TYPE", "upload_path", "Page"]
+__all__ = ["make_router", "Strict", "SignalIn", "SIGNAL_TYPE", "upload_path"]
 
 SIGNAL_TYPE = Literal["pdq", "md5", "sha256", "url", "text", "vpdq"]
 
@@ -62,11 +62,6 @@ class SignalIn(Strict):
                        description="hex for pdq/md5/sha256, a URL or its hash for url, "
                        "the post itself or a t1: sketch for text, tahaluf/pytx JSON for vpdq")
 
-
-class Page(BaseModel):
-    """A page of a listing: pass ``next_after`` as ``after`` for the next page (null: last page)."""
-
-    next_after: int | None = None
 
 
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")

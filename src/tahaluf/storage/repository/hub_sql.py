@@ -15,13 +15,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from tahaluf.audit import GENESIS, AuditRecord, entry_hash
+from tahaluf.audit import GENESIS, AuditRecord, entry_hash, verify_chain
 from tahaluf.errors import Conflict, NotFound, StorageError
-from tahaluf.storage.models import ApiKey, AuditEntry, Bank, BankShare, HubSetting, Member
-from tahaluf.storage.repository.sql import Store, as_utc as _utc
+from tahaluf.storage.models import (
+    ApiKey,
+    AuditEntry,
+    Bank,
+    BankShare,
+    HubSetting,
+    Member,
+)
+from tahaluf.storage.repository.sql import Store
+from tahaluf.storage.repository.sql import as_utc as _utc
 
 __all__ = ["HubStore", "MemberRecord", "KeyRecord"]
 
@@ -117,10 +125,6 @@ class HubStore:
             rows = conn.execute(select(_members).order_by(_members.c.name)).all()
         return [_member(r) for r in rows]
 
-    def count_members(self) -> int:
-        with self.store.connection() as conn:
-            return int(conn.execute(select(func.count()).select_from(_members)).scalar_one())
-
     def set_member_enabled(self, name: str, enabled: bool) -> MemberRecord:
         with self.store.transaction() as conn:
             done = conn.execute(update(_members).where(_members.c.name == name).values(enabled=enabled)).rowcount
@@ -130,16 +134,6 @@ class HubStore:
         assert found is not None
         return found
 
-    def set_member_roles(self, name: str, roles: Sequence[str]) -> MemberRecord:
-        with self.store.transaction() as conn:
-            done = conn.execute(update(_members).where(_members.c.name == name).values(roles=list(roles))).rowcount
-        if not done:
-            raise NotFound(f"no member named {name!r} (see `tahaluf member list`)")
-        found = self.get_member(name)
-        assert found is not None
-        return found
-
-    # -- keys ---------------------------------------------------------------
     def member_for_key(self, key_hash: str) -> MemberRecord | None:
         """The enabled member holding the unrevoked key with this hash."""
         with self.store.connection() as conn:
@@ -255,6 +249,20 @@ class HubStore:
         with self.store.connection() as conn:
             rows = conn.execute(query.order_by(_audit.c.id).limit(limit)).all()
         return [_audit_record(r) for r in rows]
+
+    def verify_audit(self) -> tuple[int, AuditRecord | None, list[str]]:
+        """Walk the whole chain: (entries, the last entry, problems found; empty when intact)."""
+        count, last = 0, None
+
+        def entries() -> Iterator[AuditRecord]:
+            nonlocal count, last
+            for e in self.iter_audit():
+                count += 1
+                last = e
+                yield e
+
+        problems = verify_chain(entries())
+        return count, last, problems
 
     def audit_head(self) -> AuditRecord | None:
         with self.store.connection() as conn:
