@@ -93,10 +93,11 @@ def test_every_threshold_0_to_256_matches_brute_force():
 
 
 def test_default_path_on_large_segment_equals_brute_force():
-    # 5,000 rows: the default builds probe tables and uses them at t=31
-    ids, bank, queries = bank_and_queries(11, 5000, 40)
+    # 40,000 rows: the default builds probe tables and uses them at t=31
+    ids, bank, queries = bank_and_queries(11, 40_000, 40)
     index = PDQIndex()
     index.add(ids, bank)
+    assert index._segments[0].uses_tables(31)
     for t in (0, 20, 31, 47, 80):
         assert as_set(index.query(queries, t)) == brute_force(ids, bank, queries, t)
 
@@ -132,58 +133,64 @@ def brute_force_rows(bank: np.ndarray, alive: np.ndarray, queries: np.ndarray, t
     return sorted(zip(q.tolist(), row.tolist(), dist[q, row].tolist()))
 
 
+#: (native, use_tables): numba tables, numba scan, numpy scan (numpy has no tables)
+PATHS = ((True, True), (True, False), (False, False))
+
+
 def test_numba_kernels_are_available():
     assert native_available()  # numba is a dependency: the fast path must be in use
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 80),
     n_queries=st.integers(0, 10),
     t=st.integers(0, 256),
     dead=st.integers(0, 40),
+    slot_bits=st.sampled_from([1, 2, 3, 5, 20]),
 )
-def test_numba_and_numpy_segments_equal_brute_force_with_tombstones(seed, n, n_queries, t, dead):
+def test_numba_and_numpy_segments_equal_brute_force_with_tombstones(seed, n, n_queries, t, dead, slot_bits):
+    # slot_bits below 20 groups rows in slots as a segment of over 2**20 rows does
     ids, bank, queries = bank_and_queries(seed, n, n_queries)
     order = np.argsort(ids)
     ids, bank = ids[order], bank[order]
-    segment = Segment(ids, bank, min_table_rows=0)
+    segment = Segment(ids, bank, min_table_rows=0, slot_bits=slot_bits)
     gone = np.random.default_rng(seed).choice(n, size=min(dead, n), replace=False)
     if len(gone):
         segment.tombstone(gone)
     # lists, not sets: every pair must come back exactly once
     expected = brute_force_rows(bank, segment.alive, queries, t)
-    for native in (True, False):
-        for use_tables in (True, False):
-            assert segment_pairs(segment, queries, t, use_tables, native) == expected
+    for native, use_tables in PATHS:
+        assert segment_pairs(segment, queries, t, use_tables, native) == expected
 
 
 def test_skewed_bank_with_shared_chunks_reports_each_pair_once():
-    # sparse hashes: most 16-bit chunks are 0, so rows collide in many chunks at
+    # sparse hashes: most 20-bit chunks are 0, so rows collide in many chunks at
     # once (duplicate removal) and buckets hold thousands of rows (buffer growth)
     rng = np.random.default_rng(17)
     bits = rng.random((6000, 256)) < 0.03
     bank = np.packbits(bits, axis=1).view(">u8").astype(np.uint64)
     queries = np.concatenate([bank[:5], np.packbits(rng.random((5, 256)) < 0.03, axis=1).view(">u8").astype(np.uint64)])
-    segment = Segment(np.arange(6000, dtype=np.int64), bank)
-    segment.tombstone(np.arange(0, 6000, 7))
-    for t in (0, 9, 16, 31, 47):
-        expected = brute_force_rows(bank, segment.alive, queries, t)
-        assert len(expected) > (1000 if t >= 16 else 0)
-        for native in (True, False):
-            for use_tables in (True, False):
-                assert segment_pairs(segment, queries, t, use_tables, native) == expected, (t, native)
+    for slot_bits in (20, 10):
+        segment = Segment(np.arange(6000, dtype=np.int64), bank, min_table_rows=0, slot_bits=slot_bits)
+        segment.tombstone(np.arange(0, 6000, 7))
+        for t in (0, 9, 16, 31, 47):
+            expected = brute_force_rows(bank, segment.alive, queries, t)
+            assert len(expected) > (1000 if t >= 16 else 0)
+            for native, use_tables in PATHS:
+                assert segment_pairs(segment, queries, t, use_tables, native) == expected, (t, native, slot_bits)
 
 
 def test_default_choice_between_tables_and_scan_is_exact_on_both_sides():
-    ids, bank, queries = bank_and_queries(19, 5000, 30)
+    ids, bank, queries = bank_and_queries(19, 40_000, 30)
     index = PDQIndex()
     index.add(ids, bank)
-    segment = Segment(np.sort(ids), bank)
-    low = [t for t in (40, 50, 54, 56, 60, 70) if segment.uses_tables(t, native=True)]
-    assert 0 < len(low) < 6 and probe_count(low[-1]) < probe_count(70)
-    for t in (50, 54, 55, 56, 60):
+    (segment,) = index._segments
+    assert segment.has_tables
+    low = [t for t in (20, 31, 35, 38, 40, 44) if segment.uses_tables(t, native=True)]
+    assert 0 < len(low) < 6 and probe_count(low[-1], segment.shape.key_bits) < probe_count(44, segment.shape.key_bits)
+    for t in (31, 35, 36, 37, 38, 40):
         assert as_set(index.query(queries, t)) == brute_force(ids, bank, queries, t)
 
 
@@ -329,7 +336,7 @@ def test_snapshot_round_trip(tmp_path):
     for a, b in zip(loaded.items(), index.items()):
         assert np.array_equal(a, b)
     assert as_set(loaded.query(queries, 31)) == as_set(index.query(queries, 31))
-    assert path.stat().st_size == 64 + 40 * 490
+    assert path.stat().st_size == 64 + 8 + 32 + 40 * 490  # one segment, too small for tables
     assert path.read_bytes()[:8] == b"TPDQIX\r\n"
 
 
@@ -353,10 +360,10 @@ def _rewrite_header(data: bytes, **fields) -> bytes:
         (lambda d: d[:-5], "truncated"),
         (lambda d: d + b"\0", "trailing"),
         (lambda d: b"XXXXXXXX" + d[8:], "magic"),
-        (lambda d: _rewrite_header(d, version=(8, "<I", 3)), "version 3"),
+        (lambda d: _rewrite_header(d, version=(8, "<I", 4)), "version 4"),
         (lambda d: d[:16] + b"\xff" + d[17:], "checksum"),
         (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "checksum"),
-        (lambda d: _rewrite_header(d, count=(16, "<Q", 10**6)), "truncated"),
+        (lambda d: _rewrite_header(d, count=(16, "<Q", 10**6)), "segment rows"),
         (lambda d: b"", "truncated"),
     ],
 )
@@ -402,7 +409,7 @@ def test_reference_needles_in_haystack(reference_dir):
 
 
 def _big_saved(tmp_path: Path) -> tuple[Path, PDQIndex, np.ndarray]:
-    ids, bank, queries = bank_and_queries(17, 6000, 40)
+    ids, bank, queries = bank_and_queries(17, BIG, 40)
     index = PDQIndex()
     index.add(ids, bank)
     path = tmp_path / "big.pdqidx"
@@ -410,11 +417,25 @@ def _big_saved(tmp_path: Path) -> tuple[Path, PDQIndex, np.ndarray]:
     return path, index, queries
 
 
+BIG = 40_000  # rows: enough for probe tables
+
+
+def _table_offsets() -> tuple[int, int]:
+    """(offset, size) of the big snapshot's highs, then lows are right after."""
+    from tahaluf.index.pdq_segment import table_shape
+    from tahaluf.index.snapshot import high_words, low_words
+
+    highs = 64 + 8 + 32 + 40 * BIG
+    shape = table_shape(BIG)
+    return highs, 8 * 11 * high_words(BIG, shape.key_bits, shape.slots), 8 * low_words(BIG, shape.low_bits)
+
+
 @pytest.mark.parametrize("mmap", [False, True])
 def test_snapshot_with_tables_round_trip(tmp_path, mmap):
     path, index, queries = _big_saved(tmp_path)
-    assert path.stat().st_size == 64 + 104 * 6000 + 16 * 65537 * 4  # version 2: tables included
-    assert struct.unpack_from("<I", path.read_bytes(), 8)[0] == 2
+    start, highs, lows = _table_offsets()
+    assert path.stat().st_size == start + highs + lows  # version 3: tables included
+    assert struct.unpack_from("<I", path.read_bytes(), 8)[0] == 3
     loaded = PDQIndex.load(path, mmap=mmap)
     for t in (0, 31, 64):
         assert as_set(loaded.query(queries, t)) == as_set(index.query(queries, t))
@@ -434,15 +455,15 @@ def test_mapped_snapshots_share_the_file(tmp_path):
     path, _, _ = _big_saved(tmp_path)
     loaded = PDQIndex.load(path, mmap=True)
     seg = loaded._segments[0]
-    assert isinstance(seg.hashes, np.memmap) and isinstance(seg.postings, np.memmap)
+    assert isinstance(seg.hashes, np.memmap) and isinstance(seg.lows, np.memmap) and isinstance(seg.highs, np.memmap)
     assert not seg.hashes.flags.writeable
 
 
 def test_inconsistent_tables_are_refused(tmp_path):
     path, _, _ = _big_saved(tmp_path)
     data = bytearray(path.read_bytes())
-    n = 6000
-    struct.pack_into("<I", data, 64 + 40 * n, n + 5)  # a posting past the last row
+    start, highs, _ = _table_offsets()
+    struct.pack_into("<Q", data, start + highs, 2**64 - 1)  # row numbers past the last row
     head = bytearray(data[:36])
     payload_crc = zlib.crc32(bytes(data[64:]))
     struct.pack_into("<I", head, 32, payload_crc)
@@ -450,3 +471,62 @@ def test_inconsistent_tables_are_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(StorageError, match="probe tables inconsistent"):
         PDQIndex.load(path)
+
+
+# -- compact layout: ids, memory, older snapshots --------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ids=st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=300, unique=True),
+    probes=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50),
+    spread=st.sampled_from([2**8, 2**20, 2**40, 2**64]),
+)
+def test_packed_ids_decode_take_and_find(ids, probes, spread):
+    from tahaluf.index.pdq_segment import make_ids
+
+    ids = sorted({i % spread - spread // 2 for i in ids})
+    values = np.array(ids, dtype=np.int64)
+    packed = make_ids(values)  # packed unless spread over more than 2**62
+    assert np.array_equal(packed.decode(), values)
+    rows = np.arange(len(values))[::-1].copy()
+    assert np.array_equal(packed.take(rows), values[rows])
+    keys = np.array(list(values[::3]) + probes, dtype=np.int64)
+    expected = np.array([int(np.searchsorted(values, k)) if k in set(ids) else -1 for k in keys.tolist()])
+    assert np.array_equal(packed.find(keys), expected)
+
+
+def test_dense_ids_cost_about_two_bits():
+    from tahaluf.index.pdq_segment import PackedIds
+
+    dense = PackedIds(np.arange(100_000, dtype=np.int64) * 16 + 7)  # the engine's item * 16 + slot
+    assert dense.nbytes / 100_000 < 1.0  # bytes per id, versus 8 for int64
+
+
+@pytest.mark.parametrize("rows, slot_bits", [(150_000, 20), (150_000, 16)])
+def test_memory_per_hash_stays_under_64_bytes(rows, slot_bits):
+    rng = np.random.default_rng(rows)
+    bank = random_hashes(rng, rows)
+    segment = Segment(np.arange(rows, dtype=np.int64) * 16, bank, slot_bits=slot_bits)
+    assert segment.has_tables
+    per_hash = segment.nbytes() / rows
+    assert 32 < per_hash < 64, per_hash
+    queries = flip_bits(rng, bank[:20], 20)
+    expected = brute_force(np.arange(rows) * 16, bank, queries, 31)
+    q, r, d = segment.query(queries, 31, use_tables=True)
+    assert {(int(a), int(b) * 16, int(c)) for a, b, c in zip(q, r, d)} == expected
+
+
+def test_version_1_snapshot_of_an_earlier_build_is_read(tmp_path):
+    rng = np.random.default_rng(4)
+    bank = random_hashes(rng, 300)
+    ids = np.arange(300, dtype=np.int64) * 3
+    payload = ids.astype("<i8").tobytes() + bank.astype("<u8").tobytes()
+    head = struct.pack("<8sIIQIII", b"TPDQIX\r\n", 1, 64, 300, 4, 0, zlib.crc32(payload))
+    header = head + struct.pack("<I", zlib.crc32(head))
+    path = tmp_path / "old.pdqidx"
+    path.write_bytes(header + bytes(64 - len(header)) + payload)
+    loaded = PDQIndex.load(path, min_table_rows=0)
+    assert loaded._segments[0].has_tables  # rebuilt in this build's layout
+    queries = flip_bits(rng, bank[:10], 9)
+    assert as_set(loaded.query(queries, 31)) == brute_force(ids, bank, queries, 31)

@@ -4,13 +4,12 @@
 :mod:`tahaluf.index.pdq_codec`) and answers batched range queries with exactly
 the pairs a brute-force scan returns, at every threshold 0..256.
 
-Storage is a short list of immutable segments (log-structured): ``add``
-appends a segment and merges neighbours of similar size, so adds never
-rebuild the whole index; ``remove`` tombstones rows and rebuilds a segment
-once a quarter of it is dead. Each large segment answers small thresholds
-with multi-index hashing over 16 chunks of 16 bits and large thresholds with
-a vectorised scan (see :mod:`tahaluf.index.pdq_segment`, docs/pdq-index.md).
-The index is not thread-safe for concurrent writers.
+Storage is a short list of immutable segments (log-structured): ``add`` appends a segment and merges neighbours of similar
+size, so adds never rebuild the whole index; ``remove`` tombstones rows and
+rebuilds a segment once a quarter of it is dead. Each large segment answers
+small thresholds with compressed multi-index hashing over 11 chunks of 20
+bits and large thresholds with a scan (see :mod:`tahaluf.index.pdq_segment`,
+docs/pdq-index.md). The index is not thread-safe for concurrent writers.
 """
 
 from __future__ import annotations
@@ -20,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tahaluf.errors import Conflict, InvalidInput
+from tahaluf.errors import Conflict, InvalidInput, StorageError
 from tahaluf.index import snapshot
 from tahaluf.index.pdq_codec import HASH_WORDS, as_hash_words, as_ids, check_max_distance
-from tahaluf.index.pdq_segment import MIN_TABLE_ROWS, Segment, build_tables
+from tahaluf.index.pdq_segment import MIN_TABLE_ROWS, Segment, native_available, table_shape
 
 __all__ = ["DEFAULT_MAX_DISTANCE", "Matches", "PDQIndex"]
 
@@ -123,7 +122,7 @@ class PDQIndex:
                 continue
             seg.tombstone(rows)
             removed += len(rows)
-            if seg.dead > _COMPACT_DEAD_FRACTION * len(seg.ids):
+            if seg.dead > _COMPACT_DEAD_FRACTION * seg.rows:
                 self._segments[i] = Segment(*seg.live(), self._min_table_rows)
         self._segments = [s for s in self._segments if len(s)]
         return removed
@@ -181,10 +180,10 @@ class PDQIndex:
         t = check_max_distance(max_distance)
         qs, ids, ds = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)], [np.empty(0, np.uint16)]
         for seg in self._segments:
-            choice = None if use_tables is None else (use_tables and seg.postings is not None)
+            choice = None if use_tables is None else (use_tables and seg.has_tables)
             q, rows, d = seg.query(queries, t, choice)
             qs.append(q)
-            ids.append(seg.ids[rows])
+            ids.append(seg.ids.take(rows))
             ds.append(d)
         return _sorted_matches(np.concatenate(qs), np.concatenate(ids), np.concatenate(ds), len(queries))
 
@@ -212,13 +211,23 @@ class PDQIndex:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write a snapshot (docs/pdq-index.md); replaces ``path`` atomically.
 
-        Indexes big enough for probe tables are saved with them (version 2),
-        so that :meth:`load` with ``mmap=True`` needs no rebuild."""
-        tables = self._segments[0].tables() if len(self._segments) == 1 else None
-        ids, hashes = self.items()
-        if tables is None and len(ids) >= max(self._min_table_rows, 1):
-            tables = build_tables(hashes)
-        snapshot.write_snapshot(path, ids, hashes, tables)
+        Every segment is written with its probe tables (version 3), so that
+        :meth:`load` with ``mmap=True`` builds nothing; segments with
+        tombstones are rewritten without them first."""
+        out = []
+        for seg in self._segments:
+            if seg.dead:
+                seg = Segment(*seg.live(), self._min_table_rows)
+                if not len(seg):
+                    continue
+            ids, hashes = seg.live()
+            tables = seg.tables()
+            if tables is None:
+                out.append(snapshot.SegmentArrays(ids, hashes))
+            else:
+                shape = seg.shape
+                out.append(snapshot.SegmentArrays(ids, hashes, shape.key_bits, shape.slots, shape.low_bits, *tables))
+        snapshot.write_snapshot(path, out)
 
     @classmethod
     def load(
@@ -226,16 +235,28 @@ class PDQIndex:
     ) -> PDQIndex:
         """Read a snapshot written by :meth:`save`; StorageError if it is not valid.
 
-        ``mmap=True`` maps a snapshot with tables read-only instead of copying
-        it: every process that loads the same file shares its pages (the hub's
-        workers), and only tombstones and later additions are private."""
-        ids, hashes, tables = snapshot.read_snapshot(path, mmap=mmap)
+        ``mmap=True`` maps the snapshot's hashes and tables read-only instead
+        of copying them: every process that loads the same file shares those
+        pages (the hub's workers), and only ids, tombstones, select samples and
+        later additions are private. Snapshots of earlier versions are read
+        and their tables rebuilt."""
         index = cls(min_table_rows=min_table_rows)
-        if not len(ids):
-            return index
-        if tables is not None and len(ids) >= min_table_rows:
-            index._segments.append(Segment.from_tables(ids, hashes, *tables))
-        else:
-            index._segments.append(Segment(np.array(ids, dtype=np.int64), np.array(hashes, dtype=np.uint64),
-                                           min_table_rows))
+        for seg in snapshot.read_snapshot(path, mmap=mmap):
+            rows = len(seg.ids)
+            if seg.highs is not None and native_available() and rows >= min_table_rows:
+                if not _tables_valid(seg):
+                    raise StorageError(f"{path}: corrupt PDQ index snapshot (probe tables inconsistent)")
+                index._segments.append(Segment.from_tables(seg.ids, seg.hashes, seg.highs, seg.lows))
+            else:
+                ids, hashes = np.array(seg.ids, dtype=np.int64), np.array(seg.hashes, dtype=np.uint64)
+                index._segments.append(Segment(ids, hashes, min_table_rows))
         return index
+
+
+def _tables_valid(seg: snapshot.SegmentArrays) -> bool:
+    from tahaluf.index import pdq_kernels
+
+    shape = table_shape(len(seg.ids))
+    if (seg.key_bits, seg.slots, seg.low_bits) != (shape.key_bits, shape.slots, shape.low_bits):
+        return False
+    return bool(pdq_kernels.check_tables(seg.highs, seg.lows, shape.rows, shape.buckets, shape.slots, shape.low_bits))

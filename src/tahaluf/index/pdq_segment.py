@@ -1,58 +1,66 @@
-"""Immutable PDQ index segments: multi-index hashing and brute-force scan.
+"""Immutable PDQ index segments: compressed multi-index hashing and brute-force scan.
 
-A segment holds ``n`` hashes (``(n, 4)`` uint64), their ids (``(n,)`` int64,
-sorted ascending, unique) and a tombstone mask. Segments of at least
-:data:`MIN_TABLE_ROWS` rows also hold 16 probe tables, one per 16-bit chunk
-(the ``(n, 16)`` uint16 view of the hash words): rows sorted by that chunk's
-value (``postings``, uint32) and where each of the 65,536 values starts
-(``offsets``, uint32).
+A segment holds ``n`` hashes (``(n, 4)`` uint64), their ids (sorted
+ascending, unique) and a tombstone bit set.
+Segments of at least :data:`MIN_TABLE_ROWS` rows also hold 11 probe tables,
+one per 20-bit chunk of the hash, keyed by the chunk's top ``key_bits`` bits
+(``key_bits = floor(log2(1.1 n))``, at most 20, so a bucket holds one or two rows
+on average). Tables and ids are Elias-Fano coded (see
+:mod:`tahaluf.index.pdq_kernels` and docs/pdq-index.md): a full segment
+costs ~31 bytes per hash for the 11 tables, ~0.8 for the ids and 0.125 for
+the tombstones, beside the 32-byte hash.
 
 Exactness (generalised pigeonhole): with per-chunk radii ``r_c`` such that
 ``sum(r_c + 1) >= t + 1``, any row within distance ``t`` of a query has at
-least one chunk ``c`` within ``r_c`` bits of the query's chunk (otherwise the
-distance would be at least ``sum(r_c + 1) > t``). Probing every chunk value
-within ``r_c`` of the query's (``r_c = -1``: chunk not probed) finds every
-match; each candidate is then verified with the full 256-bit distance.
+least one chunk ``c`` whose key is within ``r_c`` bits of the query's
+(otherwise the distance, even counted only over those keys' bits, would be
+at least ``sum(r_c + 1) > t``). Probing every key within ``r_c`` of the
+query's finds every match; each candidate is then verified with the full
+256-bit distance.
 
-Two implementations of probing and scanning return the same pairs: the numba
-kernels of :mod:`tahaluf.index.pdq_kernels` (the default when numba imports,
-see :func:`native_available`; imported on first use, as numba takes ~0.1 s to
-import) and the vectorised numpy code below (the fallback).
+The probe tables need the numba kernels of :mod:`tahaluf.index.pdq_kernels`
+(the default when numba imports, see :func:`native_available`; imported on
+first use, as numba takes ~0.1 s to import). Without numba, segments keep
+plain ids, build no tables and are scanned with numpy: slower, same results.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 __all__ = [
     "CHUNKS",
-    "build_tables",
     "MIN_TABLE_ROWS",
-    "NATIVE_PROBE_LIMIT",
-    "PROBE_LIMIT",
     "Segment",
+    "TableShape",
     "chunk_radii",
+    "table_shape",
     "native_available",
     "probe_count",
     "scan_distances",
 ]
 
-CHUNKS = 16
-KEYS = 1 << 16
-#: segments smaller than this are only ever scanned (tables would not pay)
-MIN_TABLE_ROWS = 4096
-#: use the tables while a query probes at most this many chunk values
-#: (31 probes 272, 47: 2,192, 63: 11,152, 70: 23,892, 72: 27,532; measured crossover
-#: near 25,000 at 1M rows, see docs/pdq-index.md)
-PROBE_LIMIT = 25_000
-#: the same crossover for the numba kernels, whose scan is ~4x faster than numpy's
-#: (1M rows: t=54, 6,112 probes: tables 792 vs scan 756 lookups/s; t=56: 578 vs 627)
-NATIVE_PROBE_LIMIT = 6_200
-#: bound on candidate (query, row) pairs held in memory at once
-_PAIR_BUDGET = 1 << 16  # ~2 MB of candidates: stays in cache
+CHUNKS = 11
+CHUNK_BITS = 20
+#: rows are grouped in slots of this many rows (the tables store row numbers within a slot)
+SLOT_BITS = 20
+#: segments smaller than this are only ever scanned (tables would not pay:
+#: at t=31, 20k rows scan at 59k lookups/s, probe at 50k; 40k rows: 30k vs 43k)
+MIN_TABLE_ROWS = 1 << 15
+#: cost model choosing between the tables and a scan, in nanoseconds on the
+#: numba kernels: a probe (select, bit-vector walk), each candidate row it
+#: yields (its verification), and each row of a scan; and a cap on probes, as
+#: candidates cost more once the hashes no longer fit in cache. Measured at
+#: t=31: 20k rows: tables 50k vs scan 59k lookups/s, 40k: 43k vs 30k; 1M rows:
+#: t=48 (39,086 probes) 1,036 vs 758, t=50 (48,776) 759 vs 759; 10M rows:
+#: t=48: 141 vs 76, t=52 (58,466): 72 vs 77
+PROBE_NS, CANDIDATE_NS, SCAN_NS = 10.0, 8.0, 0.85
+MAX_PROBES = 45_000
+#: bound on candidate (query, row) pairs held in memory at once by the numpy scan
 _SCAN_ROWS = 1 << 15
 _SCAN_PAIRS = 1 << 16
 #: below this threshold a scan first bounds the distance with the first two words
@@ -62,11 +70,11 @@ _TWO_STAGE_BELOW = 64
 @lru_cache(maxsize=1)
 def _kernels():
     """The numba kernel module, or None when numba cannot be imported."""
-    if sys.byteorder != "little":  # the kernels read chunks as the little-endian uint16 view
+    if sys.byteorder != "little":  # the kernels read the arrays as little-endian words
         return None
     try:
         from tahaluf.index import pdq_kernels
-    except ImportError:  # numba missing: the numpy implementation is used
+    except ImportError:  # numba missing: the numpy scan is used
         return None
     return pdq_kernels
 
@@ -98,6 +106,34 @@ def _scan_block(block: np.ndarray, queries: np.ndarray, t: int) -> tuple[np.ndar
     return qq[keep].astype(np.int64), rr[keep].astype(np.int64), dist[keep]
 
 
+@dataclass(frozen=True)
+class TableShape:
+    """How a segment of ``rows`` rows lays out its probe tables (pdq_kernels).
+
+    Rows are grouped in ``slots`` of 2**20 (one slot below that); keys are the
+    top ``key_bits`` bits of a chunk with ``key_bits = floor(log2(1.1 * rows
+    / slots))`` (at most 20), so that a bucket (key, slot) holds 0.9 to 1.8
+    rows on average and the bit vectors cost at most ~2.1 bits per row."""
+
+    rows: int
+    key_bits: int
+    slots: int
+    low_bits: int
+
+    @property
+    def buckets(self) -> int:
+        return (1 << self.key_bits) * self.slots
+
+
+def table_shape(rows: int, slot_bits: int = SLOT_BITS) -> TableShape:
+    """The table layout of a segment of ``rows`` rows (``slot_bits`` below 20: tests only)."""
+    rows = int(rows)
+    slots = max(1, -(-rows // (1 << slot_bits)))
+    key_bits = min(CHUNK_BITS, max(1, (rows * 11 // (10 * slots)).bit_length() - 1))
+    low_bits = slot_bits if slots > 1 else max(1, (rows - 1).bit_length())
+    return TableShape(rows, key_bits, slots, low_bits)
+
+
 def chunk_radii(max_distance: int) -> np.ndarray:
     """Per-chunk probe radii (``-1`` = not probed) with ``sum(r + 1) == t + 1``."""
     base, extra = divmod(max_distance + 1, CHUNKS)
@@ -107,52 +143,37 @@ def chunk_radii(max_distance: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _masks(radius: int) -> np.ndarray:
-    """All 16-bit masks with at most ``radius`` bits set (uint16)."""
-    values = np.arange(KEYS, dtype=np.uint32)
+def _masks(key_bits: int, radius: int) -> np.ndarray:
+    """All ``key_bits``-bit masks with at most ``radius`` bits set (int64, by weight)."""
+    values = np.arange(1 << key_bits, dtype=np.int64)
     weights = np.bitwise_count(values)
     order = np.argsort(weights, kind="stable")
-    return values[order][weights[order] <= radius].astype(np.uint16)
+    return values[order][weights[order] <= radius]
 
 
-def probe_count(max_distance: int) -> int:
-    """Chunk values probed per query at this threshold (the tables' cost)."""
-    return int(sum(len(_masks(int(r))) for r in chunk_radii(max_distance) if r >= 0))
+@lru_cache(maxsize=None)
+def _mask_count(key_bits: int, radius: int) -> int:
+    from math import comb
+
+    return sum(comb(key_bits, w) for w in range(min(radius, key_bits) + 1))
+
+
+@lru_cache(maxsize=1024)
+def probe_count(max_distance: int, key_bits: int = CHUNK_BITS) -> int:
+    """Keys probed per query at this threshold (the tables' cost)."""
+    return sum(_mask_count(key_bits, int(r)) for r in chunk_radii(max_distance) if r >= 0)
 
 
 @lru_cache(maxsize=64)
-def _probe_plan(max_distance: int) -> tuple[np.ndarray, np.ndarray]:
-    """(chunk index, xor mask) of every probe, as (P,) int64 and (P,) uint16."""
+def _probe_plan(max_distance: int, key_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(chunk, xor mask) of every probe, as two (P,) int64 arrays."""
     chunks, masks = [], []
     for chunk, radius in enumerate(chunk_radii(max_distance)):
         if radius >= 0:
-            m = _masks(int(radius))
+            m = _masks(key_bits, int(radius))
             chunks.append(np.full(len(m), chunk, dtype=np.int64))
             masks.append(m)
     return np.concatenate(chunks), np.concatenate(masks)
-
-
-def build_tables(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 16 probe tables of ``(n, 4)`` uint64 hashes: (postings (16, n) uint32, offsets (16, 65537) uint32)."""
-    return _build_tables(np.ascontiguousarray(hashes, dtype=np.uint64))
-
-
-def _build_tables(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = hashes.shape[0]
-    keys = hashes.view(np.uint16).reshape(n, CHUNKS)
-    postings = np.empty((CHUNKS, n), dtype=np.uint32)
-    offsets = np.zeros((CHUNKS, KEYS + 1), dtype=np.uint32)
-    for chunk in range(CHUNKS):
-        column = np.ascontiguousarray(keys[:, chunk])
-        postings[chunk] = np.argsort(column, kind="stable")  # radix sort for uint16
-        np.cumsum(np.bincount(column, minlength=KEYS), out=offsets[chunk, 1:])
-    return postings, offsets
-
-
-def _expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenate ``arange(s, s + l)`` for every (s, l) pair."""
-    ends = np.cumsum(lengths)
-    return np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
 
 
 def _plain(array: np.ndarray, dtype: type) -> np.ndarray:
@@ -161,74 +182,240 @@ def _plain(array: np.ndarray, dtype: type) -> np.ndarray:
     return out if out.flags.writeable else out.copy()
 
 
+# -- ids ----------------------------------------------------------------------
+
+
+class PlainIds:
+    """Sorted unique int64 ids as they are (the numpy fallback)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def nbytes(self) -> int:
+        return self.values.nbytes
+
+    def decode(self) -> np.ndarray:
+        return self.values
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        return self.values[rows]
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        if not len(self.values):
+            return np.full(len(keys), -1, dtype=np.int64)
+        pos = np.searchsorted(self.values, keys)
+        pos[pos == len(self.values)] = 0
+        return np.where(self.values[pos] == keys, pos, -1)
+
+
+class PackedIds:
+    """Sorted unique int64 ids, Elias-Fano coded: ``(id - base) >> low_bits`` in
+    a bit vector, the low bits packed. About ``2 + log2(span / n)`` bits per id."""
+
+    __slots__ = ("n", "base", "low_bits", "buckets", "high", "low", "samples0", "samples1")
+
+    def __init__(self, values: np.ndarray) -> None:
+        k = _kernels()
+        values = np.asarray(values, dtype=np.int64)
+        self.n = len(values)
+        self.base = int(values[0]) if self.n else 0
+        offsets = values - self.base
+        span = int(offsets[-1]) + 1 if self.n else 1
+        self.low_bits = max(0, (span // max(1, self.n)).bit_length() - 1)
+        buckets = offsets >> self.low_bits
+        self.buckets = int(buckets[-1]) + 1 if self.n else 1
+        self.high = k.build_high(buckets, self.buckets)
+        self.low = k.pack(offsets & ((1 << self.low_bits) - 1), self.low_bits)
+        self.samples0 = k.build_samples(self.high, self.buckets, True, k.ID_SAMPLE_SHIFT)
+        self.samples1 = k.build_samples(self.high, self.n, False, k.ID_SAMPLE_SHIFT)
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def nbytes(self) -> int:
+        return self.high.nbytes + self.low.nbytes + self.samples0.nbytes + self.samples1.nbytes
+
+    def decode(self) -> np.ndarray:
+        return _kernels().ids_decode(self.n, self.base, self.low_bits, self.high, self.low)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if not len(rows):
+            return rows
+        return _kernels().ids_take(rows, self.base, self.low_bits, self.high, self.samples1, self.low)
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
+        if not self.n:
+            return np.full(len(keys), -1, dtype=np.int64)
+        return _kernels().ids_find(keys, self.base, self.low_bits, self.buckets, self.high, self.samples0, self.low)
+
+
+def make_ids(values: np.ndarray) -> PlainIds | PackedIds:
+    """Packed ids with the numba kernels, plain ones without."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    if native_available() and len(values) and int(values[-1]) - int(values[0]) < 1 << 62:
+        return PackedIds(values)
+    return PlainIds(values)  # (or ids spread over more than 2**62: kept as they are)
+
+
+# -- tables -------------------------------------------------------------------
+
+
+def build_tables(hashes: np.ndarray, shape: TableShape) -> tuple[np.ndarray, np.ndarray]:
+    """The 11 probe tables of ``(n, 4)`` uint64 hashes (needs numba):
+    (highs ``(11, words)`` uint64 bit vectors, lows packed uint64 row numbers)."""
+    k = _kernels()
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    n = len(hashes)
+    highs, lows = [], np.empty(CHUNKS * n, dtype=np.int64)
+    for chunk in range(CHUNKS):
+        rows, keys = k.sort_by_key(k.chunk_keys(hashes, chunk, shape.key_bits), 1 << shape.key_bits)
+        if shape.slots > 1:
+            keys = keys * shape.slots + (rows >> shape.low_bits)
+            rows &= (1 << shape.low_bits) - 1
+        highs.append(k.build_high(keys, shape.buckets))
+        lows[chunk * n : (chunk + 1) * n] = rows
+    # numpy's allocator asks the kernel for huge pages (numba's does not): the
+    # probes read these arrays at random, and TLB misses would slow them down
+    return np.stack(highs), np.array(k.pack(lows, shape.low_bits))
+
+
+def table_samples(highs: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Select samples of every table's bit vector (rebuilt on load, not stored):
+    (coarse ``(11, g)`` uint32, fine ``(11, 16 g)`` uint16 offsets from coarse;
+    uint32 with a zero coarse array when an offset does not fit 16 bits)."""
+    k = _kernels()
+    full = np.stack([k.build_samples(h, buckets, True, k.SAMPLE_SHIFT) for h in highs])
+    step = 1 << (k.COARSE_SHIFT - k.SAMPLE_SHIFT)
+    pad = -full.shape[1] % step
+    if pad:
+        full = np.concatenate([full, np.repeat(full[:, -1:], pad, axis=1)], axis=1)
+    coarse = np.ascontiguousarray(full[:, ::step])
+    fine = full - np.repeat(coarse, step, axis=1)
+    if int(fine.max(initial=0)) < 1 << 16:
+        return coarse, fine.astype(np.uint16)
+    return np.zeros_like(coarse), full
+
+
 class Segment:
     """An immutable batch of rows; rows can only be tombstoned."""
 
-    __slots__ = ("ids", "hashes", "alive", "dead", "postings", "offsets")
+    __slots__ = ("ids", "hashes", "alive_bits", "dead", "shape", "highs", "lows", "coarse", "fine")
 
-    def __init__(self, ids: np.ndarray, hashes: np.ndarray, min_table_rows: int = MIN_TABLE_ROWS) -> None:
+    def __init__(
+        self, ids: np.ndarray, hashes: np.ndarray, min_table_rows: int = MIN_TABLE_ROWS, *, slot_bits: int = SLOT_BITS
+    ) -> None:
         # callers pass ids sorted ascending and unique, hashes aligned with them
-        self.ids = ids
+        n = len(ids)
+        self.ids = make_ids(ids)
         self.hashes = _plain(hashes, np.uint64)
-        self.alive = np.ones(len(ids), dtype=bool)
+        self.alive_bits = _all_alive(n)
         self.dead = 0
-        self.postings: np.ndarray | None = None
-        self.offsets: np.ndarray | None = None
-        if len(ids) and len(ids) >= min_table_rows:
-            self.postings, self.offsets = _build_tables(hashes)
+        self.shape = table_shape(n, slot_bits)
+        self.highs: np.ndarray | None = None
+        self.lows: np.ndarray | None = None
+        self.coarse: np.ndarray | None = None
+        self.fine: np.ndarray | None = None
+        if n and n >= min_table_rows and native_available():
+            self._set_tables(*build_tables(self.hashes, self.shape))
+
+    def _set_tables(self, highs: np.ndarray, lows: np.ndarray) -> None:
+        self.highs, self.lows = highs, lows
+        self.coarse, self.fine = table_samples(highs, self.shape.buckets)
 
     @classmethod
-    def from_tables(cls, ids: np.ndarray, hashes: np.ndarray, postings: np.ndarray, offsets: np.ndarray) -> Segment:
-        """A segment over prebuilt arrays, used as they are (e.g. read-only memory maps)."""
+    def from_tables(cls, ids: np.ndarray, hashes: np.ndarray, highs: np.ndarray, lows: np.ndarray) -> Segment:
+        """A segment over prebuilt arrays; ``hashes``, ``highs`` and ``lows`` are
+        used as they are (e.g. read-only memory maps). Needs the numba kernels."""
         seg = cls.__new__(cls)
-        seg.ids, seg.hashes, seg.postings, seg.offsets = ids, hashes, postings, offsets
-        seg.alive = np.ones(len(ids), dtype=bool)
+        seg.ids = make_ids(ids)
+        seg.hashes = hashes
+        seg.alive_bits = _all_alive(len(hashes))
         seg.dead = 0
+        seg.shape = table_shape(len(hashes))
+        seg._set_tables(highs, lows)
         return seg
-
-    def tables(self, min_table_rows: int = MIN_TABLE_ROWS) -> tuple[np.ndarray, np.ndarray] | None:
-        """This segment's probe tables when it has no dead rows (for snapshots)."""
-        if self.dead or self.postings is None or self.offsets is None:
-            return None
-        return self.postings, self.offsets
 
     @classmethod
     def from_unsorted(cls, ids: np.ndarray, hashes: np.ndarray, min_table_rows: int) -> Segment:
         order = np.argsort(ids, kind="stable")
         return cls(ids[order], np.ascontiguousarray(hashes[order]), min_table_rows)
 
+    @property
+    def has_tables(self) -> bool:
+        return self.highs is not None
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(highs, lows) when this segment has tables and no dead rows (for snapshots)."""
+        if self.dead or self.highs is None or self.lows is None:
+            return None
+        return self.highs, self.lows
+
+    @property
+    def alive(self) -> np.ndarray:
+        """Live rows as a boolean mask."""
+        bits = np.unpackbits(self.alive_bits.view(np.uint8), bitorder="little")
+        return bits[: len(self.hashes)].astype(bool)
+
     def __len__(self) -> int:
-        return len(self.ids) - self.dead
+        return len(self.hashes) - self.dead
+
+    @property
+    def rows(self) -> int:
+        """Rows held, dead or alive."""
+        return len(self.hashes)
 
     def nbytes(self) -> int:
-        tables = 0 if self.postings is None else self.postings.nbytes + self.offsets.nbytes
-        return self.ids.nbytes + self.hashes.nbytes + self.alive.nbytes + tables
+        tables = 0
+        if self.highs is not None:
+            tables = self.highs.nbytes + self.lows.nbytes + self.coarse.nbytes + self.fine.nbytes
+        return self.ids.nbytes + self.hashes.nbytes + self.alive_bits.nbytes + tables
+
+    def id_array(self) -> np.ndarray:
+        """Every row's id (dead rows included)."""
+        return self.ids.decode()
 
     def find(self, ids: np.ndarray) -> np.ndarray:
         """Row of each id (``-1`` where absent or tombstoned)."""
-        if not len(self.ids):
-            return np.full(len(ids), -1, dtype=np.int64)
-        pos = np.searchsorted(self.ids, ids)
-        pos[pos == len(self.ids)] = 0
-        found = (self.ids[pos] == ids) & self.alive[pos]
-        return np.where(found, pos, -1)
+        rows = self.ids.find(np.ascontiguousarray(ids, dtype=np.int64))
+        if self.dead:
+            hit = rows >= 0
+            rows[hit] = np.where(self.alive[rows[hit]], rows[hit], -1)
+        return rows
 
     def tombstone(self, rows: np.ndarray) -> None:
-        rows = np.unique(rows)
-        self.alive[rows] = False
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        mask = self.alive
+        rows = rows[mask[rows]]
+        mask[rows] = False
+        self.alive_bits = _bits_of(mask)
         self.dead += len(rows)
 
     def live(self) -> tuple[np.ndarray, np.ndarray]:
+        ids = self.ids.decode()
         if not self.dead:
-            return self.ids, self.hashes
-        return self.ids[self.alive], self.hashes[self.alive]
+            return ids, self.hashes
+        mask = self.alive
+        return ids[mask], self.hashes[mask]
 
     def uses_tables(self, max_distance: int, native: bool | None = None) -> bool:
-        """Whether the default strategy probes the tables (numba or numpy limit)."""
+        """Whether the default strategy probes the tables."""
         if native is None:
             native = native_available()
-        limit = NATIVE_PROBE_LIMIT if native else PROBE_LIMIT
-        return self.postings is not None and probe_count(max_distance) <= limit
+        if not native or self.highs is None:
+            return False
+        shape = self.shape
+        per_probe = PROBE_NS + CANDIDATE_NS * shape.rows / shape.buckets
+        probes = probe_count(int(max_distance), shape.key_bits)
+        return probes <= MAX_PROBES and probes * per_probe < shape.rows * SCAN_NS
 
     def query(
         self,
@@ -241,9 +428,9 @@ class Segment:
 
         ``queries`` is ``(Q, 4)`` uint64. ``use_tables=None`` picks the cheaper
         strategy; ``native`` picks the numba kernels (default: when
-        :func:`native_available`) or numpy. Every combination is exact. Pairs
-        come back unique, in no particular order, as ``(query rows int64, rows
-        int64, distances uint16)``.
+        :func:`native_available`) or the numpy scan. Every combination is
+        exact. Pairs come back unique, in no particular order, as ``(query
+        rows int64, rows int64, distances uint16)``.
         """
         if native is None:
             native = native_available()
@@ -251,39 +438,31 @@ class Segment:
             raise ValueError("the numba kernels are not available (numba is not installed)")
         if use_tables is None:
             use_tables = self.uses_tables(max_distance, native)
-        if use_tables and self.postings is None:
+        if use_tables and self.highs is None:
             raise ValueError("this segment has no probe tables")
-        if native:
-            return self._native(queries, int(max_distance), use_tables)
-        kernel = self._probe if use_tables else self._scan
-        if use_tables:
-            probes = probe_count(max_distance)
-            per_query = max(1, len(self.ids) * probes // KEYS, probes)
-        else:
-            per_query = max(1, len(self.ids))
-        step = max(1, _PAIR_BUDGET // per_query)
-        parts = [kernel(queries[i : i + step], i, max_distance) for i in range(0, len(queries), step)]
-        if not parts:
+        if use_tables and not native:
+            raise ValueError("the probe tables need the numba kernels")
+        queries = _plain(queries, np.uint64)
+        if not len(queries) or not len(self.hashes):
             empty = np.empty(0, dtype=np.int64)
             return empty, empty, np.empty(0, dtype=np.uint16)
+        t = int(max_distance)
+        if native and use_tables:
+            shape = self.shape
+            chunk_of, mask_of = _probe_plan(t, shape.key_bits)
+            return _kernels().probe_query_batch(
+                queries, self.hashes, self.alive_bits, self.highs, self.coarse, self.fine, self.lows,
+                shape.key_bits, shape.slots, shape.low_bits, chunk_of, mask_of, t,
+            )
+        if native:
+            return _kernels().scan_query_batch(queries, self.hashes, self.alive_bits, t)
+        step = max(1, _SCAN_PAIRS // max(1, min(len(self.hashes), _SCAN_ROWS)))
+        parts = [self._scan(queries[i : i + step], i, t) for i in range(0, len(queries), step)]
         q, r, d = (np.concatenate(x) for x in zip(*parts))
         return q, r, d
 
-    def _native(self, queries: np.ndarray, t: int, use_tables: bool) -> tuple[np.ndarray, ...]:
-        # one compiled specialisation: C-contiguous, writable arrays of fixed dtypes
-        queries = _plain(queries, np.uint64)
-        if not len(queries) or not len(self.ids):
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty, np.empty(0, dtype=np.uint16)
-        if not use_tables:
-            return _kernels().scan_query_batch(queries, self.hashes, self.alive, t)
-        chunk_of, mask_of = _probe_plan(t)
-        return _kernels().probe_query_batch(
-            queries, self.hashes, self.postings, self.offsets, self.alive, chunk_of, mask_of, t
-        )
-
     def _scan(self, queries: np.ndarray, first: int, t: int) -> tuple[np.ndarray, ...]:
-        n = len(self.ids)
+        n = len(self.hashes)
         rows_per_block = max(1, min(n, _SCAN_ROWS))
         queries_per_block = max(1, _SCAN_PAIRS // rows_per_block)
         out_q, out_r, out_d = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0, np.uint16)]
@@ -300,31 +479,14 @@ class Segment:
             q, r, d = q[keep], r[keep], d[keep]
         return q, r, d
 
-    def _probe(self, queries: np.ndarray, first: int, t: int) -> tuple[np.ndarray, ...]:
-        n = len(self.ids)
-        chunk_of, mask_of = _probe_plan(t)
-        n_probes = len(chunk_of)
-        qkeys = queries.view(np.uint16).reshape(len(queries), CHUNKS)
-        slots = chunk_of * (KEYS + 1) + (qkeys[:, chunk_of] ^ mask_of)  # (Q, P) int64
-        offsets = self.offsets.reshape(-1)
-        starts = np.take(offsets, slots).astype(np.int64).ravel()
-        lengths = np.take(offsets, slots + 1).astype(np.int64).ravel() - starts
-        hit = np.flatnonzero(lengths)
-        empty = np.empty(0, dtype=np.int64)
-        if not len(hit):
-            return empty, empty, np.empty(0, dtype=np.uint16)
-        lengths = lengths[hit]
-        starts = starts[hit] + np.tile(chunk_of * n, len(queries))[hit]
-        rows = np.take(self.postings.reshape(-1), _expand_ranges(starts, lengths))
-        per_query = np.bincount(hit // n_probes, weights=lengths, minlength=len(queries))
-        per_query = per_query.astype(np.int64)
-        qrows = np.repeat(np.arange(len(queries), dtype=np.int64), per_query)
-        candidates = np.take(self.hashes, rows, axis=0)
-        dist = scan_distances(candidates, np.repeat(queries, per_query, axis=0))
-        keep = dist <= t
-        if self.dead:
-            keep &= self.alive[rows]
-        qrows, rows, dist = qrows[keep], rows[keep].astype(np.int64), dist[keep]
-        # a row near the query in several chunks is found once per chunk
-        _, first_seen = np.unique(qrows * n + rows, return_index=True)
-        return qrows[first_seen] + first, rows[first_seen], dist[first_seen]
+
+def _bits_of(mask: np.ndarray) -> np.ndarray:
+    """Boolean mask -> uint64 bit set (bit ``r`` of word ``r // 64``), one padding word."""
+    packed = np.packbits(mask, bitorder="little")
+    out = np.zeros((len(mask) + 63) // 64 + 1, dtype=np.uint64)
+    out.view(np.uint8)[: len(packed)] = packed
+    return out
+
+
+def _all_alive(n: int) -> np.ndarray:
+    return _bits_of(np.ones(n, dtype=bool))
