@@ -55,6 +55,7 @@ __all__ = [
     "build_samples",
     "chunk_keys",
     "check_tables",
+    "ids_build",
     "ids_decode",
     "ids_find",
     "ids_take",
@@ -392,6 +393,30 @@ def check_tables(highs, lows, n, n_buckets, slots, low_bits):
 
 
 # -- ids (Elias-Fano) ---------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def ids_build(values, low_bits, n_buckets):
+    """(bit vector, packed low bits) of sorted ``values`` (no temporary arrays:
+    a memory-mapped snapshot's ids are read once, in place)."""
+    n = len(values)
+    base = values[0]
+    high = np.zeros((n + n_buckets + 1 + 63) // 64 + 4, np.uint64)
+    low = np.zeros((n * low_bits + 63) // 64 + 2, np.uint64)
+    mask = (np.int64(1) << low_bits) - 1
+    for j in range(n):
+        v = values[j] - base
+        pos = (v >> low_bits) + j + 1
+        high[pos >> 6] |= np.uint64(1) << np.uint64(pos & 63)
+        if low_bits:
+            lo = np.uint64(v & mask)
+            bit = j * low_bits
+            w = bit >> 6
+            off = bit & 63
+            low[w] |= lo << np.uint64(off)
+            if off + low_bits > 64:
+                low[w + 1] |= lo >> np.uint64(64 - off)
+    return high, low
 
 
 @numba.njit(cache=True, nogil=True)

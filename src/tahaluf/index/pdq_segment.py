@@ -144,11 +144,23 @@ def chunk_radii(max_distance: int) -> np.ndarray:
 
 @lru_cache(maxsize=None)
 def _masks(key_bits: int, radius: int) -> np.ndarray:
-    """All ``key_bits``-bit masks with at most ``radius`` bits set (int64, by weight)."""
-    values = np.arange(1 << key_bits, dtype=np.int64)
-    weights = np.bitwise_count(values)
-    order = np.argsort(weights, kind="stable")
-    return values[order][weights[order] <= radius]
+    """All ``key_bits``-bit masks with at most ``radius`` bits set (int64, by
+    weight, then value), built directly (no temporary over all 2**key_bits
+    values: the allocator would keep those megabytes)."""
+    out = np.empty(_mask_count(key_bits, radius), dtype=np.int64)
+    i = 0
+    limit = 1 << key_bits
+    for weight in range(min(radius, key_bits) + 1):
+        mask = (1 << weight) - 1
+        while mask < limit:  # Gosper's hack: the next value with the same number of bits
+            out[i] = mask
+            i += 1
+            if mask == 0:
+                break
+            low = mask & -mask
+            ripple = mask + low
+            mask = (((ripple ^ mask) >> 2) // low) | ripple
+    return out
 
 
 @lru_cache(maxsize=None)
@@ -222,16 +234,12 @@ class PackedIds:
 
     def __init__(self, values: np.ndarray) -> None:
         k = _kernels()
-        values = np.asarray(values, dtype=np.int64)
-        self.n = len(values)
-        self.base = int(values[0]) if self.n else 0
-        offsets = values - self.base
-        span = int(offsets[-1]) + 1 if self.n else 1
-        self.low_bits = max(0, (span // max(1, self.n)).bit_length() - 1)
-        buckets = offsets >> self.low_bits
-        self.buckets = int(buckets[-1]) + 1 if self.n else 1
-        self.high = k.build_high(buckets, self.buckets)
-        self.low = k.pack(offsets & ((1 << self.low_bits) - 1), self.low_bits)
+        self.n = len(values)  # callers pass at least one id, spread over less than 2**62
+        self.base = int(values[0])
+        span = int(values[-1]) - self.base + 1
+        self.low_bits = max(0, (span // self.n).bit_length() - 1)
+        self.buckets = ((span - 1) >> self.low_bits) + 1
+        self.high, self.low = k.ids_build(values, self.low_bits, self.buckets)
         self.samples0 = k.build_samples(self.high, self.buckets, True, k.ID_SAMPLE_SHIFT)
         self.samples1 = k.build_samples(self.high, self.n, False, k.ID_SAMPLE_SHIFT)
 
@@ -260,7 +268,8 @@ class PackedIds:
 
 def make_ids(values: np.ndarray) -> PlainIds | PackedIds:
     """Packed ids with the numba kernels, plain ones without."""
-    values = np.ascontiguousarray(values, dtype=np.int64)
+    if not (isinstance(values, np.ndarray) and values.dtype == np.int64 and values.flags.c_contiguous):
+        values = np.ascontiguousarray(values, dtype=np.int64)
     if native_available() and len(values) and int(values[-1]) - int(values[0]) < 1 << 62:
         return PackedIds(values)
     return PlainIds(values)  # (or ids spread over more than 2**62: kept as they are)

@@ -182,8 +182,11 @@ class MatchEngine:
 
     def _load_pdq(self) -> None:
         """Stream raw PDQ bytes (ordered by signal id, so an item's hashes are
-        contiguous) and give the k-th hash of an item the id ``item*16 + k``."""
+        contiguous) and give the k-th hash of an item the id ``item*16 + k``.
+        The rows are indexed in one ``add``: one segment, built once."""
         last_item, last_k = -1, -1
+        all_ids: list[np.ndarray] = []
+        all_hashes: list[np.ndarray] = []
         for batch in self.repo.iter_pdq():
             items = np.asarray(batch.item_ids, dtype=np.int64)
             if not len(items):
@@ -198,8 +201,11 @@ class MatchEngine:
                 first_run = run_start == 0
                 k[first_run] += last_k + 1
             keep = k < SLOTS_PER_ITEM  # more than 16 PDQ hashes on one item: keep the first 16
-            self.pdq.add(items[keep] * SLOTS_PER_ITEM + k[keep], hashes[keep])
+            all_ids.append(items[keep] * SLOTS_PER_ITEM + k[keep])
+            all_hashes.append(hashes[keep])
             last_item, last_k = int(items[-1]), int(k[-1])
+        if all_ids:
+            self.pdq.add(np.concatenate(all_ids), np.concatenate(all_hashes))
 
     def _add_one(self, item_id: int, signal_type: str, value: str, slot_count: dict[int, int]) -> None:
         if signal_type in self.exact:
