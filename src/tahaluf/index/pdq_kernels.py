@@ -56,6 +56,7 @@ __all__ = [
     "chunk_keys",
     "check_tables",
     "ids_build",
+    "ids_field_width",
     "ids_decode",
     "ids_find",
     "ids_take",
@@ -395,17 +396,47 @@ def check_tables(highs, lows, n, n_buckets, slots, low_bits):
 # -- ids (Elias-Fano) ---------------------------------------------------------
 
 
+#: ids are squeezed before coding: ``id = hi * 16 + lo`` becomes ``hi * 2**w + lo``
+#: with ``w`` the bits of the segment's largest ``lo`` (the engine's ids are
+#: ``item * 16 + k`` with k almost always 0: 2 bits per id instead of 6)
+ID_FIELD_BITS = 4
+_ID_FIELD = (1 << ID_FIELD_BITS) - 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _squeeze(v, width):
+    return ((v >> ID_FIELD_BITS) << width) | (v & _ID_FIELD)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _unsqueeze(v, width):
+    return ((v >> width) << ID_FIELD_BITS) | (v & ((np.int64(1) << width) - 1))
+
+
 @numba.njit(cache=True, nogil=True)
-def ids_build(values, low_bits, n_buckets):
-    """(bit vector, packed low bits) of sorted ``values`` (no temporary arrays:
-    a memory-mapped snapshot's ids are read once, in place)."""
+def ids_field_width(values):
+    """Bits needed by the largest ``id % 16`` of ``values``."""
+    top = np.int64(0)
+    for v in values:
+        top |= v & _ID_FIELD
+    width = 0
+    while top:
+        width += 1
+        top >>= 1
+    return width
+
+
+@numba.njit(cache=True, nogil=True)
+def ids_build(values, width, base, low_bits, n_buckets):
+    """(bit vector, packed low bits) of sorted ``values``, squeezed to ``width``
+    and offset by ``base`` (squeezed first id); no temporary arrays: a
+    memory-mapped snapshot's ids are read once, in place."""
     n = len(values)
-    base = values[0]
     high = np.zeros((n + n_buckets + 1 + 63) // 64 + 4, np.uint64)
     low = np.zeros((n * low_bits + 63) // 64 + 2, np.uint64)
     mask = (np.int64(1) << low_bits) - 1
     for j in range(n):
-        v = values[j] - base
+        v = _squeeze(values[j], width) - base
         pos = (v >> low_bits) + j + 1
         high[pos >> 6] |= np.uint64(1) << np.uint64(pos & 63)
         if low_bits:
@@ -420,12 +451,15 @@ def ids_build(values, low_bits, n_buckets):
 
 
 @numba.njit(cache=True, nogil=True)
-def ids_find(keys, base, low_bits, n_buckets, high, samples0, low):
+def ids_find(keys, width, base, low_bits, n_buckets, high, samples0, low):
     """Row of each id in ``keys`` (-1 when absent)."""
     out = np.full(len(keys), -1, np.int64)
     mask = (np.int64(1) << low_bits) - 1
     for i in range(len(keys)):
-        v = keys[i] - base
+        key = keys[i]
+        if (key & _ID_FIELD) >> width:
+            continue  # a field wider than any id here has
+        v = _squeeze(key, width) - base
         if v < 0:
             continue
         b = v >> low_bits
@@ -444,7 +478,7 @@ def ids_find(keys, base, low_bits, n_buckets, high, samples0, low):
 
 
 @numba.njit(cache=True, nogil=True)
-def ids_take(rows, base, low_bits, high, samples1, low):
+def ids_take(rows, width, base, low_bits, high, samples1, low):
     """Ids of ``rows`` (each < n)."""
     out = np.empty(len(rows), np.int64)
     for i in range(len(rows)):
@@ -452,12 +486,12 @@ def ids_take(rows, base, low_bits, high, samples1, low):
         pos = _select(high, np.int64(samples1[r >> ID_SAMPLE_SHIFT]), r & _ID_SAMPLE_MASK, False)
         b = pos - r - 1
         lo = _unpack(low, r, low_bits) if low_bits else np.int64(0)
-        out[i] = base + ((b << low_bits) | lo)
+        out[i] = _unsqueeze(base + ((b << low_bits) | lo), width)
     return out
 
 
 @numba.njit(cache=True, nogil=True)
-def ids_decode(n, base, low_bits, high, low):
+def ids_decode(n, width, base, low_bits, high, low):
     """Every id, in row order."""
     out = np.empty(n, np.int64)
     r = 0
@@ -470,7 +504,7 @@ def ids_decode(n, base, low_bits, high, low):
                 break
             if (x >> np.uint64(bit)) & np.uint64(1):
                 lo = _unpack(low, r, low_bits) if low_bits else np.int64(0)
-                out[r] = base + ((b << low_bits) | lo)
+                out[r] = _unsqueeze(base + ((b << low_bits) | lo), width)
                 r += 1
             else:
                 b += 1
