@@ -178,13 +178,19 @@ class PDQIndex:
         """
         queries = as_hash_words(hashes, "queries")
         t = check_max_distance(max_distance)
-        qs, ids, ds = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)], [np.empty(0, np.uint16)]
+        qs, ids, ds = [], [], []
         for seg in self._segments:
             choice = None if use_tables is None else (use_tables and seg.has_tables)
             q, rows, d = seg.query(queries, t, choice)
-            qs.append(q)
-            ids.append(seg.ids.take(rows))
-            ds.append(d)
+            if len(q):
+                qs.append(q)
+                ids.append(seg.ids.take(rows))
+                ds.append(d)
+        if not qs:  # the common case for a single lookup: nothing to sort
+            empty = np.empty(0, dtype=np.int64)
+            return Matches(empty, empty, np.empty(0, dtype=np.int16), len(queries))
+        if len(qs) == 1:
+            return _sorted_matches(qs[0], ids[0], ds[0], len(queries))
         return _sorted_matches(np.concatenate(qs), np.concatenate(ids), np.concatenate(ds), len(queries))
 
     def query_dihedral(self, variants: np.ndarray, max_distance: int = DEFAULT_MAX_DISTANCE) -> Matches:

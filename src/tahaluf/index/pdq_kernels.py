@@ -597,8 +597,10 @@ def probe_query_batch(
     keys = np.empty(n_probes, np.int64)
     first = np.empty(n_probes, np.int64)
     count = np.empty(n_probes, np.int64)
-    cand = np.empty(_MIN_CAPACITY, np.int64)
-    cand_chunk = np.empty(_MIN_CAPACITY, np.int64)
+    # sized for the usual candidate count, so that a single query allocates once
+    capacity = max(_MIN_CAPACITY, 2 * n_probes * (n // max(1, slots << key_bits) + 1))
+    cand = np.empty(capacity, np.int64)
+    cand_chunk = np.empty(capacity, np.int64)
     out_q, out_r, out_d = _buffers(len(queries))
     qkeys = np.empty(CHUNKS, np.int64)
     found = 0
