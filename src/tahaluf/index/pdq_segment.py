@@ -335,7 +335,7 @@ class Segment:
         n = len(ids)
         self.ids = make_ids(ids)
         self.hashes = _plain(hashes, np.uint64)
-        self.alive_bits = _all_alive(n)
+        self.alive_bits = _NONE_DEAD
         self.dead = 0
         self.shape = table_shape(n, slot_bits)
         self.highs: np.ndarray | None = None
@@ -356,7 +356,7 @@ class Segment:
         seg = cls.__new__(cls)
         seg.ids = make_ids(ids)
         seg.hashes = hashes
-        seg.alive_bits = _all_alive(len(hashes))
+        seg.alive_bits = _NONE_DEAD
         seg.dead = 0
         seg.shape = table_shape(len(hashes))
         seg._set_tables(highs, lows)
@@ -380,6 +380,8 @@ class Segment:
     @property
     def alive(self) -> np.ndarray:
         """Live rows as a boolean mask."""
+        if not self.dead:
+            return np.ones(len(self.hashes), dtype=bool)
         bits = np.unpackbits(self.alive_bits.view(np.uint8), bitorder="little")
         return bits[: len(self.hashes)].astype(bool)
 
@@ -413,6 +415,8 @@ class Segment:
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         mask = self.alive
         rows = rows[mask[rows]]
+        if not len(rows):
+            return
         mask[rows] = False
         self.alive_bits = _bits_of(mask)
         self.dead += len(rows)
@@ -506,5 +510,6 @@ def _bits_of(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _all_alive(n: int) -> np.ndarray:
-    return _bits_of(np.ones(n, dtype=bool))
+#: the tombstone bit set of a segment without dead rows: none (the kernels read
+#: an empty set as "all alive"), so a clean segment spends nothing on it
+_NONE_DEAD = np.empty(0, dtype=np.uint64)
