@@ -341,6 +341,17 @@ def build_samples(words, count, zeros, shift):
     return out
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put(words, i, width, value):
+    """Store ``value`` (< 2**width) as entry ``i`` of a zeroed packed array."""
+    bit = i * width
+    w = bit >> 6
+    off = bit & 63
+    words[w] |= value << np.uint64(off)
+    if off + width > 64:
+        words[w + 1] |= value >> np.uint64(64 - off)
+
+
 @numba.njit(cache=True, nogil=True)
 def pack(values, width):
     """Pack non-negative ``values`` into ``width``-bit entries (2 padding words)."""
@@ -349,13 +360,7 @@ def pack(values, width):
     if width == 0:
         return words
     for i in range(n):
-        v = np.uint64(values[i])
-        bit = i * width
-        w = bit >> 6
-        off = bit & 63
-        words[w] |= v << np.uint64(off)
-        if off + width > 64:
-            words[w + 1] |= v >> np.uint64(64 - off)
+        _put(words, i, width, np.uint64(values[i]))
     return words
 
 
@@ -445,13 +450,7 @@ def ids_build(values, width, base, low_bits, n_buckets):
         pos = (v >> low_bits) + j + 1
         high[pos >> 6] |= np.uint64(1) << np.uint64(pos & 63)
         if low_bits:
-            lo = np.uint64(v & mask)
-            bit = j * low_bits
-            w = bit >> 6
-            off = bit & 63
-            low[w] |= lo << np.uint64(off)
-            if off + low_bits > 64:
-                low[w + 1] |= lo >> np.uint64(64 - off)
+            _put(low, j, low_bits, np.uint64(v & mask))
     return high, low
 
 

@@ -1,14 +1,13 @@
 """Immutable PDQ index segments: compressed multi-index hashing and brute-force scan.
 
 A segment holds ``n`` hashes (``(n, 4)`` uint64), their ids (sorted
-ascending, unique) and a tombstone bit set.
+ascending, unique) and, once a row is removed, a tombstone bit set.
 Segments of at least :data:`MIN_TABLE_ROWS` rows also hold 11 probe tables,
 one per 20-bit chunk of the hash, keyed by the chunk's top ``key_bits`` bits
-(``key_bits = floor(log2(1.1 n))``, at most 20, so a bucket holds one or two rows
-on average). Tables and ids are Elias-Fano coded (see
-:mod:`tahaluf.index.pdq_kernels` and docs/pdq-index.md): a full segment
-costs ~31 bytes per hash for the 11 tables, ~0.8 for the ids and 0.125 for
-the tombstones, beside the 32-byte hash.
+(see :class:`TableShape`: a bucket holds one or two rows on average). Tables
+and ids are Elias-Fano coded (see :mod:`tahaluf.index.pdq_kernels` and
+docs/pdq-index.md): at 1M rows the 11 tables cost ~30.7 bytes per hash and
+the ids ~0.3, beside the 32-byte hash (63.0 in all).
 
 Exactness (generalised pigeonhole): with per-chunk radii ``r_c`` such that
 ``sum(r_c + 1) >= t + 1``, any row within distance ``t`` of a query has at
@@ -398,10 +397,6 @@ class Segment:
         if self.highs is not None:
             tables = self.highs.nbytes + self.lows.nbytes + self.coarse.nbytes + self.fine.nbytes
         return self.ids.nbytes + self.hashes.nbytes + self.alive_bits.nbytes + tables
-
-    def id_array(self) -> np.ndarray:
-        """Every row's id (dead rows included)."""
-        return self.ids.decode()
 
     def find(self, ids: np.ndarray) -> np.ndarray:
         """Row of each id (``-1`` where absent or tombstoned)."""
