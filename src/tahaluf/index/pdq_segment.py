@@ -402,18 +402,26 @@ class Segment:
         """Row of each id (``-1`` where absent or tombstoned)."""
         rows = self.ids.find(np.ascontiguousarray(ids, dtype=np.int64))
         if self.dead:
-            hit = rows >= 0
-            rows[hit] = np.where(self.alive[rows[hit]], rows[hit], -1)
+            hit = np.flatnonzero(rows >= 0)
+            rows[hit[~self._alive_rows(rows[hit])]] = -1
         return rows
+
+    def _alive_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Whether each of ``rows`` is live (reads only their bits)."""
+        if not self.dead:
+            return np.ones(len(rows), dtype=bool)
+        words = self.alive_bits[rows >> 6]
+        return ((words >> (rows & 63).astype(np.uint64)) & np.uint64(1)).astype(bool)
 
     def tombstone(self, rows: np.ndarray) -> None:
         rows = np.unique(np.asarray(rows, dtype=np.int64))
-        mask = self.alive
-        rows = rows[mask[rows]]
+        rows = rows[self._alive_rows(rows)]
         if not len(rows):
             return
-        mask[rows] = False
-        self.alive_bits = _bits_of(mask)
+        # a new bit set (queries running on other threads keep the one they read)
+        bits = self.alive_bits.copy() if self.dead else _bits_of(np.ones(len(self.hashes), dtype=bool))
+        np.bitwise_and.at(bits, rows >> 6, ~(np.uint64(1) << (rows & 63).astype(np.uint64)))
+        self.alive_bits = bits
         self.dead += len(rows)
 
     def live(self) -> tuple[np.ndarray, np.ndarray]:
