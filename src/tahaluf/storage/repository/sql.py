@@ -258,6 +258,14 @@ class Store:
 
     def add_items(self, bank_id: int, items: Sequence[ItemRow]) -> AddOutcome:
         """Store new items (one transaction); existing external ids are duplicates."""
+        with self._write() as conn:
+            outcome = self.add_items_in(conn, bank_id, items)
+        self._maybe_analyze(len(outcome.added))
+        return outcome
+
+    def add_items_in(self, conn: Connection, bank_id: int, items: Sequence[ItemRow]) -> AddOutcome:
+        """:meth:`add_items` inside the caller's write transaction ``conn`` (which commits or
+        rolls back the items with the rest of its work)."""
         unique: dict[str, ItemRow] = {}
         duplicates: list[str] = []
         for item in items:
@@ -267,15 +275,13 @@ class Store:
                 unique[item.external_id] = item
         if not unique:
             return AddOutcome({}, duplicates)
-        items = list(unique.values())
-        with self._write() as conn:
-            self._bank_by_id(conn, bank_id)
-            if self.dialect == "sqlite":
-                ids = sqlite_add_items(conn, bank_id, items)
-            else:
-                ids = self._add_items_core(conn, bank_id, items)
+        rows = list(unique.values())
+        self._bank_by_id(conn, bank_id)
+        if self.dialect == "sqlite":
+            ids = sqlite_add_items(conn, bank_id, rows)
+        else:
+            ids = self._add_items_core(conn, bank_id, rows)
         duplicates.extend(ext for ext in unique if ext not in ids)
-        self._maybe_analyze(len(ids))
         return AddOutcome(ids, duplicates)
 
     def _maybe_analyze(self, added: int) -> None:
