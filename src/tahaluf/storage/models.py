@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES", "UtcDateTime",
-    "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanLog",
+    "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanLog", "StoreMeta",
     "Member", "ApiKey", "BankShare", "HubSetting", "AuditEntry", "Submission", "ReviewTask",
     "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery",
 ]
@@ -170,6 +170,16 @@ class ScanLog(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     scanned_at: Mapped[datetime] = mapped_column(UtcDateTime)
     result: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class StoreMeta(Base):
+    """Facts about the database itself (migration 0006): ``database_id``, a random hex id
+    written when the schema was created, that index snapshots are tied to."""
+
+    __tablename__ = "store_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
 
 
 # -- the coalition hub (migration 0002) ---------------------------------------
