@@ -43,6 +43,7 @@ __all__ = [
     "ItemInfo",
     "default_added_by",
     "validate_signal",
+    "item_row",
     "create_bank",
     "list_banks",
     "get_bank",
@@ -334,6 +335,12 @@ def _item_row(item: NewItem, vocab: LabelVocabulary, default: Provenance) -> Ite
     prov = item.provenance or default
     added_at = prov.added_at or default.added_at or _now()
     return ItemRow(ext, labels, signals, prov.added_by, prov.source, added_at, bool(item.enabled))
+
+
+def item_row(item: NewItem, *, added_by: str | None = None, vocabulary: LabelVocabulary | None = None) -> ItemRow:
+    """One item validated into the row :meth:`Repository.add_items` stores (``InvalidInput`` if bad),
+    for callers that store it inside a transaction of their own (a review decision)."""
+    return _item_row(item, vocabulary or default_vocabulary(), Provenance(added_by or default_added_by(), None, _now()))
 
 
 _Entry = tuple[int, ItemRow | ItemError]

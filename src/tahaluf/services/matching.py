@@ -46,7 +46,7 @@ SLOTS_PER_ITEM = 16
 EXACT_TYPES = ("md5", "sha256", "url")
 #: on equal scores, the signal named as a match's evidence (exact copies first)
 _TYPE_RANK = {"sha256": 0, "md5": 1, "url": 2, "pdq": 3, "vpdq": 4, "text": 5}
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2  # 2: tied to the database and its log (Repository.log_mark)
 #: how long a change-log id skipped over is asked for again (see refresh)
 GAP_RETRY_S = 30.0
 _MAX_GAPS = 10_000
@@ -476,7 +476,7 @@ class MatchEngine:
         path = folder / "pdq.index"
         self.pdq.save(path)
         meta = {"version": _SNAPSHOT_VERSION, "cursor": self.cursor, "hashes": len(self.pdq),
-                "banks": self._banks_fingerprint()}
+                "banks": self._banks_fingerprint(), "log": self.repo.log_mark(self.cursor)}
         tmp = folder / "pdq.meta.json.tmp"
         tmp.write_text(json.dumps(meta), encoding="utf-8")
         tmp.replace(folder / "pdq.meta.json")
@@ -489,9 +489,12 @@ class MatchEngine:
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             cursor = int(meta["cursor"])
-            # another database, or this one recreated: the log cannot bridge the gap
+            # another database, this one recreated or restored from an older copy: the log
+            # cannot bridge the gap (the entry at the snapshot's cursor must be the same one)
             if (meta.get("version") != _SNAPSHOT_VERSION or cursor > self.cursor
-                    or meta.get("banks") != self._banks_fingerprint()):
+                    or meta.get("banks") != self._banks_fingerprint()
+                    or meta.get("log") != self.repo.log_mark(cursor)):
+                log.info("PDQ snapshot in %s is not of this database as it is now; rebuilding", folder)
                 return False
             self.pdq = PDQIndex.load(path, mmap=True)
         except (ValueError, KeyError, TypeError, OSError, StorageError, InvalidInput):

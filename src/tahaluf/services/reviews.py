@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tahaluf.access import Capability, Principal
-from tahaluf.banks import NewItem, Provenance, add_items, validate_signal
+from tahaluf.banks import NewItem, Provenance, item_row
 from tahaluf.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StorageError, TahalufError
 from tahaluf.services.banking import bank_signals_of
 from tahaluf.services.curation import index_signal
@@ -41,6 +41,7 @@ from tahaluf.storage.repository.reviews_sql import (
     TASK_STATUSES,
     NewSubmission,
     NewTask,
+    ReviewedItem,
     ReviewStore,
     SubmissionRecord,
     TaskRecord,
@@ -385,23 +386,21 @@ def _plan(hub: Hub, who: Principal, task: TaskRecord, d: Decision) -> _Plan:
     return _Plan("confirmed", view)
 
 
-def _add_reviewed_item(hub: Hub, who: Principal, task: TaskRecord, view: BankView, labels: dict[str, Any]) -> str:
-    """Add the task's signals as item ``review-<id>`` (idempotent: a retry finds it there)."""
+def _reviewed_item(hub: Hub, who: Principal, task: TaskRecord, view: BankView, labels: dict[str, Any]
+                   ) -> ReviewedItem:
+    """The task's signals as item ``review-<id>``, validated, to be stored with the decision
+    (idempotent: a retry finds it there and counts a duplicate)."""
     signals = [index_signal(_signal(s)) for s in task.signals]  # refuses what an index could not load
     if not signals:
         raise InvalidInput(f"review task {task.id} has no signals to add")
-    for sig in signals:
-        validate_signal(sig)
     external_id = f"review-{task.id}"
     item = NewItem(external_id, signals, labels, Provenance(who.name, f"review:{task.id}"))
-    report = add_items(hub.store, view.record, [item], added_by=who.name, vocabulary=hub.vocabulary)
-    if report.error_count:
-        raise InvalidInput(f"cannot add task {task.id} to bank {view.record.name!r}: {report.errors[0].message}")
-    hub.audit(who, "item.add", f"bank:{view.record.name}", {
-        "imported": report.imported, "duplicates": report.duplicates, "external_ids": [external_id],
-        "review": task.id,
-    })
-    return external_id
+    try:
+        row = item_row(item, added_by=who.name, vocabulary=hub.vocabulary)
+    except InvalidInput as exc:
+        raise InvalidInput(f"cannot add task {task.id} to bank {view.record.name!r}: {exc.message}") from exc
+    return ReviewedItem(view.record.id, row, AuditNote(who.name, "item.add", f"bank:{view.record.name}",
+                                                       {"external_ids": [external_id], "review": task.id}))
 
 
 def _first_labels(task: TaskRecord, bank: str | None) -> dict[str, Any]:
@@ -425,15 +424,15 @@ def decide(hub: Hub, who: Principal, task_id: int, d: Decision) -> dict[str, Any
     plan = _plan(hub, who, task, d)
     item = None
     if plan.add_to is not None:
-        item = _add_reviewed_item(hub, who, task, plan.add_to, labels or _first_labels(task, d.bank))
+        item = _reviewed_item(hub, who, task, plan.add_to, labels or _first_labels(task, d.bank))
     details = {"decision": d.decision, "status": plan.status, "reason": reason, "labels": labels, "bank": d.bank,
-               "item": item}
+               "item": item.row.external_id if item is not None else None}
     feed = None
     if plan.status in ("confirmed", "rejected") and task.member_id is not None:
         feed = FeedNote([task.member_id], "review.decided", {"task": task.id, "status": plan.status})
     ok = _reviews(hub).decide(task, who.member_id, d.decision, plan.status, reason=reason, labels=labels,
                               bank=d.bank, audit=AuditNote(who.name, "review.decide", f"review:{task.id}", details),
-                              feed=feed)
+                              feed=feed, item=item)
     if not ok:
         raise Conflict(f"review task {task.id} changed meanwhile; reload it and decide again")
     if task.member_id is not None:

@@ -2,12 +2,12 @@
 
 The schema itself is created and upgraded by the Alembic migrations in
 ``tahaluf/storage/migrations``; these models mirror it for typed access.
-Timestamps are stored in UTC. See ``docs/storage.md`` for the full layout.
+Timestamps are stored in UTC (:class:`UtcDateTime`) and read back as aware UTC datetimes. See ``docs/storage.md`` for the full layout.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,15 +22,17 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES",
-    "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanLog",
+    "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES", "UtcDateTime",
+    "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanLog", "StoreMeta",
     "Member", "ApiKey", "BankShare", "HubSetting", "AuditEntry", "Submission", "ReviewTask",
     "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery",
 ]
@@ -44,7 +46,34 @@ CHANGE_OPS = ("add", "update", "disable", "enable", "delete")
 # 64-bit ids on PostgreSQL; SQLite only auto-increments "INTEGER PRIMARY KEY".
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-UtcDateTime = DateTime(timezone=True)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A point in time, stored in UTC on every backend and read back as an aware UTC datetime.
+
+    PostgreSQL's ``timestamptz`` keeps instants, but SQLite stores a datetime as text
+    without its offset: ``12:00+05:00`` would be written (and compared) as ``12:00``.
+    So every value is converted to UTC on the way in (a naive one is taken as UTC, as
+    tahaluf always wrote them), which also makes bound parameters in comparisons
+    (``added_at >= :after``) instants in UTC; values read back get ``tzinfo=UTC``
+    (SQLite's naive text, including rows written by earlier versions, is UTC).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"a datetime is needed, not {type(value).__name__}")
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -141,6 +170,16 @@ class ScanLog(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     scanned_at: Mapped[datetime] = mapped_column(UtcDateTime)
     result: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class StoreMeta(Base):
+    """Facts about the database itself (migration 0006): ``database_id``, a random hex id
+    written when the schema was created, that index snapshots are tied to."""
+
+    __tablename__ = "store_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
 
 
 # -- the coalition hub (migration 0002) ---------------------------------------

@@ -8,8 +8,10 @@ A submission takes the key over from a *decided* task (the old task keeps
 its history, the new one is reviewed afresh); lookups never do.
 
 Claims and decisions are conditional updates (``WHERE status = ... AND the
-claim is free or ours``): the row count says whether we won a race, and a
-decision, its audit entry and any feed entry commit in one transaction.
+claim is free or ours``): the row count says whether we won a race. A
+decision, the bank item it adds, their audit entries and any feed entry
+commit in one transaction, and the item is written only after the guarded
+update won: a reviewer who loses a race to decide a task adds nothing.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tahaluf.errors import StorageError
 from tahaluf.storage.repository.sql import as_utc as _utc
 from tahaluf.storage.models import ReviewDecision, ReviewTask, Submission
+from tahaluf.storage.repository.base import ItemRow
 from tahaluf.storage.repository.feedback_sql import AuditNote, FeedNote, add_feed_entries
 from tahaluf.storage.repository.hub_sql import HubStore, now
 
 __all__ = [
     "TASK_STATUSES", "OPEN_STATUSES", "DECISIONS", "AuditNote", "FeedNote", "NewTask", "NewSubmission",
-    "SubmissionRecord", "DecisionRecord", "TaskRecord", "ReviewStore",
+    "SubmissionRecord", "DecisionRecord", "TaskRecord", "ReviewedItem", "ReviewStore",
 ]
 
 #: every status a task can have; the first three are "open" (still in the queue)
@@ -51,6 +54,16 @@ class NewTask:
     dedupe_key: str | None
     signals: list[dict[str, Any]]
     matches: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewedItem:
+    """The bank item a decision adds, with the audit entry of that addition (its details
+    get ``imported`` and ``duplicates`` when stored)."""
+
+    bank_id: int
+    row: ItemRow
+    audit: AuditNote
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,10 +309,14 @@ class ReviewStore:
     def decide(
         self, task: TaskRecord, member_id: int, decision: str, new_status: str, *, reason: str,
         labels: dict[str, Any], bank: str | None, audit: AuditNote, feed: FeedNote | None = None,
+        item: ReviewedItem | None = None,
     ) -> bool:
-        """Record a decision and move the task from its status to ``new_status`` (claim released).
+        """Record a decision, add its ``item`` (if any) and move the task from its status to
+        ``new_status`` (claim released), all in one transaction.
 
-        False when the task changed meanwhile (another decision, or a claim by someone else).
+        False when the task changed meanwhile (another decision, or a claim by someone else):
+        then nothing is stored, the item neither. The guarded update comes first, so on
+        PostgreSQL a concurrent decision waits for the row lock and then finds the status changed.
         """
         at = now()
         with self.store.transaction() as conn:
@@ -310,6 +327,10 @@ class ReviewStore:
             ).rowcount
             if not done:
                 return False
+            if item is not None:
+                outcome = self.store.add_items_in(conn, item.bank_id, [item.row])
+                self._audit(conn, AuditNote(item.audit.actor, item.audit.action, item.audit.target, {
+                    **item.audit.details, "imported": len(outcome.added), "duplicates": len(outcome.duplicates)}))
             conn.execute(insert(_decisions).values(task_id=task.id, member_id=member_id, decision=decision,
                                                    reason=reason, labels=labels, bank=bank, decided_at=at))
             self._audit(conn, audit)

@@ -9,6 +9,8 @@ transaction or cursor stays open between batches.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +26,9 @@ from sqlalchemy.exc import IntegrityError
 from tahaluf.errors import Conflict, InvalidInput, NotFound, StorageError
 from tahaluf.storage.engine import WRITE, describe_url, translate_errors
 from tahaluf.storage.repository.bulk import sqlite_add_items
-from tahaluf.storage.models import EXACT_TYPES, EXACT_TYPES_SQL, UtcDateTime, Bank, BankItem, ChangeLog, ItemSignal, ScanLog
+from tahaluf.storage.models import (
+    EXACT_TYPES, EXACT_TYPES_SQL, Bank, BankItem, ChangeLog, ItemSignal, ScanLog, StoreMeta, UtcDateTime,
+)
 from tahaluf.storage.repository.base import (
     AddOutcome,
     BankRecord,
@@ -48,6 +52,7 @@ _items = BankItem.__table__
 _signals = ItemSignal.__table__
 _changes = ChangeLog.__table__
 _scans = ScanLog.__table__
+_meta = StoreMeta.__table__
 
 
 def as_utc(value: datetime) -> datetime:
@@ -258,6 +263,14 @@ class Store:
 
     def add_items(self, bank_id: int, items: Sequence[ItemRow]) -> AddOutcome:
         """Store new items (one transaction); existing external ids are duplicates."""
+        with self._write() as conn:
+            outcome = self.add_items_in(conn, bank_id, items)
+        self._maybe_analyze(len(outcome.added))
+        return outcome
+
+    def add_items_in(self, conn: Connection, bank_id: int, items: Sequence[ItemRow]) -> AddOutcome:
+        """:meth:`add_items` inside the caller's write transaction ``conn`` (which commits or
+        rolls back the items with the rest of its work)."""
         unique: dict[str, ItemRow] = {}
         duplicates: list[str] = []
         for item in items:
@@ -267,15 +280,13 @@ class Store:
                 unique[item.external_id] = item
         if not unique:
             return AddOutcome({}, duplicates)
-        items = list(unique.values())
-        with self._write() as conn:
-            self._bank_by_id(conn, bank_id)
-            if self.dialect == "sqlite":
-                ids = sqlite_add_items(conn, bank_id, items)
-            else:
-                ids = self._add_items_core(conn, bank_id, items)
+        rows = list(unique.values())
+        self._bank_by_id(conn, bank_id)
+        if self.dialect == "sqlite":
+            ids = sqlite_add_items(conn, bank_id, rows)
+        else:
+            ids = self._add_items_core(conn, bank_id, rows)
         duplicates.extend(ext for ext in unique if ext not in ids)
-        self._maybe_analyze(len(ids))
         return AddOutcome(ids, duplicates)
 
     def _maybe_analyze(self, added: int) -> None:
@@ -572,6 +583,19 @@ class Store:
     def last_change_id(self) -> int:
         with self._read() as conn:
             return int(conn.execute(select(func.coalesce(func.max(_changes.c.id), 0))).scalar_one())
+
+    def log_mark(self, change_id: int) -> str:
+        """A digest of this database's identity (``store_meta.database_id``) and of its
+        change-log entry ``change_id`` (id, bank, item, op and time; none for 0 or a
+        missing entry). Equal marks: the same database, whose log still holds the same
+        entry there, so the log after it bridges to now. A restored older copy (whose
+        entry ``change_id`` is missing or was written anew) or another database gives
+        another mark."""
+        with self._read() as conn:
+            database_id = conn.execute(select(_meta.c.value).where(_meta.c.key == "database_id")).scalar()
+            row = conn.execute(select(_changes).where(_changes.c.id == change_id)).first() if change_id else None
+        entry = None if row is None else [row.id, row.bank_id, row.item_id, row.op, _utc(row.at).isoformat()]
+        return hashlib.sha256(json.dumps([database_id, change_id, entry]).encode()).hexdigest()
 
     # -- scan log --------------------------------------------------------------
     def record_scan(self, sha256: str, result: dict[str, Any]) -> None:
