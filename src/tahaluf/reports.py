@@ -39,8 +39,23 @@ def write_jsonl_line(out: TextIO, result: ScanResult) -> None:
     out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
 
 
+#: a spreadsheet reads a cell starting with one of these as a formula (OWASP CSV injection)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` safe for a spreadsheet: text that would start a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 class CsvReport:
-    """One row per match (and one row for an input without matches)."""
+    """One row per match (and one row for an input without matches).
+
+    Every text cell that a spreadsheet would read as a formula (ids and
+    labels come from partners' data) is escaped with :func:`csv_cell`.
+    """
 
     def __init__(self, out: TextIO) -> None:
         self.writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
@@ -50,12 +65,15 @@ class CsvReport:
         base = {"input": r.input, "content_type": r.content_type, "error": r.error or "",
                 "allowed": r.allowed, "actionable": r.actionable}
         if not r.matches:
-            self.writer.writerow(base)
+            self._write(base)
         for m in r.matches:
             j = m.to_json()
-            self.writer.writerow({**base, **{k: j.get(k, "") for k in CSV_FIELDS if k in j},
-                                  "evidence": json.dumps(m.evidence, ensure_ascii=False),
-                                  "labels": json.dumps(m.labels, ensure_ascii=False)})
+            self._write({**base, **{k: j.get(k, "") for k in CSV_FIELDS if k in j},
+                         "evidence": json.dumps(m.evidence, ensure_ascii=False),
+                         "labels": json.dumps(m.labels, ensure_ascii=False)})
+
+    def _write(self, row: dict[str, Any]) -> None:
+        self.writer.writerow({k: csv_cell(v) for k, v in row.items()})
 
 
 def _is_rtl(text: str) -> bool:
@@ -164,7 +182,9 @@ class HtmlReport:
                         for k, v in {**m.evidence, **m.labels}.items())
         body = ""
         if m.signal_type in ("pdq",) and r.content_type == "photo":
-            q, b = _thumb(r.path), _thumb(getattr(item, "source", None))
+            # the input is the user's own file; the bank item's ``source`` is
+            # provenance text (partners' data) and is never opened as a path
+            q, b = _thumb(r.path), None
             figs = [f'<figure><img src="{q}" alt="input"><figcaption>input</figcaption></figure>' if q else ""]
             figs.append(f'<figure><img src="{b}" alt="bank item"><figcaption>bank item</figcaption></figure>'
                         if b else "<figure><em>bank media not held here (signals only)</em></figure>")
