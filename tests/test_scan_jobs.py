@@ -156,3 +156,11 @@ def test_kill_9_mid_scan_then_resume_loses_and_duplicates_nothing(tmp_path):
 @pytest.mark.slow
 def test_kill_9_repeatedly_at_different_points(tmp_path):
     _check_kill_and_resume(tmp_path, kill_after=[20, 63, 65, 90], count=110)
+
+
+def test_an_unwritable_out_is_a_clear_error(db, filled, tmp_path):
+    inbox = tmp_path / "inbox"
+    photos(inbox, range(70, 71))
+    for fmt in ("jsonl", "html"):
+        res = cli(db, "scan", "-q", "-j1", "--resume", "-f", fmt, "-o", str(tmp_path / "missing" / "r"), str(inbox))
+        assert res.exit_code == 2 and "cannot write the report" in res.stderr and "Traceback" not in res.output

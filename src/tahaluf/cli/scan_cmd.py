@@ -107,14 +107,24 @@ class _Sink:
             self.stream.flush()
 
     def close(self) -> None:
+        """Finish the report (a CSV or HTML --out is replaced only now)."""
         if self.html:
             self.stream.write(self.html.render())
+        self._close_files()
+        if self.partial and self.path:
+            os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        """The scan stopped early: keep the previous --out of a whole report as it was."""
+        self._close_files()
+        if self.partial:
+            self.partial.unlink(missing_ok=True)
+
+    def _close_files(self) -> None:
         if self.appender:
             self.appender.close()
         if self.stream is not sys.stdout:
             self.stream.close()
-        if self.partial and self.path:
-            os.replace(self.partial, self.path)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -157,7 +167,10 @@ def scan_command(
         items = list(iter_inputs(expand_paths(paths)))
         opts = HashOptions(trim_borders=True)
         mopts = MatchOptions(pdq_max_distance=pdq_max_distance)
-        sink = _Sink(fmt, out, store, job_name)
+        try:
+            sink = _Sink(fmt, out, store, job_name)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot write the report to {out}: {getattr(exc, 'strerror', None) or exc}") from exc
         try:
             show = not quiet and (out is not None or fmt is not ReportFormat.jsonl or not sys.stdout.isatty())
             with _progress(show and Console(stderr=True).is_terminal) as bar:
@@ -176,8 +189,10 @@ def scan_command(
                     if r.path is None or r.path != last_path:  # the posts of one JSONL file are one input
                         bar.advance(task)
                     last_path = r.path
-        finally:
-            sink.close()
+        except BaseException:
+            sink.abort()
+            raise
+        sink.close()
         summary = f"scanned {sink.total} inputs: {sink.matched} matched, {sink.failed} failed"
         if job_name:
             summary += f", {skipped} skipped (already scanned by job {job_name})"
