@@ -222,20 +222,37 @@ def _frames(value: str) -> tuple[np.ndarray, list[float]]:
     return bits.reshape(-1, 32), stamps
 
 
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+
+
+def _spread(n: int, most: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(np.int64))
+
+
 def matched_frames(query_vpdq: str, bank_vpdq: str, limit: int = VIDEO_FRAMES_SHOWN) -> list[tuple[float, float]]:
-    """``(input time, bank time)`` of up to ``limit`` matching frames, spread over the input."""
+    """``(input time, bank time)`` of up to ``limit`` matching frames, spread over the input.
+
+    At most 400 input frames and 4000 bank frames (evenly spread) are compared,
+    a few thousand rows at a time, so a long video costs little memory.
+    """
     q, q_ts = _frames(query_vpdq)
     b, b_ts = _frames(bank_vpdq)
     if not len(q) or not len(b):
         return []
-    q, b = q[:2000], b[:2000]
-    dist = np.unpackbits(q[:, None, :] ^ b[None, :, :], axis=2).sum(axis=2)
-    best = dist.argmin(axis=1)
-    ok = np.flatnonzero(dist[np.arange(len(q)), best] <= VIDEO_FRAME_DISTANCE)
+    q_rows, b_rows = _spread(len(q), 400), _spread(len(b), 4000)
+    q, b = q[q_rows], b[b_rows]
+    best = np.empty(len(q), dtype=np.int64)
+    best_d = np.empty(len(q), dtype=np.uint16)
+    step = max(1, 500_000 // len(b))
+    for start in range(0, len(q), step):
+        d = _POPCOUNT[q[start : start + step, None, :] ^ b[None, :, :]].sum(axis=2)
+        best[start : start + step] = d.argmin(axis=1)
+        best_d[start : start + step] = d.min(axis=1)
+    ok = np.flatnonzero(best_d <= VIDEO_FRAME_DISTANCE)
     if not len(ok):
         return []
-    pick = ok[np.linspace(0, len(ok) - 1, min(limit, len(ok))).round().astype(int)]
-    return [(q_ts[i], b_ts[best[i]]) for i in dict.fromkeys(pick.tolist())]
+    pick = ok[_spread(len(ok), limit)]
+    return [(q_ts[q_rows[i]], b_ts[b_rows[best[i]]]) for i in pick.tolist()]
 
 
 def _clock(seconds: float) -> str:
