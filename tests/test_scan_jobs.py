@@ -150,12 +150,12 @@ def _check_kill_and_resume(tmp_path: Path, kill_after: list[int], count: int) ->
 
 
 def test_kill_9_mid_scan_then_resume_loses_and_duplicates_nothing(tmp_path):
-    _check_kill_and_resume(tmp_path, kill_after=[30], count=70)
+    _check_kill_and_resume(tmp_path, kill_after=[20], count=48)
 
 
 @pytest.mark.slow
 def test_kill_9_repeatedly_at_different_points(tmp_path):
-    _check_kill_and_resume(tmp_path, kill_after=[20, 63, 65, 90], count=110)
+    _check_kill_and_resume(tmp_path, kill_after=[30, 64, 66], count=90)
 
 
 def test_an_unwritable_out_is_a_clear_error(db, filled, tmp_path):
