@@ -162,12 +162,53 @@ def test_iter_items_and_get_items(store: Store) -> None:
     assert sorted(i.external_id for i in got.values()) == ["i1", "i3"]
 
 
-def test_scan_log_upserts_by_sha256(store: Store) -> None:
-    digest = "ab" * 32
-    store.record_scan(digest, {"input": "a.jpg", "matches": []})
-    store.record_scan(digest, {"input": "a.jpg", "matches": [1]})
-    scans = store.get_scans([digest, "cd" * 32])
-    assert list(scans) == [digest] and scans[digest].result == {"input": "a.jpg", "matches": [1]}
+def test_scan_jobs_keep_results_per_job_and_clear(store: Store) -> None:
+    a, b = "ab" * 32, "cd" * 32
+    assert store.record_scan("june", a, [{"input": "a.jpg", "matches": []}]) is True
+    assert store.record_scan("june", a, [{"input": "a.jpg", "matches": [1]}]) is False  # first result kept
+    assert store.record_scan("june", b, [{"input": "b.jpg", "matches": []}]) is True
+    assert store.record_scan("july", a, [{"input": "a.jpg", "matches": []}]) is True
+    assert store.scanned("june", [a, b, "ef" * 32]) == {a, b}
+    assert store.scanned("august", [a]) == set()
+    got = list(store.iter_scan_results("june"))
+    assert [(r.sha256, r.results[0]["input"], r.results[0]["matches"]) for r in got] == [
+        (a, "a.jpg", []), (b, "b.jpg", [])]
+    assert [(j.name, j.inputs) for j in store.list_scan_jobs()] == [("july", 1), ("june", 2)]
+    assert store.clear_scan_job("june") == 2
+    assert store.scanned("june", [a, b]) == set() and store.scanned("july", [a]) == {a}
+
+
+def test_item_previews_are_stored_and_follow_their_item(store: Store) -> None:
+    from tahaluf.storage import ItemPreviewRecord
+
+    bank_id = _bank(store)
+    ids = store.add_items(bank_id, [_item(f"i{n}", _pdq_signal(n)) for n in range(2)]).added
+    store.set_item_previews([ItemPreviewRecord(ids["i0"], image=b"\xff\xd8jpeg"),
+                             ItemPreviewRecord(ids["i1"], text="نشرة الطقس")])
+    got = store.get_item_previews([ids["i0"], ids["i1"], 10**9])
+    assert got[ids["i0"]].image == b"\xff\xd8jpeg" and got[ids["i1"]].text == "نشرة الطقس"
+    assert store.delete_item(bank_id, "i0")
+    assert set(store.get_item_previews([ids["i0"], ids["i1"]])) == {ids["i1"]}
+
+
+def test_migration_0007_moves_the_old_scan_log_to_the_default_job(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from tahaluf.storage.engine import _alembic_config, create_engine_for, resolve_url
+
+    engine = create_engine_for(resolve_url(db_url))
+    cfg = _alembic_config()
+    with engine.connect() as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")  # a store of the previous version, with one scanned input
+        conn.execute(text("INSERT INTO scan_log (sha256, scanned_at, result) VALUES (:s, :t, :r)"),
+                     {"s": "ab" * 32, "t": "2026-01-01T00:00:00+00:00", "r": '{"input": "x.jpg", "matches": 0}'})
+    engine.dispose()
+    with open_store(db_url) as s:
+        assert s.scanned("default", ["ab" * 32]) == {"ab" * 32}
+        [rec] = list(s.iter_scan_results("default"))
+        assert rec.results is None and rec.scanned_at.year == 2026
 
 
 def test_reopen_keeps_data_and_does_not_remigrate(db_url: str) -> None:

@@ -212,10 +212,15 @@ def add(
     no_crops: Annotated[
         bool, typer.Option("--no-crops", help="Do not also store the PDQ of standard crops of photos.")
     ] = False,
+    no_previews: Annotated[
+        bool, typer.Option("--no-previews", help="Store signals only: no thumbnail or text for scan reports.")
+    ] = False,
 ) -> None:
     """Hash files, folders and JSONL posts ({"id","text"} or {"id","path"}) and add them to a bank.
 
     The external id is the post's id or the file path; re-adding skips items already there.
+    A small thumbnail of each photo and video and the text of each post are kept
+    in the database for scan reports (not exported, never shared) unless --no-previews.
     """
     from tahaluf.cli.hash_cmd import expand_paths
     from tahaluf.services.banking import add_content
@@ -231,7 +236,7 @@ def add(
         task = bar.add_task("add", total=None)
         report = add_content(
             store, name, iter_inputs(expand_paths(paths)), labels=labels,
-            hash_opts=HashOptions(bank_crops=not no_crops), jobs=jobs or default_jobs(),
+            hash_opts=HashOptions(bank_crops=not no_crops), jobs=jobs or default_jobs(), previews=not no_previews,
             vocabulary=get_vocabulary(ctx),
             on_result=lambda _res: bar.advance(task),
         )

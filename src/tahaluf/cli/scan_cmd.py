@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional, TextIO
@@ -16,11 +16,20 @@ from tahaluf.cli.bank import get_store
 from tahaluf.cli.hash_cmd import expand_paths
 from tahaluf.cli.output import fail
 from tahaluf.errors import InvalidInput, TahalufError
-from tahaluf.reports import CsvReport, HtmlReport, write_jsonl_line
+from tahaluf.reports import CsvReport, HtmlReport, JsonlAppender, write_jsonl_line
 from tahaluf.services.hashing import HashOptions, InputItem, iter_inputs
 from tahaluf.services.matching import MatchEngine, MatchOptions, snapshot_dir_for
 from tahaluf.services.parallel import default_jobs
-from tahaluf.services.scanning import ScanResult, lookup_values, scan
+from tahaluf.services.scanning import (
+    DEFAULT_JOB,
+    ScanResult,
+    check_job_name,
+    clear_job,
+    job_results,
+    list_jobs,
+    lookup_values,
+    scan,
+)
 
 EXIT_SOME_FAILED = 3
 
@@ -53,29 +62,69 @@ def _engine(store, quiet: bool = True) -> MatchEngine:  # noqa: ANN001
 
 
 class _Sink:
-    """Writes results in the chosen format to stdout or --out."""
+    """Writes results in the chosen format to stdout or --out.
 
-    def __init__(self, fmt: ReportFormat, out: TextIO, store) -> None:  # noqa: ANN001
-        self.fmt, self.out = fmt, out
-        self.csv = CsvReport(out) if fmt is ReportFormat.csv else None
+    Without a job, --out is written afresh. With a job (--job or --resume),
+    a JSONL --out is appended to (repaired first against the job's stored
+    results, see :class:`JsonlAppender`); a CSV or HTML report covers the whole
+    job, earlier results first, and replaces --out only once complete.
+    """
+
+    def __init__(self, fmt: ReportFormat, out: Optional[Path], store, job: Optional[str]) -> None:  # noqa: ANN001
+        self.fmt, self.path, self.job = fmt, out, job
+        self.failed = self.matched = self.total = self.earlier = 0
+        self.appender: JsonlAppender | None = None
+        self.partial: Optional[Path] = None
+        if fmt is ReportFormat.jsonl and job and out:
+            self.appender = JsonlAppender(out, job_results(store, job))
+            self.stream: TextIO = sys.stdout
+        elif out is None:
+            self.stream = sys.stdout
+        elif fmt is ReportFormat.jsonl:
+            self.stream = open(out, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        else:  # a whole report: written beside --out, renamed over it when complete
+            self.partial = out.with_name(out.name + ".partial")
+            self.stream = open(self.partial, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self.csv = CsvReport(self.stream) if fmt is ReportFormat.csv else None
         self.html = HtmlReport(store) if fmt is ReportFormat.html else None
-        self.failed = self.matched = self.total = 0
+        if job and (self.csv or self.html):
+            for r in job_results(store, job):  # read before this run stores anything
+                self.earlier += 1
+                (self.csv or self.html).add(r)  # type: ignore[union-attr]
 
     def add(self, r: ScanResult) -> None:
         self.total += 1
         self.failed += r.error is not None
         self.matched += bool(r.matches)
-        if self.csv:
+        if self.appender:
+            self.appender.add(r)
+        elif self.csv:
             self.csv.add(r)
         elif self.html:
             self.html.add(r)
         else:
-            write_jsonl_line(self.out, r)
-            self.out.flush()
+            write_jsonl_line(self.stream, r)
+            self.stream.flush()
 
     def close(self) -> None:
+        """Finish the report (a CSV or HTML --out is replaced only now)."""
         if self.html:
-            self.out.write(self.html.render())
+            self.stream.write(self.html.render())
+        self._close_files()
+        if self.partial and self.path:
+            os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        """The scan stopped early: keep the previous --out of a whole report as it was."""
+        self._close_files()
+        if self.partial:
+            self.partial.unlink(missing_ok=True)
+
+    def _close_files(self) -> None:
+        if self.appender:
+            self.appender.close()
+        if self.stream is not sys.stdout:
+            self.stream.close()
 
 
 def _progress(enabled: bool) -> Progress:
@@ -91,7 +140,14 @@ def scan_command(
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Hashing processes (0: every core).")] = 0,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="jsonl, csv or html.")] = ReportFormat.jsonl,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the report here (default: stdout).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Skip inputs already scanned (by sha256).")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help=f"Same as --job {DEFAULT_JOB}: skip inputs that job has scanned.")
+    ] = False,
+    job: Annotated[
+        Optional[str],
+        typer.Option("--job", help="Name of a resumable scan: skip inputs it has scanned (by sha256), "
+                                   "keep results; --out is appended to (JSONL) or holds the whole job (CSV, HTML)."),
+    ] = None,
     pdq_max_distance: Annotated[
         Optional[int], typer.Option("--pdq-max-distance", min=0, max=256, help="Override every bank's PDQ threshold.")
     ] = None,
@@ -102,16 +158,20 @@ def scan_command(
     One JSON object per input: {"input", "content_type", "matches": [...],
     "allowed", "actionable", "error"}. A match in an allow bank sets
     "allowed": true and "actionable": false. Exit 0, or 3 if an input failed.
+    See `tahaluf scan-jobs` to list and clear jobs.
     """
     store = get_store(ctx)
     try:
+        job_name = check_job_name(job) if job else (DEFAULT_JOB if resume else None)
         engine = _engine(store, quiet)
         items = list(iter_inputs(expand_paths(paths)))
         opts = HashOptions(trim_borders=True)
         mopts = MatchOptions(pdq_max_distance=pdq_max_distance)
-        with ExitStack() as stack:
-            stream = stack.enter_context(open(out, "w", encoding="utf-8", newline="")) if out else sys.stdout
-            sink = _Sink(fmt, stream, store)
+        try:
+            sink = _Sink(fmt, out, store, job_name)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot write the report to {out}: {getattr(exc, 'strerror', None) or exc}") from exc
+        try:
             show = not quiet and (out is not None or fmt is not ReportFormat.jsonl or not sys.stdout.isatty())
             with _progress(show and Console(stderr=True).is_terminal) as bar:
                 task = bar.add_task("scanning", total=len(items))
@@ -124,15 +184,20 @@ def scan_command(
 
                 last_path: str | None = None
                 for r in scan(items, engine, hash_opts=opts, match_opts=mopts, jobs=jobs or default_jobs(),
-                              resume=resume, keep_text=fmt is ReportFormat.html, on_skip=on_skip):
+                              job=job_name, keep_text=fmt is ReportFormat.html, on_skip=on_skip):
                     sink.add(r)
                     if r.path is None or r.path != last_path:  # the posts of one JSONL file are one input
                         bar.advance(task)
                     last_path = r.path
-            sink.close()
+        except BaseException:
+            sink.abort()
+            raise
+        sink.close()
         summary = f"scanned {sink.total} inputs: {sink.matched} matched, {sink.failed} failed"
-        if resume:
-            summary += f", {skipped} skipped (already scanned)"
+        if job_name:
+            summary += f", {skipped} skipped (already scanned by job {job_name})"
+            if sink.earlier:
+                summary += f"; the report includes the job's {sink.earlier} earlier results"
         if not quiet:
             typer.echo(summary, err=True)
         raise typer.Exit(EXIT_SOME_FAILED if sink.failed else 0)
@@ -172,6 +237,35 @@ def lookup_command(
         store.close()
 
 
+jobs_app = typer.Typer(no_args_is_help=True, help="List and clear resumable scan jobs (scan --job NAME).")
+
+
+@jobs_app.command("list")
+def jobs_list(ctx: typer.Context) -> None:
+    """Each job: its name, the inputs it has scanned, its first and last scan (UTC)."""
+    store = get_store(ctx)
+    try:
+        for j in list_jobs(store):
+            typer.echo(f"{j.name}\t{j.inputs}\t{j.first_at:%Y-%m-%d %H:%M:%S}\t{j.last_at:%Y-%m-%d %H:%M:%S}")
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        store.close()
+
+
+@jobs_app.command("clear")
+def jobs_clear(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The job to forget.")]) -> None:
+    """Forget what a job has scanned: its next run scans every input again."""
+    store = get_store(ctx)
+    try:
+        typer.echo(f"job {name}: forgot {clear_job(store, name)} scanned inputs", err=True)
+    except TahalufError as exc:
+        fail(exc)
+    finally:
+        store.close()
+
+
 def register(app: typer.Typer) -> None:
     app.command("scan")(scan_command)
     app.command("lookup")(lookup_command)
+    app.add_typer(jobs_app, name="scan-jobs")

@@ -10,14 +10,15 @@ use them instead).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
-from tahaluf.banks import ImportReport, ItemError, NewItem, Provenance, add_items, default_added_by
+from tahaluf.banks import ImportReport, ItemError, NewItem, Provenance, add_items, default_added_by, get_bank
 from tahaluf.services.hashing import HashOptions, HashResult, InputItem, ready_results, safe_hash
 from tahaluf.services.parallel import run_ordered
 from tahaluf.labels import LabelVocabulary
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.base import Repository
+from tahaluf.storage.repository.base import ItemPreviewRecord, Repository
 
 __all__ = ["add_content", "bank_signals_of"]
 
@@ -46,11 +47,29 @@ def add_content(
     jobs: int = 1,
     on_result: Callable[[HashResult], None] | None = None,
     vocabulary: LabelVocabulary | None = None,
+    previews: bool = True,
 ) -> ImportReport:
-    """Hash every input and add it as a bank item; failures are reported per input."""
-    opts = hash_opts or HashOptions(bank_crops=True)
+    """Hash every input and add it as a bank item; failures are reported per input.
+
+    With ``previews`` each new item also gets an :class:`ItemPreviewRecord`
+    for scan reports: a thumbnail of its photo or video, or its text (as much
+    as the hashing kept). They come from the content hashed here, so a report
+    never needs to open a path that an item's provenance names.
+    """
+    opts = replace(hash_opts or HashOptions(bank_crops=True), preview=previews)
     who = added_by or default_added_by()
     failures: list[ItemError] = []
+    pending: dict[str, ItemPreviewRecord] = {}  # by external id, until the item is stored
+    bank_id = get_bank(repo, bank).id
+
+    def store_previews(_: int) -> None:  # add_items calls this after each stored chunk
+        found = []
+        for ext, preview in pending.items():
+            item = repo.get_item(bank_id, ext)
+            if item is not None:
+                found.append(replace(preview, item_id=item.id))
+        repo.set_item_previews(found)
+        pending.clear()
 
     def work() -> Iterator[tuple[InputItem, HashOptions] | HashResult]:
         for it in items:
@@ -67,6 +86,8 @@ def add_content(
                 if not res.ok:
                     failures.append(ItemError(position, ext, res.error or "failed"))
                     continue
+                if previews and (res.preview or res.text):
+                    pending[ext] = ItemPreviewRecord(0, res.preview, res.text)
                 yield NewItem(
                     external_id=ext,
                     signals=bank_signals_of(res),
@@ -74,7 +95,7 @@ def add_content(
                     provenance=Provenance(who, res.path),
                 )
 
-    report = add_items(repo, bank, new_items(), added_by=who, vocabulary=vocabulary)
+    report = add_items(repo, bank, new_items(), added_by=who, vocabulary=vocabulary, progress=store_previews)
     for err in failures:
         report.add_error(err)
     return report

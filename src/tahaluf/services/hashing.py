@@ -73,6 +73,8 @@ class HashOptions:
     pdq_min_side: int | None = 512
     #: also hash the standard crops of each photo (for bank items; see banking.py)
     bank_crops: bool = False
+    #: keep a small JPEG thumbnail of each photo and video (for bank items; see banking.py)
+    preview: bool = False
     #: also hash photos with uniform borders removed (for queries)
     trim_borders: bool = False
 
@@ -94,6 +96,8 @@ class HashResult:
     frames: list[Any] | None = None
     #: the start of the text that was hashed (for reports; not part of the JSON line)
     text: str | None = None
+    #: a JPEG thumbnail of a photo or video (with ``HashOptions.preview``)
+    preview: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -249,6 +253,10 @@ def _add_content_signals(result: HashResult, path: str, size: int, opts: HashOpt
         if not opts.pdq_dihedral:
             sig = Signal(sig.type, sig.value, {k: v for k, v in sig.extra.items() if k != "dihedral"})
         result.signals.append(sig)
+        if opts.preview:
+            from tahaluf.services.previews import photo_thumbnail
+
+            result.preview = photo_thumbnail(data, max_pixels=opts.max_pixels)
     elif kind == "video":
         from tahaluf.signals.video import hash_video, video_signal
 
@@ -260,6 +268,11 @@ def _add_content_signals(result: HashResult, path: str, size: int, opts: HashOpt
         )
         result.frames = frames
         result.signals.append(video_signal(frames))
+        if opts.preview:
+            from tahaluf.services.previews import video_thumbnails
+
+            middle = frames[len(frames) // 2].timestamp_s if frames else 0.0
+            result.preview = video_thumbnails(path, [middle])[0]
     elif kind == "pdf":
         from tahaluf.signals.pdf import extract_pdf_text
         from tahaluf.signals.text import text_signal

@@ -2,26 +2,43 @@
 
 Hashing runs in worker processes (:func:`tahaluf.services.parallel.run_ordered`);
 matching runs here against one :class:`MatchEngine`, so the indexes are held
-once. Each input yields a :class:`ScanResult` in input order. With
-``resume=True`` an input whose sha256 is already in the repository's scan log
-is skipped (its earlier result is not printed again), and every finished input
-is recorded as soon as it is matched, so an interrupted scan loses nothing.
+once. Each input yields a :class:`ScanResult` in input order.
+
+With ``job=NAME`` (``tahaluf scan --job NAME``; ``--resume`` is the job
+``default``) an input whose sha256 the job has already scanned is skipped,
+and every finished input's results are stored in the job *before* they are
+yielded, so an interrupted scan loses nothing and a report of the whole job
+can be written again from storage (:func:`job_results`). Jobs are listed with
+:func:`list_jobs` and forgotten with :func:`clear_job`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tahaluf.errors import TahalufError
+from tahaluf.errors import InvalidInput, NotFound, TahalufError
 from tahaluf.services.hashing import HashOptions, HashResult, InputItem, ready_results, safe_hash
 from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.services.parallel import run_ordered
 from tahaluf.signals.base import Signal
+from tahaluf.storage.repository.base import Repository, ScanJobRecord
 
-__all__ = ["ScanResult", "scan", "lookup_values", "lookup_signal", "input_sha256"]
+__all__ = [
+    "ScanResult", "scan", "lookup_values", "lookup_signal", "input_sha256",
+    "DEFAULT_JOB", "job_results", "list_jobs", "clear_job", "check_job_name",
+]
+
+#: the job of ``tahaluf scan --resume`` without ``--job``
+DEFAULT_JOB = "default"
+#: characters of an input's text kept with its stored result (for the HTML report)
+STORED_TEXT_CHARS = 20_000
+_JOB_NAME = re.compile(r"[\w][\w.:@-]{0,127}")
+#: signals kept with a matched input's stored result: what the HTML report reads
+_STORED_SIGNALS = ("pdq", "vpdq")
 
 
 @dataclass(slots=True)
@@ -68,6 +85,29 @@ class ScanResult:
             "error": self.error,
         }
 
+    def to_stored(self) -> dict[str, Any]:
+        """:meth:`to_json` plus what a report needs later: path, sha256, and for a
+        matched input its text and photo/video signals."""
+        out = {**self.to_json(), "path": self.path, "sha256": self.sha256}
+        if self.matches:
+            if self.text:
+                out["text"] = self.text[:STORED_TEXT_CHARS]
+            out["signals"] = [s.to_json() for s in self.signals if s.type in _STORED_SIGNALS]
+        return out
+
+    @classmethod
+    def from_stored(cls, obj: dict[str, Any]) -> ScanResult:
+        """The result :meth:`to_stored` kept (``allowed`` and ``actionable`` are recomputed)."""
+        matches = [
+            Match(m["bank"], m["bank_kind"], int(m["item_id"]), m["external_id"], m["signal_type"],
+                  dict(m.get("labels") or {}), m.get("distance"), m.get("similarity"), dict(m.get("evidence") or {}))
+            for m in obj.get("matches") or []
+        ]
+        signals = [Signal(s["type"], s["value"], {k: v for k, v in s.items() if k not in ("type", "value")})
+                   for s in obj.get("signals") or []]
+        return cls(obj["input"], obj.get("content_type"), matches=matches, error=obj.get("error"),
+                   sha256=obj.get("sha256"), path=obj.get("path"), text=obj.get("text"), signals=signals)
+
 
 def input_sha256(item: InputItem) -> str | None:
     """sha256 of an input's bytes (files) or UTF-8 text (inline posts)."""
@@ -98,7 +138,7 @@ def scan(
     hash_opts: HashOptions = HashOptions(),
     match_opts: MatchOptions = MatchOptions(),
     jobs: int = 1,
-    resume: bool = False,
+    job: str | None = None,
     keep_text: bool = False,
     on_skip: Callable[[InputItem], None] | None = None,
     match_batch: int = 64,
@@ -107,17 +147,21 @@ def scan(
 
     Hashed inputs are matched ``match_batch`` at a time (one index call per
     signal type for the whole batch), so results arrive in small bursts.
+    With ``job``, inputs the job has scanned are skipped (``on_skip``) and the
+    others are stored in the job before they are yielded.
     """
     repo = engine.repo
+    if job is not None:
+        check_job_name(job)
 
     def work() -> Iterator[tuple[InputItem, HashOptions] | HashResult]:
         for it in items:
             if isinstance(it, HashResult):
                 yield it
                 continue
-            if resume:
+            if job is not None:
                 digest = input_sha256(it)
-                if digest and repo.get_scans([digest]):
+                if digest and repo.scanned(job, [digest]):
                     if on_skip:
                         on_skip(it)
                     continue
@@ -127,26 +171,30 @@ def scan(
     for results in run_ordered(safe_hash, work(), jobs=jobs, passthrough=ready_results):
         pending.append(results)
         if sum(len(r) for r in pending) >= match_batch:
-            yield from _flush(pending, engine, match_opts, keep_text, resume)
+            yield from _flush(pending, engine, match_opts, keep_text, job)
             pending = []
-    yield from _flush(pending, engine, match_opts, keep_text, resume)
+    yield from _flush(pending, engine, match_opts, keep_text, job)
 
 
 def _flush(
-    pending: list[list[HashResult]], engine: MatchEngine, opts: MatchOptions, keep_text: bool, resume: bool
+    pending: list[list[HashResult]], engine: MatchEngine, opts: MatchOptions, keep_text: bool, job: str | None
 ) -> Iterator[ScanResult]:
-    """Match a batch of hashed inputs in one call per index, then yield and record them."""
+    """Match a batch of hashed inputs in one call per index, then record and yield them."""
     flat = [res for results in pending for res in results]
     try:
         matched = engine.match_many([res.signals for res in flat], opts)
         failure = None
     except TahalufError as exc:  # e.g. a bank signal that no longer parses
         matched, failure = [[] for _ in flat], exc.message
-    outs = iter([_scan_result(res, m, keep_text, failure) for res, m in zip(flat, matched)])
+    outs = iter([_scan_result(res, m, keep_text or job is not None, failure) for res, m in zip(flat, matched)])
     for results in pending:
         finished = [next(outs) for _ in results]
+        if job is not None:
+            _record(engine.repo, job, results, finished)
+            if not keep_text:
+                for r in finished:
+                    r.text = None
         yield from finished
-        _record(engine.repo, results, finished, resume)
 
 
 def _scan_result(res: HashResult, matches: list[Match], keep_text: bool, failure: str | None) -> ScanResult:
@@ -158,15 +206,51 @@ def _scan_result(res: HashResult, matches: list[Match], keep_text: bool, failure
     return out
 
 
-def _record(repo: Any, results: list[HashResult], finished: list[ScanResult], resume: bool) -> None:
-    """Remember finished file inputs by sha256 (for ``--resume``)."""
-    if not resume or not results:
+def _record(repo: Repository, job: str, results: list[HashResult], finished: list[ScanResult]) -> None:
+    """Store an input's results in ``job`` (an input: a file, or one inline post).
+
+    An input whose every result failed is not stored, so the next run tries
+    it again (a file that was unreadable or too slow this time); a JSONL file
+    with a few bad posts is stored, its errors with it.
+    """
+    if not results:
         return
-    first = results[0]
-    sha = next((s.value for s in first.signals if s.type == "sha256"), None)
-    if sha is None or any(r.error for r in finished):
-        return  # failed inputs are retried next time
-    repo.record_scan(sha, {"input": finished[0].input, "matches": sum(len(r.matches) for r in finished)})
+    sha = next((s.value for s in results[0].signals if s.type == "sha256"), None)
+    if sha is None or all(r.error for r in finished):
+        return
+    repo.record_scan(job, sha, [r.to_stored() for r in finished])
+
+
+def check_job_name(name: str) -> str:
+    if not _JOB_NAME.fullmatch(name):
+        raise InvalidInput(f"job name {name[:40]!r}: use letters, digits and . : @ - _ (at most 128)")
+    return name
+
+
+def job_results(repo: Repository, job: str) -> Iterator[ScanResult]:
+    """Every result stored in ``job``, in the order they were scanned.
+
+    Inputs scanned before tahaluf kept results (the old scan log) have none.
+    """
+    check_job_name(job)
+    for rec in repo.iter_scan_results(job):
+        for obj in rec.results or []:
+            yield ScanResult.from_stored(obj)
+
+
+def list_jobs(repo: Repository) -> list[ScanJobRecord]:
+    return repo.list_scan_jobs()
+
+
+def clear_job(repo: Repository, job: str) -> int:
+    """Forget what ``job`` scanned (its next run scans everything again); the number forgotten.
+
+    Raises :class:`NotFound` for a job that has scanned nothing (a mistyped name).
+    """
+    forgotten = repo.clear_scan_job(check_job_name(job))
+    if not forgotten:
+        raise NotFound(f"no scan job {job!r} (see tahaluf scan-jobs list)")
+    return forgotten
 
 
 def lookup_values(

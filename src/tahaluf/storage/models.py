@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES", "UtcDateTime",
-    "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanLog", "StoreMeta",
+    "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanJobResult", "ItemPreview", "StoreMeta",
     "Member", "ApiKey", "BankShare", "HubSetting", "AuditEntry", "Submission", "ReviewTask",
     "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery",
 ]
@@ -162,14 +162,34 @@ class ChangeLog(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class ScanLog(Base):
-    """One row per scanned input (by sha256 of its bytes), for ``scan --resume``."""
+class ScanJobResult(Base):
+    """The results of one input (by sha256 of its bytes) in a named scan job (migration 0007).
 
-    __tablename__ = "scan_log"
+    ``results`` NULL: scanned before results were kept (rows of the old ``scan_log``).
+    """
 
-    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __tablename__ = "scan_results"
+    __table_args__ = (
+        UniqueConstraint("job", "sha256", name="uq_scan_results_job_sha256"),
+        Index("ix_scan_results_job_id", "job", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))
     scanned_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    result: Mapped[dict[str, Any]] = mapped_column(Json)
+    results: Mapped[list[dict[str, Any]] | None] = mapped_column(Json, nullable=True)
+
+
+class ItemPreview(Base):
+    """A bank item's thumbnail (JPEG) or text, stored by tahaluf when it hashed the content."""
+
+    __tablename__ = "item_previews"
+
+    item_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_items.id", ondelete="CASCADE"), primary_key=True)
+    image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class StoreMeta(Base):

@@ -23,6 +23,8 @@ __all__ = [
     "AddOutcome",
     "ChangeRecord",
     "ScanRecord",
+    "ScanJobRecord",
+    "ItemPreviewRecord",
     "PdqBatch",
     "Repository",
 ]
@@ -132,9 +134,35 @@ class PdqBatch:
 
 @dataclass(frozen=True, slots=True)
 class ScanRecord:
+    """One input scanned by a job: its results (one per post of a JSONL file).
+
+    ``results`` is None for inputs scanned before results were kept.
+    """
+
+    job: str
     sha256: str
     scanned_at: datetime
-    result: dict[str, Any]
+    results: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanJobRecord:
+    name: str
+    inputs: int
+    first_at: datetime
+    last_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPreviewRecord:
+    """What the HTML report may show of a bank item: a JPEG thumbnail and/or its text.
+
+    Written only by tahaluf itself from content it hashed, never from imported data.
+    """
+
+    item_id: int
+    image: bytes | None = None
+    text: str | None = None
 
 
 @runtime_checkable
@@ -201,8 +229,18 @@ class Repository(Protocol):
 
     def log_mark(self, change_id: int) -> str: ...
 
-    def record_scan(self, sha256: str, result: dict[str, Any]) -> None: ...
+    def record_scan(self, job: str, sha256: str, results: list[dict[str, Any]]) -> bool: ...
 
-    def get_scans(self, sha256s: Iterable[str]) -> dict[str, ScanRecord]: ...
+    def scanned(self, job: str, sha256s: Iterable[str]) -> set[str]: ...
+
+    def iter_scan_results(self, job: str) -> Iterator[ScanRecord]: ...
+
+    def list_scan_jobs(self) -> list[ScanJobRecord]: ...
+
+    def clear_scan_job(self, job: str) -> int: ...
+
+    def set_item_previews(self, previews: Sequence[ItemPreviewRecord]) -> None: ...
+
+    def get_item_previews(self, item_ids: Iterable[int]) -> dict[int, ItemPreviewRecord]: ...
 
     def close(self) -> None: ...

@@ -27,8 +27,9 @@ from tahaluf.errors import Conflict, InvalidInput, NotFound, StorageError
 from tahaluf.storage.engine import WRITE, describe_url, translate_errors
 from tahaluf.storage.repository.bulk import sqlite_add_items
 from tahaluf.storage.models import (
-    EXACT_TYPES, EXACT_TYPES_SQL, Bank, BankItem, ChangeLog, ItemSignal, ScanLog, StoreMeta, UtcDateTime,
+    EXACT_TYPES, EXACT_TYPES_SQL, Bank, BankItem, ChangeLog, ItemSignal, StoreMeta, UtcDateTime,
 )
+from tahaluf.storage.repository.scanlog import ScanLogMixin
 from tahaluf.storage.repository.base import (
     AddOutcome,
     BankRecord,
@@ -37,7 +38,6 @@ from tahaluf.storage.repository.base import (
     ItemRow,
     NewBank,
     PdqBatch,
-    ScanRecord,
     SignalRecord,
     SignalRow,
 )
@@ -51,7 +51,6 @@ _banks = Bank.__table__
 _items = BankItem.__table__
 _signals = ItemSignal.__table__
 _changes = ChangeLog.__table__
-_scans = ScanLog.__table__
 _meta = StoreMeta.__table__
 
 
@@ -86,7 +85,7 @@ def _bank_record(row: Any) -> BankRecord:
     )
 
 
-class Store:
+class Store(ScanLogMixin):
     """A tahaluf database. Create with :func:`tahaluf.storage.open_store`."""
 
     def __init__(self, engine: Engine, url: URL) -> None:
@@ -597,23 +596,3 @@ class Store:
         entry = None if row is None else [row.id, row.bank_id, row.item_id, row.op, _utc(row.at).isoformat()]
         return hashlib.sha256(json.dumps([database_id, change_id, entry]).encode()).hexdigest()
 
-    # -- scan log --------------------------------------------------------------
-    def record_scan(self, sha256: str, result: dict[str, Any]) -> None:
-        values = dict(sha256=sha256, scanned_at=_now(), result=result)
-        with self._write() as conn:
-            if self.dialect in ("sqlite", "postgresql"):
-                stmt = self._insert(_scans).values(**values)
-                conn.execute(stmt.on_conflict_do_update(index_elements=["sha256"], set_=dict(
-                    scanned_at=stmt.excluded.scanned_at, result=stmt.excluded.result)))
-            else:
-                conn.execute(delete(_scans).where(_scans.c.sha256 == sha256))
-                conn.execute(insert(_scans).values(**values))
-
-    def get_scans(self, sha256s: Iterable[str]) -> dict[str, ScanRecord]:
-        keys = list(dict.fromkeys(sha256s))
-        out: dict[str, ScanRecord] = {}
-        with self._read() as conn:
-            for part in _chunks(keys):
-                for r in conn.execute(select(_scans).where(_scans.c.sha256.in_(part))):
-                    out[r.sha256] = ScanRecord(r.sha256, _utc(r.scanned_at), dict(r.result))
-        return out
