@@ -395,20 +395,23 @@ class Hub:
         pdq_max_distance: int = 31,
         vocabulary: Any = None,
     ) -> BankView:
-        from tahaluf.banks import create_bank
+        """Create a bank owned by ``actor``: the bank, its owner, visibility, shares and
+        audit entry are one transaction, so no one ever sees it otherwise."""
+        from tahaluf.banks import new_bank
 
         actor.require(Capability.CURATE)
         _check_visibility(visibility)
         member_ids = self._member_ids(shared_with)
-        record = create_bank(self.store, name, kind, labels, signal_types=signal_types,
-                             pdq_max_distance=pdq_max_distance, vocabulary=vocabulary)
-        self.hubstore.set_bank_owner(record.id, actor.name)
-        self.store.update_bank(record.id, visibility=visibility)
-        if member_ids:
-            self.hubstore.set_bank_shares(record.id, member_ids)
+        spec = new_bank(name, kind, labels, signal_types=signal_types, pdq_max_distance=pdq_max_distance,
+                        vocabulary=vocabulary, owner=actor.name, visibility=visibility)
+        with self.store.transaction() as conn:
+            record = self.store.create_bank(spec, conn=conn)
+            if member_ids:
+                self.hubstore.set_bank_shares(record.id, member_ids, conn=conn)
+            self.hubstore.append_audit(actor.name, "bank.create", f"bank:{name}",
+                                       {"kind": kind, "visibility": visibility, "shared_with": sorted(shared_with)},
+                                       conn=conn)
         self._shares_at = 0.0
-        self.audit(actor, "bank.create", f"bank:{name}", {"kind": kind, "visibility": visibility,
-                                                          "shared_with": sorted(shared_with)})
         return self.bank(actor, name)
 
     def update_bank(

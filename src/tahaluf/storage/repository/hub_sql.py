@@ -163,15 +163,15 @@ class HubStore:
         ]
 
     # -- bank sharing -------------------------------------------------------
-    def set_bank_owner(self, bank_id: int, owner: str | None) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(update(_banks).where(_banks.c.id == bank_id).values(owner=owner))
-
-    def set_bank_shares(self, bank_id: int, member_ids: Sequence[int]) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(delete(_shares).where(_shares.c.bank_id == bank_id))
-            if member_ids:
-                conn.execute(insert(_shares), [{"bank_id": bank_id, "member_id": m} for m in sorted(set(member_ids))])
+    def set_bank_shares(self, bank_id: int, member_ids: Sequence[int], *, conn: Connection | None = None) -> None:
+        """Replace the bank's share list (in ``conn``'s transaction when given)."""
+        if conn is None:
+            with self.store.transaction() as own:
+                return self.set_bank_shares(bank_id, member_ids, conn=own)
+        conn.execute(delete(_shares).where(_shares.c.bank_id == bank_id))
+        if member_ids:
+            conn.execute(insert(_shares), [{"bank_id": bank_id, "member_id": m} for m in sorted(set(member_ids))])
+        return None
 
     def bank_shares(self) -> dict[int, list[str]]:
         """Member names each bank is shared with, by bank id (only banks with shares)."""
