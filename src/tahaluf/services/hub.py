@@ -139,6 +139,8 @@ SETTINGS: dict[str, Setting] = {
                 "confirmations from two different members", bool),
         Setting("lookup_exclude_disputed", False, "leave disputed items out of lookups unless a request asks "
                 "otherwise", bool),
+        Setting("review_submission_reviewers", [], "members whose reviewers see and decide every member's "
+                "submissions (their text and note); others see only their own member's, admins all", list),
     )
 }
 
@@ -154,6 +156,10 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
             value, ok = (float(value), True) if abs(value) < 2**53 else (value, False)
         if not ok:
             raise InvalidInput(f"setting {name!r} must be a {setting.kind.__name__}")
+        if setting.kind is list and not (
+            len(value) <= 1000 and all(isinstance(v, str) and 0 < len(v) <= 128 for v in value)
+        ):
+            raise InvalidInput(f"setting {name!r} must be a list of up to 1000 member names")
         if setting.kind in (int, float) and value < 0:
             raise InvalidInput(f"setting {name!r} must not be negative")
         if setting.kind in (int, float) and not setting.minimum <= value <= setting.maximum:  # NaN too

@@ -272,30 +272,46 @@ def _render(hub: Hub, who: Principal, tasks: Sequence[TaskRecord]) -> list[dict[
     return [_task_json(t, names, visible, subs.get(t.submission_id or 0), at) for t in tasks]
 
 
+def _submissions_seen_of(hub: Hub, who: Principal) -> int | None:
+    """Whose submissions ``who`` may see in the queue: None for everyone's (admins and the
+    members the ``review_submission_reviewers`` setting designates), else its member id."""
+    if who.is_admin or who.name in hub.settings()["review_submission_reviewers"]:
+        return None
+    return who.member_id
+
+
+def _sees(hub: Hub, who: Principal, task: TaskRecord) -> bool:
+    only = _submissions_seen_of(hub, who)
+    return only is None or task.submission_id is None or task.member_id == only
+
+
 def list_tasks(hub: Hub, who: Principal, status: str = "open", *, after_id: int = 0, limit: int = 100
                ) -> tuple[list[dict[str, Any]], int | None]:
-    """One page of the queue, filtered by status (see :data:`STATUS_FILTERS`)."""
+    """One page of the queue, filtered by status (see :data:`STATUS_FILTERS`); tasks of other
+    members' submissions only for the reviewers the hub designates."""
     who.require(Capability.REVIEW)
     if status not in STATUS_FILTERS:
         raise InvalidInput(f"status must be one of {', '.join(STATUS_FILTERS)}, not {status!r}")
     statuses = {"open": OPEN_STATUSES, "all": TASK_STATUSES}.get(status, (status,))
     limit = _page_limit(hub, limit)
-    tasks = _reviews(hub).list_tasks(statuses, after_id=after_id, limit=limit + 1)
+    tasks = _reviews(hub).list_tasks(statuses, after_id=after_id, limit=limit + 1,
+                                     submissions_of=_submissions_seen_of(hub, who))
     more = len(tasks) > limit
     tasks = tasks[:limit]
     return _render(hub, who, tasks), (tasks[-1].id if more else None)
 
 
-def _task(hub: Hub, task_id: int) -> TaskRecord:
+def _task(hub: Hub, who: Principal, task_id: int) -> TaskRecord:
+    """The task if ``who`` may see it; NotFound otherwise (existence is not revealed)."""
     task = _reviews(hub).get_task(task_id)
-    if task is None:
+    if task is None or not _sees(hub, who, task):
         raise NotFound(f"no review task {task_id}")
     return task
 
 
 def get_task(hub: Hub, who: Principal, task_id: int) -> dict[str, Any]:
     who.require(Capability.REVIEW)
-    return _render(hub, who, [_task(hub, task_id)])[0]
+    return _render(hub, who, [_task(hub, who, task_id)])[0]
 
 
 def _refuse_busy(hub: Hub, who: Principal, task: TaskRecord) -> None:
@@ -312,13 +328,13 @@ def _refuse_busy(hub: Hub, who: Principal, task: TaskRecord) -> None:
 def claim_task(hub: Hub, who: Principal, task_id: int) -> dict[str, Any]:
     """Claim an open task for ``review_claim_ttl_s`` (again by the holder: extended)."""
     who.require(Capability.REVIEW)
-    task = _task(hub, task_id)
+    task = _task(hub, who, task_id)
     _refuse_busy(hub, who, task)
     ttl_s = int(hub.settings()["review_claim_ttl_s"])
     expires = now() + timedelta(seconds=ttl_s)
     note = AuditNote(who.name, "review.claim", f"review:{task_id}", {"expires_at": expires.isoformat()})
     if not _reviews(hub).claim(task_id, who.member_id, expires, note):
-        _refuse_busy(hub, who, _task(hub, task_id))
+        _refuse_busy(hub, who, _task(hub, who, task_id))
         raise Conflict(f"review task {task_id} changed meanwhile; reload it")
     return get_task(hub, who, task_id)
 
@@ -420,7 +436,7 @@ def decide(hub: Hub, who: Principal, task_id: int, d: Decision) -> dict[str, Any
     if not reason:
         raise InvalidInput("a decision needs a reason")
     labels = hub.vocabulary.validate(d.labels or {})
-    task = _task(hub, task_id)
+    task = _task(hub, who, task_id)
     _refuse_busy(hub, who, task)
     plan = _plan(hub, who, task, d)
     item = None
