@@ -25,7 +25,7 @@ from typing import Any
 
 from tahaluf.access import Capability, Principal, check_roles
 from tahaluf.audit import AuditRecord
-from tahaluf.errors import InvalidInput, NotFound, PermissionDenied
+from tahaluf.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tahaluf.labels import default_vocabulary, load_vocabulary
 from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.signals.base import Signal
@@ -39,6 +39,10 @@ __all__ = [
     "SETTINGS",
     "Hub",
     "BankView",
+    "resolve_bank",
+    "bank_label",
+    "short_name",
+    "qualified_name",
     "new_api_key",
     "hash_key",
 ]
@@ -168,18 +172,57 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def short_name(key: str) -> str:
+    """A bank's name as its owner gave it (its stored key without the ``owner/`` qualifier)."""
+    return key.rsplit("/", 1)[-1]
+
+
+def qualified_name(bank: BankRecord) -> str:
+    """``owner/name`` (``/name`` for a bank of the hub operator): unambiguous for everyone."""
+    return f"{bank.owner or ''}/{short_name(bank.name)}"
+
+
+def resolve_bank(actor: Principal, ref: str, visible: Sequence[BankRecord]) -> BankRecord | None:
+    """The bank ``ref`` names among the banks ``actor`` sees (see docs/hub.md, "Bank names"):
+    ``owner/name`` (``/name``: the hub operator's), or a plain name: the only visible bank of
+    that name, else the caller's own, else the hub operator's. InvalidInput when a plain
+    name stays ambiguous (it names only visible banks, so nothing hidden is revealed)."""
+    if "/" in ref:
+        owner, short = ref.rsplit("/", 1)
+        return next((b for b in visible if (b.owner or "") == owner and short_name(b.name) == short), None)
+    named = [b for b in visible if short_name(b.name) == ref]
+    if len(named) <= 1:
+        return named[0] if named else None
+    for pick in ([b for b in named if b.owner == actor.name], [b for b in named if b.owner is None]):
+        if len(pick) == 1:
+            return pick[0]
+    raise InvalidInput(f"several banks you can see are named {ref!r}: "
+                       f"{', '.join(sorted(qualified_name(b) for b in named))}; name one as owner/name")
+
+
+def bank_label(actor: Principal, bank: BankRecord, visible: Sequence[BankRecord]) -> str:
+    """How ``actor`` is shown ``bank``: its plain name when that names it for ``actor``, else ``owner/name``."""
+    short = short_name(bank.name)
+    try:
+        plain = resolve_bank(actor, short, visible)
+    except InvalidInput:
+        plain = None
+    return short if plain is not None and plain.id == bank.id else qualified_name(bank)
+
+
 @dataclass(frozen=True, slots=True)
 class BankView:
-    """A bank as a member sees it."""
+    """A bank as a member sees it (``label``: its name for that member)."""
 
     record: BankRecord
     shared_with: tuple[str, ...] = ()
     counts: dict[str, int] = field(default_factory=dict)
+    label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         b = self.record
         out = {
-            "name": b.name,
+            "name": self.label or b.name,
             "kind": b.kind,
             "owner": b.owner,
             "visibility": b.visibility,
@@ -352,39 +395,43 @@ class Hub:
             self._banks = self.store.list_banks()
         return self._shares
 
-    def _view(self, bank: BankRecord) -> BankView:
-        return BankView(bank, tuple(self._bank_shares().get(bank.id, ())))
-
     def visible_banks(self, actor: Principal, *, cached: bool = False) -> list[BankView]:
-        """The banks ``actor`` may see; ``cached`` (the lookup path) uses the
-        worker's bank list, refreshed every ``key_cache_s`` and whenever the
-        change log names a bank, instead of reading the database."""
+        """The banks ``actor`` may see, each labelled with its name for ``actor``; ``cached``
+        (the lookup path) uses the worker's bank list, refreshed every ``key_cache_s`` and
+        whenever the change log names a bank, instead of reading the database."""
         shares = self._bank_shares()
         records = self._banks if cached else self.store.list_banks()
-        return [
-            BankView(b, tuple(shares.get(b.id, ())))
-            for b in records
-            if actor.sees_bank(b.owner, b.visibility, shares.get(b.id, ()))
-        ]
+        seen = [b for b in records if actor.sees_bank(b.owner, b.visibility, shares.get(b.id, ()))]
+        by_short: dict[str, list[BankRecord]] = {}
+        for b in seen:
+            by_short.setdefault(short_name(b.name), []).append(b)
+        return [BankView(b, tuple(shares.get(b.id, ())), label=bank_label(actor, b, by_short[short_name(b.name)]))
+                for b in seen]
 
     def visible_bank_names(self, actor: Principal) -> set[str]:
+        """Stored keys (``BankRecord.name``, as matches carry them) of the banks ``actor`` sees."""
         return {v.record.name for v in self.visible_banks(actor, cached=True)}
 
+    def bank_labels(self, actor: Principal) -> dict[str, str]:
+        """Stored key -> the name ``actor`` is shown, for the banks it sees (cached list)."""
+        return {v.record.name: v.label or v.record.name for v in self.visible_banks(actor, cached=True)}
+
     def bank(self, actor: Principal, name: str) -> BankView:
-        """The bank if ``actor`` may see it; NotFound otherwise (existence is not revealed)."""
-        found = self.store.get_bank(name)
-        if found is not None:
-            view = self._view(found)
-            if actor.sees_bank(found.owner, found.visibility, view.shared_with):
-                return view
-        raise NotFound(f"no bank named {name!r}")
+        """The bank ``name`` names for ``actor`` (see :func:`resolve_bank`); NotFound when it
+        names no bank ``actor`` may see, exactly as for a name no bank has."""
+        shares = self._bank_shares()
+        seen = [b for b in self.store.list_banks() if actor.sees_bank(b.owner, b.visibility, shares.get(b.id, ()))]
+        found = resolve_bank(actor, name, seen)
+        if found is None:
+            raise NotFound(f"no bank named {name!r}")
+        return BankView(found, tuple(shares.get(found.id, ())), label=bank_label(actor, found, seen))
 
     def bank_for_change(self, actor: Principal, name: str) -> BankView:
         """The bank if ``actor`` may change it (curator owning it, or admin)."""
         actor.require(Capability.CURATE)
         view = self.bank(actor, name)
         if not actor.owns_bank(view.record.owner):
-            raise PermissionDenied(f"bank {name!r} belongs to {view.record.owner or 'the hub operator'}; "
+            raise PermissionDenied(f"bank {view.label or name!r} belongs to {view.record.owner or 'the hub operator'}; "
                                    "only its owner or an admin may change it")
         return view
 
@@ -402,7 +449,13 @@ class Hub:
         vocabulary: Any = None,
     ) -> BankView:
         """Create a bank owned by ``actor``: the bank, its owner, visibility, shares and
-        audit entry are one transaction, so no one ever sees it otherwise."""
+        audit entry are one transaction, so no one ever sees it otherwise.
+
+        Names are scoped per owner: Conflict only when ``actor`` already owns a bank of
+        that name. Another member's bank of the same name (visible or not) changes nothing
+        in the answer; the new bank is then stored under the key ``owner/name``."""
+        from dataclasses import replace
+
         from tahaluf.banks import new_bank
 
         actor.require(Capability.CURATE)
@@ -411,14 +464,19 @@ class Hub:
         spec = new_bank(name, kind, labels, signal_types=signal_types, pdq_max_distance=pdq_max_distance,
                         vocabulary=vocabulary, owner=actor.name, visibility=visibility)
         with self.store.transaction() as conn:
+            taken = self.hubstore.lock_bank_names(conn)
+            if any(owner == actor.name and short_name(key) == name for key, owner in taken):
+                raise Conflict(f"you already have a bank named {name!r}")
+            if name in {key for key, _ in taken}:
+                spec = replace(spec, name=f"{actor.name}/{name}")
             record = self.store.create_bank(spec, conn=conn)
             if member_ids:
                 self.hubstore.set_bank_shares(record.id, member_ids, conn=conn)
-            self.hubstore.append_audit(actor.name, "bank.create", f"bank:{name}",
+            self.hubstore.append_audit(actor.name, "bank.create", f"bank:{record.name}",
                                        {"kind": kind, "visibility": visibility, "shared_with": sorted(shared_with)},
                                        conn=conn)
         self._shares_at = 0.0
-        return self.bank(actor, name)
+        return self.bank(actor, f"{actor.name}/{name}")
 
     def update_bank(
         self,
@@ -453,14 +511,14 @@ class Hub:
             changes["shared_with"] = sorted(shared_with)
             self._shares_at = 0.0
         self._shares_at = 0.0  # the cached bank list (visibility, threshold) is stale
-        self.audit(actor, "bank.update", f"bank:{name}", changes)
-        return self.bank(actor, name)
+        self.audit(actor, "bank.update", f"bank:{view.record.name}", changes)
+        return self.bank(actor, qualified_name(view.record))
 
     def delete_bank(self, actor: Principal, name: str) -> None:
         view = self.bank_for_change(actor, name)
         self.store.delete_bank(view.record.id)
         self._shares_at = 0.0
-        self.audit(actor, "bank.delete", f"bank:{name}")
+        self.audit(actor, "bank.delete", f"bank:{view.record.name}")
 
     def _member_ids(self, names: Sequence[str]) -> list[int]:
         ids = []

@@ -40,6 +40,7 @@ _settings = HubSetting.__table__
 _audit = AuditEntry.__table__
 _banks = Bank.__table__
 _AUDIT_LOCK = 7_412_001  # pg_advisory_xact_lock key for audit appends
+_BANK_NAMES_LOCK = 7_412_002  # pg_advisory_xact_lock key for bank creations (names per owner)
 
 
 
@@ -172,6 +173,13 @@ class HubStore:
         if member_ids:
             conn.execute(insert(_shares), [{"bank_id": bank_id, "member_id": m} for m in sorted(set(member_ids))])
         return None
+
+    def lock_bank_names(self, conn: Connection) -> list[tuple[str, str | None]]:
+        """Serialise bank creations (a transaction advisory lock on PostgreSQL; SQLite's write
+        transaction already does) and return every bank's ``(key, owner)``."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BANK_NAMES_LOCK})
+        return [(r.name, r.owner) for r in conn.execute(select(_banks.c.name, _banks.c.owner)).all()]
 
     def bank_shares(self) -> dict[int, list[str]]:
         """Member names each bank is shared with, by bank id (only banks with shares)."""
