@@ -172,23 +172,28 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_KEY_CHARS = 128  # banks.name, which holds owner:name when a plain name is taken
+#: between owner and name in a qualified bank name (allowed in a URL path segment; in no bank name)
+QUALIFIER = ":"
+
+
 def short_name(key: str) -> str:
-    """A bank's name as its owner gave it (its stored key without the ``owner/`` qualifier)."""
-    return key.rsplit("/", 1)[-1]
+    """A bank's name as its owner gave it (its stored key without the ``owner:`` qualifier)."""
+    return key.rsplit(QUALIFIER, 1)[-1]
 
 
 def qualified_name(bank: BankRecord) -> str:
-    """``owner/name`` (``/name`` for a bank of the hub operator): unambiguous for everyone."""
-    return f"{bank.owner or ''}/{short_name(bank.name)}"
+    """``owner:name`` (``:name`` for a bank of the hub operator): unambiguous for everyone."""
+    return f"{bank.owner or ''}{QUALIFIER}{short_name(bank.name)}"
 
 
 def resolve_bank(actor: Principal, ref: str, visible: Sequence[BankRecord]) -> BankRecord | None:
     """The bank ``ref`` names among the banks ``actor`` sees (see docs/hub.md, "Bank names"):
-    ``owner/name`` (``/name``: the hub operator's), or a plain name: the only visible bank of
+    ``owner:name`` (``:name``: the hub operator's), or a plain name: the only visible bank of
     that name, else the caller's own, else the hub operator's. InvalidInput when a plain
     name stays ambiguous (it names only visible banks, so nothing hidden is revealed)."""
-    if "/" in ref:
-        owner, short = ref.rsplit("/", 1)
+    if QUALIFIER in ref:
+        owner, short = ref.rsplit(QUALIFIER, 1)
         return next((b for b in visible if (b.owner or "") == owner and short_name(b.name) == short), None)
     named = [b for b in visible if short_name(b.name) == ref]
     if len(named) <= 1:
@@ -197,11 +202,11 @@ def resolve_bank(actor: Principal, ref: str, visible: Sequence[BankRecord]) -> B
         if len(pick) == 1:
             return pick[0]
     raise InvalidInput(f"several banks you can see are named {ref!r}: "
-                       f"{', '.join(sorted(qualified_name(b) for b in named))}; name one as owner/name")
+                       f"{', '.join(sorted(qualified_name(b) for b in named))}; name one as owner{QUALIFIER}name")
 
 
 def bank_label(actor: Principal, bank: BankRecord, visible: Sequence[BankRecord]) -> str:
-    """How ``actor`` is shown ``bank``: its plain name when that names it for ``actor``, else ``owner/name``."""
+    """How ``actor`` is shown ``bank``: its plain name when that names it for ``actor``, else ``owner:name``."""
     short = short_name(bank.name)
     try:
         plain = resolve_bank(actor, short, visible)
@@ -361,6 +366,12 @@ class Hub:
         self.audit(actor, "member.add", f"member:{name}", {"roles": clean})
         return member, key
 
+    def directory(self, actor: Principal) -> list[str]:
+        """Every member's name: the coalition's roster, open to every member, so that naming
+        a member to share a bank with (and being told there is no such member) reveals
+        nothing the caller cannot see."""
+        return [m.name for m in self.hubstore.list_members()]
+
     def member(self, name: str) -> MemberRecord:
         found = self.hubstore.get_member(name)
         if found is None:
@@ -453,7 +464,7 @@ class Hub:
 
         Names are scoped per owner: Conflict only when ``actor`` already owns a bank of
         that name. Another member's bank of the same name (visible or not) changes nothing
-        in the answer; the new bank is then stored under the key ``owner/name``."""
+        in the answer; the new bank is then stored under the key ``owner:name``."""
         from dataclasses import replace
 
         from tahaluf.banks import new_bank
@@ -463,12 +474,16 @@ class Hub:
         member_ids = self._member_ids(shared_with)
         spec = new_bank(name, kind, labels, signal_types=signal_types, pdq_max_distance=pdq_max_distance,
                         vocabulary=vocabulary, owner=actor.name, visibility=visibility)
+        room = _KEY_CHARS - len(actor.name) - len(QUALIFIER)
+        if len(name) > room:  # whatever other banks exist: the answer must not depend on them
+            raise InvalidInput(f"bank name too long: a bank of {actor.name!r} may have a name of at most "
+                               f"{max(room, 0)} characters")
         with self.store.transaction() as conn:
             taken = self.hubstore.lock_bank_names(conn)
             if any(owner == actor.name and short_name(key) == name for key, owner in taken):
                 raise Conflict(f"you already have a bank named {name!r}")
             if name in {key for key, _ in taken}:
-                spec = replace(spec, name=f"{actor.name}/{name}")
+                spec = replace(spec, name=f"{actor.name}{QUALIFIER}{name}")
             record = self.store.create_bank(spec, conn=conn)
             if member_ids:
                 self.hubstore.set_bank_shares(record.id, member_ids, conn=conn)
@@ -476,7 +491,7 @@ class Hub:
                                        {"kind": kind, "visibility": visibility, "shared_with": sorted(shared_with)},
                                        conn=conn)
         self._shares_at = 0.0
-        return self.bank(actor, f"{actor.name}/{name}")
+        return self.bank(actor, f"{actor.name}{QUALIFIER}{name}")
 
     def update_bank(
         self,
@@ -525,7 +540,7 @@ class Hub:
         for n in names:
             member = self.hubstore.get_member(n)
             if member is None:
-                raise InvalidInput(f"cannot share with {n!r}: no such member")
+                raise InvalidInput(f"cannot share with {n!r}: no such member (see GET /v1/directory)")
             ids.append(member.id)
         return ids
 
@@ -551,6 +566,15 @@ class Hub:
         if exclude_disputed:
             disputed = self.disputed_items({m.item_id for ms in found for m in ms})
         return [[m for m in ms if m.bank in visible and m.item_id not in disputed] for ms in found]
+
+    def label_matches(self, actor: Principal, matches: Sequence[Match]) -> list[Match]:
+        """``matches`` with each bank named as ``actor`` is shown it (see :meth:`bank_labels`)."""
+        from dataclasses import replace
+
+        if not matches:
+            return list(matches)
+        labels = self.bank_labels(actor)
+        return [m if labels.get(m.bank, m.bank) == m.bank else replace(m, bank=labels[m.bank]) for m in matches]
 
     def disputed_items(self, item_ids: set[int]) -> set[int]:
         from tahaluf.storage.repository.feedback_sql import disputed_among

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from tahaluf.errors import Conflict, InvalidInput, NotFound, PermissionDenied, S
 from tahaluf.services.banking import bank_signals_of
 from tahaluf.services.curation import index_signal
 from tahaluf.services.hashing import HashOptions, HashResult, hash_text, hash_url
-from tahaluf.services.hub import BankView, Hub
+from tahaluf.services.hub import BankView, Hub, qualified_name, short_name
 from tahaluf.services.matching import Match
 from tahaluf.services.scanning import ScanResult
 from tahaluf.services.webhooks import emit
@@ -219,8 +219,8 @@ def notify_matches(hub: Hub, who: Principal, results: Sequence[ScanResult]) -> N
         if owner is None or owner == who.name:
             continue
         per_owner.setdefault(owner, []).extend(
-            {"bank": m.bank, "external_id": m.external_id, "item_id": m.item_id, "signal_type": m.signal_type,
-             "score": round(m.score, 4)} for m in matches)
+            {"bank": short_name(m.bank), "external_id": m.external_id, "item_id": m.item_id,
+             "signal_type": m.signal_type, "score": round(m.score, 4)} for m in matches)  # the owner's own name
     for owner, entries in per_owner.items():
         member = hub.hubstore.get_member(owner)
         if member is not None:
@@ -232,10 +232,11 @@ def _names(hub: Hub, member_ids: Sequence[int | None]) -> dict[int, str]:
     return {i: m.name for i, m in hub.hubstore.get_members([i for i in member_ids if i is not None]).items()}
 
 
-def _task_json(task: TaskRecord, names: dict[int, str], visible: set[str], sub: SubmissionRecord | None,
+def _task_json(task: TaskRecord, names: dict[int, str], visible: dict[str, str], sub: SubmissionRecord | None,
                at: datetime) -> dict[str, Any]:
+    """``visible``: stored key -> the name the reader is shown, for the banks it sees."""
     holder = task.claim_holder(at)
-    shown = [m for m in task.matches if m.get("bank") in visible]
+    shown = [{**m, "bank": visible[m["bank"]]} for m in task.matches if m.get("bank") in visible]
     return {
         "id": task.id,
         "source": task.source,
@@ -254,7 +255,7 @@ def _task_json(task: TaskRecord, names: dict[int, str], visible: set[str], sub: 
         "updated_at": task.updated_at.isoformat(),
         "decisions": [
             {"member": names.get(d.member_id) if d.member_id is not None else None, "decision": d.decision,
-             "reason": d.reason, "labels": d.labels, "bank": d.bank if d.bank in visible else None,
+             "reason": d.reason, "labels": d.labels, "bank": visible.get(d.bank) if d.bank else None,
              "decided_at": d.decided_at.isoformat()}
             for d in task.decisions
         ],
@@ -267,7 +268,7 @@ def _render(hub: Hub, who: Principal, tasks: Sequence[TaskRecord]) -> list[dict[
         ids += [t.member_id, t.claimed_by, *(d.member_id for d in t.decisions)]
     names = _names(hub, ids)
     subs = _reviews(hub).get_submissions([t.submission_id for t in tasks if t.submission_id is not None])
-    visible = hub.visible_bank_names(who)
+    visible = hub.bank_labels(who)
     at = now()
     return [_task_json(t, names, visible, subs.get(t.submission_id or 0), at) for t in tasks]
 
@@ -360,7 +361,9 @@ def _reviewed_bank(hub: Hub, who: Principal, name: str | None, kind: str, decisi
     ``owner_needed``) owned by the reviewer's member or the reviewer an admin (else 403)."""
     if not name:
         raise InvalidInput(f"{decision} needs a bank ({kind} bank to add the content to)")
-    view = hub.bank(who, name)
+    record = hub.store.get_bank(name)  # ``name`` is the stored key (see decide)
+    view = hub.bank(who, qualified_name(record) if record is not None else name)
+    name = view.label or name
     if view.record.kind != kind:
         raise InvalidInput(f"bank {name!r} is a{'n' if view.record.kind == 'allow' else ''} "
                            f"{view.record.kind} bank; {decision} adds to a {kind} bank")
@@ -438,6 +441,8 @@ def decide(hub: Hub, who: Principal, task_id: int, d: Decision) -> dict[str, Any
     labels = hub.vocabulary.validate(d.labels or {})
     task = _task(hub, who, task_id)
     _refuse_busy(hub, who, task)
+    if d.bank and d.decision != "escalate":  # stored by key: the same bank whoever reads the decision
+        d = replace(d, bank=hub.bank(who, d.bank).record.name)
     plan = _plan(hub, who, task, d)
     item = None
     if plan.add_to is not None:
