@@ -172,6 +172,23 @@ def test_a_submission_is_seen_by_its_member_and_the_designated_reviewers_only(
         assert text not in listing and note not in listing
 
 
+def test_a_decision_names_the_bank_as_each_reader_knows_it(hubby: Hubby) -> None:
+    """beta owns a bank named like alpha's (names are scoped per owner): a confirmation by
+    beta into "alpha-known" goes to beta's own bank, and each reader is shown it by its name."""
+    h = hubby
+    r = h.post("beta", "/v1/banks", json={"name": "alpha-known", "labels": {"entity": "demo-entity"}})
+    assert r.status_code == 201 and r.json()["owner"] == "beta", r.text
+    task_id = _submit_text(h, "scanner", POST_EN)
+    r = _decide(h, "beta", task_id, "confirm", "alpha-known", labels={"entity": "demo-entity"})
+    assert r.status_code == 200, r.text
+    assert [d["bank"] for d in r.json()["decisions"]] == ["alpha-known"]  # beta's own
+    assert h.get("beta", f"/v1/banks/alpha-known/items/review-{task_id}").status_code == 200
+    assert h.get("alpha", f"/v1/banks/alpha-known/items/review-{task_id}").status_code == 404  # not alpha's
+    shown = h.get("boss", f"/v1/reviews/{task_id}").json()  # the admin sees both banks
+    assert [d["bank"] for d in shown["decisions"]] == ["beta:alpha-known"]
+    assert [d["bank"] for d in h.get("alpha", f"/v1/reviews/{task_id}").json()["decisions"]] == [None]
+
+
 def test_the_designated_reviewers_setting_is_checked(hubby: Hubby) -> None:
     h = hubby
     for bad in ("rev", [1], [""], ["x" * 129], ["m"] * 1001):

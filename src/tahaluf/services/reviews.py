@@ -125,7 +125,7 @@ def submit(
     return {
         "submission_id": sub_id,
         "task": {"id": task_id, "new": created},
-        "matches": [_match_json(m) for m in matches],
+        "matches": [_match_json(m) for m in hub.label_matches(who, matches)],
         "signals": signals,
     }
 
