@@ -122,4 +122,6 @@ def test_no_member_ever_sees_another_members_private_bank_being_created(
             t.join(30)
     assert len(created) >= 100 and listings >= 100, (len(created), listings)
     leaked = sorted(seen & set(created))
+    print(f"beta listed banks {listings} times while alpha created {len(created)} private banks; "
+          f"beta saw {len(leaked)} of them")
     assert leaked == [], f"beta saw {len(leaked)} of {len(created)} private banks: {leaked[:10]}"
