@@ -15,7 +15,8 @@ from typing import Any
 
 from tahaluf.access import Capability, Principal
 from tahaluf.errors import InvalidInput, NotFound
-from tahaluf.services.hub import BankView, Hub, short_name
+from tahaluf.services.bank_names import short_name
+from tahaluf.services.hub import BankView, Hub
 from tahaluf.services.reviews import emit_event
 from tahaluf.storage import ItemRecord
 from tahaluf.storage.repository.feedback_sql import (

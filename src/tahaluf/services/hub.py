@@ -31,6 +31,14 @@ from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.signals.base import Signal
 from tahaluf.storage import BankRecord, Store, open_store
 from tahaluf.storage.models import VISIBILITIES
+from tahaluf.services.bank_names import (
+    KEY_CHARS,
+    QUALIFIER,
+    bank_label,
+    qualified_name,
+    resolve_bank,
+    short_name,
+)
 from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord
 
 __all__ = [
@@ -39,10 +47,6 @@ __all__ = [
     "SETTINGS",
     "Hub",
     "BankView",
-    "resolve_bank",
-    "bank_label",
-    "short_name",
-    "qualified_name",
     "new_api_key",
     "hash_key",
 ]
@@ -170,49 +174,6 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput(f"setting {name!r} must be between {setting.minimum:g} and {setting.maximum:g}")
         out[name] = value
     return out
-
-
-_KEY_CHARS = 128  # banks.name, which holds owner:name when a plain name is taken
-#: between owner and name in a qualified bank name (allowed in a URL path segment; in no bank name)
-QUALIFIER = ":"
-
-
-def short_name(key: str) -> str:
-    """A bank's name as its owner gave it (its stored key without the ``owner:`` qualifier)."""
-    return key.rsplit(QUALIFIER, 1)[-1]
-
-
-def qualified_name(bank: BankRecord) -> str:
-    """``owner:name`` (``:name`` for a bank of the hub operator): unambiguous for everyone."""
-    return f"{bank.owner or ''}{QUALIFIER}{short_name(bank.name)}"
-
-
-def resolve_bank(actor: Principal, ref: str, visible: Sequence[BankRecord]) -> BankRecord | None:
-    """The bank ``ref`` names among the banks ``actor`` sees (see docs/hub.md, "Bank names"):
-    ``owner:name`` (``:name``: the hub operator's), or a plain name: the only visible bank of
-    that name, else the caller's own, else the hub operator's. InvalidInput when a plain
-    name stays ambiguous (it names only visible banks, so nothing hidden is revealed)."""
-    if QUALIFIER in ref:
-        owner, short = ref.rsplit(QUALIFIER, 1)
-        return next((b for b in visible if (b.owner or "") == owner and short_name(b.name) == short), None)
-    named = [b for b in visible if short_name(b.name) == ref]
-    if len(named) <= 1:
-        return named[0] if named else None
-    for pick in ([b for b in named if b.owner == actor.name], [b for b in named if b.owner is None]):
-        if len(pick) == 1:
-            return pick[0]
-    raise InvalidInput(f"several banks you can see are named {ref!r}: "
-                       f"{', '.join(sorted(qualified_name(b) for b in named))}; name one as owner{QUALIFIER}name")
-
-
-def bank_label(actor: Principal, bank: BankRecord, visible: Sequence[BankRecord]) -> str:
-    """How ``actor`` is shown ``bank``: its plain name when that names it for ``actor``, else ``owner:name``."""
-    short = short_name(bank.name)
-    try:
-        plain = resolve_bank(actor, short, visible)
-    except InvalidInput:
-        plain = None
-    return short if plain is not None and plain.id == bank.id else qualified_name(bank)
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,7 +435,7 @@ class Hub:
         member_ids = self._member_ids(shared_with)
         spec = new_bank(name, kind, labels, signal_types=signal_types, pdq_max_distance=pdq_max_distance,
                         vocabulary=vocabulary, owner=actor.name, visibility=visibility)
-        room = _KEY_CHARS - len(actor.name) - len(QUALIFIER)
+        room = KEY_CHARS - len(actor.name) - len(QUALIFIER)
         if len(name) > room:  # whatever other banks exist: the answer must not depend on them
             raise InvalidInput(f"bank name too long: a bank of {actor.name!r} may have a name of at most "
                                f"{max(room, 0)} characters")

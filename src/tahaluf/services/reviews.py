@@ -28,7 +28,8 @@ from tahaluf.errors import Conflict, InvalidInput, NotFound, PermissionDenied, S
 from tahaluf.services.banking import bank_signals_of
 from tahaluf.services.curation import index_signal
 from tahaluf.services.hashing import HashOptions, HashResult, hash_text, hash_url
-from tahaluf.services.hub import BankView, Hub, qualified_name, short_name
+from tahaluf.services.bank_names import qualified_name, short_name
+from tahaluf.services.hub import BankView, Hub
 from tahaluf.services.matching import Match
 from tahaluf.services.scanning import ScanResult
 from tahaluf.services.webhooks import emit
