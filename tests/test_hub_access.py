@@ -127,6 +127,7 @@ CALLS = [
     Call("DELETE", "/v1/banks/{bank}/items/{item}", "curate", bank="change"),
     # admin
     Call("GET", "/v1/me", "any"),
+    Call("GET", "/v1/directory", "any"),
     Call("GET", "/v1/members", "admin"),
     Call("POST", "/v1/members", "admin", json={"name": "{new}", "roles": ["viewer"]}),
     Call("POST", "/v1/members/{member}/disable", "admin"),
@@ -425,6 +426,70 @@ def test_changing_the_sharing_changes_who_sees_the_bank_at_once(env: Env) -> Non
         assert resp.status_code == 200, resp.text
         assert seen_by("other") == other, patch
         assert seen_by("reviewer")[0] == reviewer[0], patch
+
+
+# -- names that must not reveal what the caller cannot see -----------------------------------
+
+
+def _as(env: Env, member: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {env.keys[member]}"}
+
+
+def test_creating_a_bank_answers_alike_whether_or_not_a_hidden_bank_has_the_name(env: Env) -> None:
+    """Bank names are scoped per owner: another member's private bank of the same name
+    changes nothing in any answer to a member that cannot see it."""
+    taken, free = env.new("weather-notes"), env.new("weather-notes")
+    made = env.client.post("/v1/banks", json={"name": taken, "visibility": "private"}, headers=_as(env, "curator"))
+    assert made.status_code == 201, made.text
+    answers = {}
+    for name in (taken, free):
+        r = env.client.post("/v1/banks", json={"name": name, "labels": {"entity": "demo-entity"}},
+                            headers=_as(env, "other"))
+        answers[name] = (r.status_code, {k: v for k, v in r.json().items() if k != "created_at"})
+    assert answers[taken] == (201, {**answers[free][1], "name": taken}), answers
+    for member in ("other", "curator"):  # each is shown its own bank under the plain name
+        r = env.client.get(f"/v1/banks/{taken}", headers=_as(env, member))
+        assert (r.status_code, r.json()["name"], r.json()["owner"]) == (200, taken, member), r.text
+        again = env.client.post("/v1/banks", json={"name": taken}, headers=_as(env, member))
+        assert again.status_code == 409 and again.json()["error"]["message"] == (
+            f"you already have a bank named {taken!r}"), again.text
+    item = {"items": [{"external_id": "forecast-1", "signals": [{"type": "md5", "value": NEW_MD5}]}]}
+    r = env.client.post(f"/v1/banks/{taken}/items", json=item, headers=_as(env, "other"))
+    assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+    mine = env.client.get(f"/v1/banks/{taken}/items", headers=_as(env, "curator")).json()["items"]
+    assert mine == []  # the item went to other's bank, not to the curator's of the same name
+    listed = {b["name"]: b["owner"] for b in env.client.get("/v1/banks", headers=_as(env, "other")).json()["banks"]
+              if taken in b["name"]}
+    assert listed == {taken: "other"}  # nothing says another bank has the name
+    # a member that sees both is shown them as owner:name, and a plain name names neither
+    listed = {b["name"] for b in env.client.get("/v1/banks", headers=_as(env, "admin")).json()["banks"]}
+    assert {f"curator:{taken}", f"other:{taken}"} <= listed and taken not in listed
+    ambiguous = env.client.get(f"/v1/banks/{taken}", headers=_as(env, "admin"))
+    assert ambiguous.status_code == 400 and f"other:{taken}" in ambiguous.json()["error"]["message"]
+    r = env.client.get(f"/v1/banks/other:{taken}", headers=_as(env, "admin"))
+    assert (r.status_code, r.json()["owner"], r.json()["counts"]["items"]) == (200, "other", 1), r.text
+    deadline = time.monotonic() + 10
+    while True:  # lookups name the bank as the caller knows it
+        found = env.client.get("/v1/lookup", params={"type": "md5", "value": NEW_MD5}, headers=_as(env, "other"))
+        banks = {m["bank"] for m in found.json()["matches"]}
+        if taken in banks:
+            break
+        assert time.monotonic() < deadline, found.text
+        time.sleep(0.05)
+    found = env.client.get("/v1/lookup", params={"type": "md5", "value": NEW_MD5}, headers=_as(env, "admin"))
+    assert f"other:{taken}" in {m["bank"] for m in found.json()["matches"]}
+
+
+def test_sharing_with_an_unknown_member_reveals_nothing_hidden(env: Env) -> None:
+    """Members are named in the directory every member may read, so "no such member"
+    tells a curator nothing it cannot see."""
+    roster = env.client.get("/v1/directory", headers=_as(env, "viewer"))
+    assert roster.status_code == 200 and set(MEMBERS) <= set(roster.json()["members"]), roster.text
+    ghost = env.new("nobody")
+    r = env.client.post("/v1/banks", json={"name": env.new("markets"), "visibility": "members",
+                                           "shared_with": [ghost]}, headers=_as(env, "curator"))
+    assert r.status_code == 400 and ghost not in roster.json()["members"]
+    assert r.json()["error"]["message"] == f"cannot share with {ghost!r}: no such member (see GET /v1/directory)"
 
 
 # -- the same rules on both backends -------------------------------------------------------

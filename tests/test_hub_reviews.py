@@ -83,6 +83,8 @@ MEMBERS = {
 }
 
 
+#: the members whose reviewers review every member's submissions (the hub's setting)
+DESIGNATED = ["alpha", "beta", "rev"]
 BANKS = (("alpha-known", "known", "all"), ("alpha-private", "known", "private"), ("alpha-allow", "allow", "all"),
          ("beta-known", "known", "all"), ("beta-private", "known", "private"))
 
@@ -98,6 +100,7 @@ def running_hub(db_url: str) -> Iterator[Hubby]:
         members[name] = Principal(member.id, name, member.roles)
     for name, kind, visibility in BANKS:
         hub.create_bank(members[name.split("-")[0]], name, kind, visibility=visibility)
+    hub.hubstore.put_settings({"review_submission_reviewers": DESIGNATED})
     try:
         with TestClient(create_app(cfg, hub=hub)) as client:
             deadline = time.monotonic() + 10
@@ -132,6 +135,68 @@ def _audit_actions(h: Hubby) -> list[str]:
     r = h.get("boss", "/v1/audit", params={"limit": 1000})
     assert r.status_code == 200, r.text
     return [e["action"] for e in r.json()["entries"]]
+
+
+# -- who sees a submission ----------------------------------------------------------
+def _sees_task(h: Hubby, member: str, task_id: int) -> bool:
+    """Whether ``member`` sees the task (listed and shown); one it does not see is answered
+    exactly as a task that does not exist, when shown, claimed or decided."""
+    listed = task_id in [t["id"] for t in h.get(member, "/v1/reviews", params={"status": "all"}).json()["tasks"]]
+    shown = h.get(member, f"/v1/reviews/{task_id}")
+    assert listed == (shown.status_code == 200), (member, task_id, listed, shown.text)
+    if not listed:
+        for r in (shown, h.post(member, f"/v1/reviews/{task_id}/claim"), _decide(h, member, task_id, "escalate")):
+            assert r.status_code == 404, r.text
+            assert r.json()["error"] == {"code": "not_found", "message": f"no review task {task_id}"}, r.text
+    return listed
+
+
+@pytest.mark.parametrize("designated", [[], ["rev"]], ids=["nobody designated", "rev designated"])
+def test_a_submission_is_seen_by_its_member_and_the_designated_reviewers_only(
+    hubby: Hubby, designated: list[str]
+) -> None:
+    h = hubby
+    h.settings(review_submission_reviewers=designated)
+    alpha_task = _submit_text(h, "alpha", POST_EN, "seen in the market newsletter")
+    beta_task = _submit_text(h, "beta", OTHER_EN, "seen in the library bulletin")
+    seen = {(m, t): _sees_task(h, m, t) for m in ("boss", "alpha", "beta", "rev") for t in (alpha_task, beta_task)}
+    rev_sees = "rev" in designated
+    assert seen == {
+        ("boss", alpha_task): True, ("boss", beta_task): True,  # an admin sees every submission
+        ("alpha", alpha_task): True, ("alpha", beta_task): False,  # a member its own
+        ("beta", alpha_task): False, ("beta", beta_task): True,
+        ("rev", alpha_task): rev_sees, ("rev", beta_task): rev_sees,  # a reviewer the hub designates: all
+    }
+    for member, text, note in (("beta", POST_EN, "newsletter"), ("alpha", OTHER_EN, "bulletin")):
+        listing = h.get(member, "/v1/reviews", params={"status": "all"}).text
+        assert text not in listing and note not in listing
+
+
+def test_a_decision_names_the_bank_as_each_reader_knows_it(hubby: Hubby) -> None:
+    """beta owns a bank named like alpha's (names are scoped per owner): a confirmation by
+    beta into "alpha-known" goes to beta's own bank, and each reader is shown it by its name."""
+    h = hubby
+    r = h.post("beta", "/v1/banks", json={"name": "alpha-known", "labels": {"entity": "demo-entity"}})
+    assert r.status_code == 201 and r.json()["owner"] == "beta", r.text
+    task_id = _submit_text(h, "scanner", POST_EN)
+    r = _decide(h, "beta", task_id, "confirm", "alpha-known", labels={"entity": "demo-entity"})
+    assert r.status_code == 200, r.text
+    assert [d["bank"] for d in r.json()["decisions"]] == ["alpha-known"]  # beta's own
+    assert h.get("beta", f"/v1/banks/alpha-known/items/review-{task_id}").status_code == 200
+    assert h.get("alpha", f"/v1/banks/alpha-known/items/review-{task_id}").status_code == 404  # not alpha's
+    shown = h.get("boss", f"/v1/reviews/{task_id}").json()  # the admin sees both banks
+    assert [d["bank"] for d in shown["decisions"]] == ["beta:alpha-known"]
+    assert [d["bank"] for d in h.get("alpha", f"/v1/reviews/{task_id}").json()["decisions"]] == [None]
+
+
+def test_the_designated_reviewers_setting_is_checked(hubby: Hubby) -> None:
+    h = hubby
+    for bad in ("rev", [1], [""], ["x" * 129], ["m"] * 1001):
+        r = h.client.put("/v1/settings", headers=h.h("boss"), json={"settings": {"review_submission_reviewers": bad}})
+        assert r.status_code == 400, (bad, r.text)
+    h.settings(review_submission_reviewers=["rev"])
+    got = h.get("boss", "/v1/settings").json()["settings"]["review_submission_reviewers"]
+    assert got == ["rev"]
 
 
 # -- the whole path ---------------------------------------------------------------

@@ -328,6 +328,41 @@ def test_private_addresses_are_refused_unless_allowed(hub: Hub, receiver: Receiv
         assert row.attempts == 1 and "not a public address" in (row.last_error or "")
 
 
+@pytest.mark.parametrize("address", [
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::a00:5",  # NAT64 of 10.0.0.5
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+    "64:ff9b:1::a00:5",  # local-use NAT64 prefix
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
+    "::a00:5",  # IPv4-compatible 10.0.0.5
+])
+def test_translated_and_tunnelled_private_addresses_are_refused(hub: Hub, address: str) -> None:
+    who, _ = _member(hub, "alpha", ["curator"])
+    hook, _ = webhooks.register(hub, who, f"http://[{address}]:8080/hook", ["match"])
+    webhooks.emit(hub, who.member_id, "match", PAYLOAD)
+    assert webhooks.deliver_due(hub.store) == 0
+    [row] = webhooks.deliveries_of(hub, who, hook.id)
+    assert row.attempts == 1 and "not a public address" in (row.last_error or ""), row.last_error
+
+
+def test_a_disabled_member_gets_no_deliveries_until_enabled_again(hub: Hub, receiver: Receiver) -> None:
+    alpha, _ = _member(hub, "alpha", ["curator"])
+    webhooks.register(hub, alpha, receiver.url(), ["feedback.disputed"])
+    webhooks.emit(hub, alpha.member_id, "feedback.disputed", {"reason": "the market report is a forecast"})
+    hub.set_member_enabled("cli:test", "alpha", False)
+    assert _deliver(hub, now=_later(1)) == 0  # queued before: waits
+    webhooks.emit(hub, alpha.member_id, "feedback.disputed", {"reason": "the weather map is old"})  # cached subs
+    assert _deliver(hub, now=_later(2)) == 0
+    assert receiver.requests == []
+    assert len(_rows(hub)) == 1  # nothing queued while disabled
+    hub.set_member_enabled("cli:test", "alpha", True)
+    assert _deliver(hub, now=_later(3)) == 1
+    [got] = receiver.requests
+    assert json.loads(got.body)["data"]["reason"] == "the market report is a forecast"
+
+
 def test_a_lost_claim_cannot_overwrite_the_new_owner(hub: Hub, receiver: Receiver) -> None:
     who, _ = _member(hub, "alpha", ["curator"])
     webhooks.register(hub, who, receiver.url(), ["match"])

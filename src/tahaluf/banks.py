@@ -24,6 +24,7 @@ from typing import Any
 from tahaluf.errors import InvalidInput, NotFound, TahalufError
 from tahaluf.labels import LabelVocabulary, default_vocabulary, merge_labels
 from tahaluf.signals.base import SIGNAL_TYPES, Signal
+from tahaluf.storage.models import VISIBILITIES
 from tahaluf.storage.repository.base import (
     BankRecord,
     ItemRow,
@@ -231,13 +232,34 @@ def create_bank(
     signal_types: Sequence[str] | None = None,
     pdq_max_distance: int = 31,
     vocabulary: LabelVocabulary | None = None,
+    owner: str | None = None,
+    visibility: str = "all",
 ) -> BankRecord:
-    """Create a bank; Conflict if the name is taken."""
+    """Create a bank (with its owner and visibility, in one transaction); Conflict if the name is taken."""
+    return repo.create_bank(new_bank(name, kind, labels, signal_types=signal_types,
+                                     pdq_max_distance=pdq_max_distance, vocabulary=vocabulary,
+                                     owner=owner, visibility=visibility))
+
+
+def new_bank(
+    name: str,
+    kind: str = "known",
+    labels: Mapping[str, Any] | None = None,
+    *,
+    signal_types: Sequence[str] | None = None,
+    pdq_max_distance: int = 31,
+    vocabulary: LabelVocabulary | None = None,
+    owner: str | None = None,
+    visibility: str = "all",
+) -> NewBank:
+    """A checked bank description, ready to store (InvalidInput for a bad one)."""
     types = list(signal_types) if signal_types is not None else list(SIGNAL_TYPES)
     _check_bank_args(name, kind, types, pdq_max_distance)
+    if visibility not in VISIBILITIES:
+        raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
     vocab = vocabulary or default_vocabulary()
     default_labels = vocab.validate(labels or {})
-    return repo.create_bank(NewBank(name, kind, default_labels, types, pdq_max_distance))
+    return NewBank(name, kind, default_labels, types, pdq_max_distance, owner=owner, visibility=visibility)
 
 
 def list_banks(repo: Repository) -> list[BankRecord]:

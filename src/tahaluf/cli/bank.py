@@ -129,10 +129,7 @@ def create(
         if owner is not None and HubStore(store).get_member(owner) is None:
             raise InvalidInput(f"no member named {owner!r} (see `tahaluf member list`)")
         bank = banks.create_bank(store, name, kind.value, labels, pdq_max_distance=pdq_max_distance,
-                                 vocabulary=get_vocabulary(ctx))
-        store.update_bank(bank.id, visibility=visibility.value)
-        if owner is not None:
-            HubStore(store).set_bank_owner(bank.id, owner)
+                                 vocabulary=get_vocabulary(ctx), owner=owner, visibility=visibility.value)
         _audit(store, "bank.create", f"bank:{name}", {"kind": kind.value, "visibility": visibility.value,
                                                        "owner": owner})
     typer.echo(f"created {bank.kind} bank {bank.name}")

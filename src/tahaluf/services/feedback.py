@@ -15,7 +15,8 @@ from typing import Any
 
 from tahaluf.access import Capability, Principal
 from tahaluf.errors import InvalidInput, NotFound
-from tahaluf.services.hub import Hub
+from tahaluf.services.bank_names import short_name
+from tahaluf.services.hub import BankView, Hub
 from tahaluf.services.reviews import emit_event
 from tahaluf.storage import ItemRecord
 from tahaluf.storage.repository.feedback_sql import (
@@ -30,13 +31,13 @@ from tahaluf.storage.repository.feedback_sql import (
 __all__ = ["OPINIONS", "give_feedback", "item_feedback", "feed"]
 
 
-def _item(hub: Hub, who: Principal, bank: str, external_id: str) -> tuple[str | None, ItemRecord]:
-    """The bank's owner and the item, if ``who`` may see the bank (else NotFound)."""
+def _item(hub: Hub, who: Principal, bank: str, external_id: str) -> tuple[BankView, ItemRecord]:
+    """The bank and the item, if ``who`` may see the bank (else NotFound)."""
     view = hub.bank(who, bank)
     item = hub.store.get_item(view.record.id, external_id)
     if item is None:
         raise NotFound(f"bank {bank!r} has no item {external_id!r}")
-    return view.record.owner, item
+    return view, item
 
 
 def _owner_ids(hub: Hub, owner: str | None) -> list[int]:
@@ -56,11 +57,12 @@ def give_feedback(hub: Hub, who: Principal, bank: str, external_id: str, opinion
     reason = reason.strip()
     if not reason:
         raise InvalidInput("feedback needs a reason")
-    owner, item = _item(hub, who, bank, external_id)
-    target = f"bank:{bank}/item:{external_id}"
+    view, item = _item(hub, who, bank, external_id)
+    owner, bank = view.record.owner, view.label or bank
+    target = f"bank:{view.record.name}/item:{external_id}"
     notify = FeedNote(
         [m for m in _owner_ids(hub, owner) if m != who.member_id], "item.disputed",
-        {"bank": bank, "external_id": external_id, "item_id": item.id, "by": who.name, "opinion": opinion,
+        {"bank": short_name(view.record.name), "external_id": external_id, "item_id": item.id, "by": who.name, "opinion": opinion,
          "reason": reason},
     )
     before, after = upsert_feedback(
@@ -78,9 +80,9 @@ def give_feedback(hub: Hub, who: Principal, bank: str, external_id: str, opinion
 def item_feedback(hub: Hub, who: Principal, bank: str, external_id: str) -> dict[str, Any]:
     """Every member's opinion on an item ``who`` can see, and whether it is disputed."""
     who.require(Capability.READ)
-    _, item = _item(hub, who, bank, external_id)
+    view, item = _item(hub, who, bank, external_id)
     entries = list_feedback(hub.store, item.id)
-    return {"bank": bank, "external_id": external_id, "disputed": item.id in hub.disputed_items({item.id}),
+    return {"bank": view.label or bank, "external_id": external_id, "disputed": item.id in hub.disputed_items({item.id}),
             "feedback": [e.to_json() for e in entries]}
 
 

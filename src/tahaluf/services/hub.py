@@ -25,12 +25,20 @@ from typing import Any
 
 from tahaluf.access import Capability, Principal, check_roles
 from tahaluf.audit import AuditRecord
-from tahaluf.errors import InvalidInput, NotFound, PermissionDenied
+from tahaluf.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tahaluf.labels import default_vocabulary, load_vocabulary
 from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.signals.base import Signal
 from tahaluf.storage import BankRecord, Store, open_store
 from tahaluf.storage.models import VISIBILITIES
+from tahaluf.services.bank_names import (
+    KEY_CHARS,
+    QUALIFIER,
+    bank_label,
+    qualified_name,
+    resolve_bank,
+    short_name,
+)
 from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord
 
 __all__ = [
@@ -139,6 +147,8 @@ SETTINGS: dict[str, Setting] = {
                 "confirmations from two different members", bool),
         Setting("lookup_exclude_disputed", False, "leave disputed items out of lookups unless a request asks "
                 "otherwise", bool),
+        Setting("review_submission_reviewers", [], "members whose reviewers see and decide every member's "
+                "submissions (their text and note); others see only their own member's, admins all", list),
     )
 }
 
@@ -154,6 +164,10 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
             value, ok = (float(value), True) if abs(value) < 2**53 else (value, False)
         if not ok:
             raise InvalidInput(f"setting {name!r} must be a {setting.kind.__name__}")
+        if setting.kind is list and not (
+            len(value) <= 1000 and all(isinstance(v, str) and 0 < len(v) <= 128 for v in value)
+        ):
+            raise InvalidInput(f"setting {name!r} must be a list of up to 1000 member names")
         if setting.kind in (int, float) and value < 0:
             raise InvalidInput(f"setting {name!r} must not be negative")
         if setting.kind in (int, float) and not setting.minimum <= value <= setting.maximum:  # NaN too
@@ -164,16 +178,17 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class BankView:
-    """A bank as a member sees it."""
+    """A bank as a member sees it (``label``: its name for that member)."""
 
     record: BankRecord
     shared_with: tuple[str, ...] = ()
     counts: dict[str, int] = field(default_factory=dict)
+    label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         b = self.record
         out = {
-            "name": b.name,
+            "name": self.label or b.name,
             "kind": b.kind,
             "owner": b.owner,
             "visibility": b.visibility,
@@ -312,6 +327,12 @@ class Hub:
         self.audit(actor, "member.add", f"member:{name}", {"roles": clean})
         return member, key
 
+    def directory(self, actor: Principal) -> list[str]:
+        """Every member's name: the coalition's roster, open to every member, so that naming
+        a member to share a bank with (and being told there is no such member) reveals
+        nothing the caller cannot see."""
+        return [m.name for m in self.hubstore.list_members()]
+
     def member(self, name: str) -> MemberRecord:
         found = self.hubstore.get_member(name)
         if found is None:
@@ -346,39 +367,43 @@ class Hub:
             self._banks = self.store.list_banks()
         return self._shares
 
-    def _view(self, bank: BankRecord) -> BankView:
-        return BankView(bank, tuple(self._bank_shares().get(bank.id, ())))
-
     def visible_banks(self, actor: Principal, *, cached: bool = False) -> list[BankView]:
-        """The banks ``actor`` may see; ``cached`` (the lookup path) uses the
-        worker's bank list, refreshed every ``key_cache_s`` and whenever the
-        change log names a bank, instead of reading the database."""
+        """The banks ``actor`` may see, each labelled with its name for ``actor``; ``cached``
+        (the lookup path) uses the worker's bank list, refreshed every ``key_cache_s`` and
+        whenever the change log names a bank, instead of reading the database."""
         shares = self._bank_shares()
         records = self._banks if cached else self.store.list_banks()
-        return [
-            BankView(b, tuple(shares.get(b.id, ())))
-            for b in records
-            if actor.sees_bank(b.owner, b.visibility, shares.get(b.id, ()))
-        ]
+        seen = [b for b in records if actor.sees_bank(b.owner, b.visibility, shares.get(b.id, ()))]
+        by_short: dict[str, list[BankRecord]] = {}
+        for b in seen:
+            by_short.setdefault(short_name(b.name), []).append(b)
+        return [BankView(b, tuple(shares.get(b.id, ())), label=bank_label(actor, b, by_short[short_name(b.name)]))
+                for b in seen]
 
     def visible_bank_names(self, actor: Principal) -> set[str]:
+        """Stored keys (``BankRecord.name``, as matches carry them) of the banks ``actor`` sees."""
         return {v.record.name for v in self.visible_banks(actor, cached=True)}
 
+    def bank_labels(self, actor: Principal) -> dict[str, str]:
+        """Stored key -> the name ``actor`` is shown, for the banks it sees (cached list)."""
+        return {v.record.name: v.label or v.record.name for v in self.visible_banks(actor, cached=True)}
+
     def bank(self, actor: Principal, name: str) -> BankView:
-        """The bank if ``actor`` may see it; NotFound otherwise (existence is not revealed)."""
-        found = self.store.get_bank(name)
-        if found is not None:
-            view = self._view(found)
-            if actor.sees_bank(found.owner, found.visibility, view.shared_with):
-                return view
-        raise NotFound(f"no bank named {name!r}")
+        """The bank ``name`` names for ``actor`` (see :func:`resolve_bank`); NotFound when it
+        names no bank ``actor`` may see, exactly as for a name no bank has."""
+        shares = self._bank_shares()
+        seen = [b for b in self.store.list_banks() if actor.sees_bank(b.owner, b.visibility, shares.get(b.id, ()))]
+        found = resolve_bank(actor, name, seen)
+        if found is None:
+            raise NotFound(f"no bank named {name!r}")
+        return BankView(found, tuple(shares.get(found.id, ())), label=bank_label(actor, found, seen))
 
     def bank_for_change(self, actor: Principal, name: str) -> BankView:
         """The bank if ``actor`` may change it (curator owning it, or admin)."""
         actor.require(Capability.CURATE)
         view = self.bank(actor, name)
         if not actor.owns_bank(view.record.owner):
-            raise PermissionDenied(f"bank {name!r} belongs to {view.record.owner or 'the hub operator'}; "
+            raise PermissionDenied(f"bank {view.label or name!r} belongs to {view.record.owner or 'the hub operator'}; "
                                    "only its owner or an admin may change it")
         return view
 
@@ -395,21 +420,39 @@ class Hub:
         pdq_max_distance: int = 31,
         vocabulary: Any = None,
     ) -> BankView:
-        from tahaluf.banks import create_bank
+        """Create a bank owned by ``actor``: the bank, its owner, visibility, shares and
+        audit entry are one transaction, so no one ever sees it otherwise.
+
+        Names are scoped per owner: Conflict only when ``actor`` already owns a bank of
+        that name. Another member's bank of the same name (visible or not) changes nothing
+        in the answer; the new bank is then stored under the key ``owner:name``."""
+        from dataclasses import replace
+
+        from tahaluf.banks import new_bank
 
         actor.require(Capability.CURATE)
         _check_visibility(visibility)
         member_ids = self._member_ids(shared_with)
-        record = create_bank(self.store, name, kind, labels, signal_types=signal_types,
-                             pdq_max_distance=pdq_max_distance, vocabulary=vocabulary)
-        self.hubstore.set_bank_owner(record.id, actor.name)
-        self.store.update_bank(record.id, visibility=visibility)
-        if member_ids:
-            self.hubstore.set_bank_shares(record.id, member_ids)
+        spec = new_bank(name, kind, labels, signal_types=signal_types, pdq_max_distance=pdq_max_distance,
+                        vocabulary=vocabulary, owner=actor.name, visibility=visibility)
+        room = KEY_CHARS - len(actor.name) - len(QUALIFIER)
+        if len(name) > room:  # whatever other banks exist: the answer must not depend on them
+            raise InvalidInput(f"bank name too long: a bank of {actor.name!r} may have a name of at most "
+                               f"{max(room, 0)} characters")
+        with self.store.transaction() as conn:
+            taken = self.hubstore.lock_bank_names(conn)
+            if any(owner == actor.name and short_name(key) == name for key, owner in taken):
+                raise Conflict(f"you already have a bank named {name!r}")
+            if name in {key for key, _ in taken}:
+                spec = replace(spec, name=f"{actor.name}{QUALIFIER}{name}")
+            record = self.store.create_bank(spec, conn=conn)
+            if member_ids:
+                self.hubstore.set_bank_shares(record.id, member_ids, conn=conn)
+            self.hubstore.append_audit(actor.name, "bank.create", f"bank:{record.name}",
+                                       {"kind": kind, "visibility": visibility, "shared_with": sorted(shared_with)},
+                                       conn=conn)
         self._shares_at = 0.0
-        self.audit(actor, "bank.create", f"bank:{name}", {"kind": kind, "visibility": visibility,
-                                                          "shared_with": sorted(shared_with)})
-        return self.bank(actor, name)
+        return self.bank(actor, f"{actor.name}{QUALIFIER}{name}")
 
     def update_bank(
         self,
@@ -444,21 +487,21 @@ class Hub:
             changes["shared_with"] = sorted(shared_with)
             self._shares_at = 0.0
         self._shares_at = 0.0  # the cached bank list (visibility, threshold) is stale
-        self.audit(actor, "bank.update", f"bank:{name}", changes)
-        return self.bank(actor, name)
+        self.audit(actor, "bank.update", f"bank:{view.record.name}", changes)
+        return self.bank(actor, qualified_name(view.record))
 
     def delete_bank(self, actor: Principal, name: str) -> None:
         view = self.bank_for_change(actor, name)
         self.store.delete_bank(view.record.id)
         self._shares_at = 0.0
-        self.audit(actor, "bank.delete", f"bank:{name}")
+        self.audit(actor, "bank.delete", f"bank:{view.record.name}")
 
     def _member_ids(self, names: Sequence[str]) -> list[int]:
         ids = []
         for n in names:
             member = self.hubstore.get_member(n)
             if member is None:
-                raise InvalidInput(f"cannot share with {n!r}: no such member")
+                raise InvalidInput(f"cannot share with {n!r}: no such member (see GET /v1/directory)")
             ids.append(member.id)
         return ids
 
@@ -484,6 +527,15 @@ class Hub:
         if exclude_disputed:
             disputed = self.disputed_items({m.item_id for ms in found for m in ms})
         return [[m for m in ms if m.bank in visible and m.item_id not in disputed] for ms in found]
+
+    def label_matches(self, actor: Principal, matches: Sequence[Match]) -> list[Match]:
+        """``matches`` with each bank named as ``actor`` is shown it (see :meth:`bank_labels`)."""
+        from dataclasses import replace
+
+        if not matches:
+            return list(matches)
+        labels = self.bank_labels(actor)
+        return [m if labels.get(m.bank, m.bank) == m.bank else replace(m, bank=labels[m.bank]) for m in matches]
 
     def disputed_items(self, item_ids: set[int]) -> set[int]:
         from tahaluf.storage.repository.feedback_sql import disputed_among

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from tahaluf.errors import Conflict, InvalidInput, NotFound, PermissionDenied, S
 from tahaluf.services.banking import bank_signals_of
 from tahaluf.services.curation import index_signal
 from tahaluf.services.hashing import HashOptions, HashResult, hash_text, hash_url
+from tahaluf.services.bank_names import qualified_name, short_name
 from tahaluf.services.hub import BankView, Hub
 from tahaluf.services.matching import Match
 from tahaluf.services.scanning import ScanResult
@@ -126,7 +127,7 @@ def submit(
     return {
         "submission_id": sub_id,
         "task": {"id": task_id, "new": created},
-        "matches": [_match_json(m) for m in matches],
+        "matches": [_match_json(m) for m in hub.label_matches(who, matches)],
         "signals": signals,
     }
 
@@ -220,8 +221,8 @@ def notify_matches(hub: Hub, who: Principal, results: Sequence[ScanResult]) -> N
         if owner is None or owner == who.name:
             continue
         per_owner.setdefault(owner, []).extend(
-            {"bank": m.bank, "external_id": m.external_id, "item_id": m.item_id, "signal_type": m.signal_type,
-             "score": round(m.score, 4)} for m in matches)
+            {"bank": short_name(m.bank), "external_id": m.external_id, "item_id": m.item_id,
+             "signal_type": m.signal_type, "score": round(m.score, 4)} for m in matches)  # the owner's own name
     for owner, entries in per_owner.items():
         member = hub.hubstore.get_member(owner)
         if member is not None:
@@ -233,10 +234,11 @@ def _names(hub: Hub, member_ids: Sequence[int | None]) -> dict[int, str]:
     return {i: m.name for i, m in hub.hubstore.get_members([i for i in member_ids if i is not None]).items()}
 
 
-def _task_json(task: TaskRecord, names: dict[int, str], visible: set[str], sub: SubmissionRecord | None,
+def _task_json(task: TaskRecord, names: dict[int, str], visible: dict[str, str], sub: SubmissionRecord | None,
                at: datetime) -> dict[str, Any]:
+    """``visible``: stored key -> the name the reader is shown, for the banks it sees."""
     holder = task.claim_holder(at)
-    shown = [m for m in task.matches if m.get("bank") in visible]
+    shown = [{**m, "bank": visible[m["bank"]]} for m in task.matches if m.get("bank") in visible]
     return {
         "id": task.id,
         "source": task.source,
@@ -255,7 +257,7 @@ def _task_json(task: TaskRecord, names: dict[int, str], visible: set[str], sub: 
         "updated_at": task.updated_at.isoformat(),
         "decisions": [
             {"member": names.get(d.member_id) if d.member_id is not None else None, "decision": d.decision,
-             "reason": d.reason, "labels": d.labels, "bank": d.bank if d.bank in visible else None,
+             "reason": d.reason, "labels": d.labels, "bank": visible.get(d.bank) if d.bank else None,
              "decided_at": d.decided_at.isoformat()}
             for d in task.decisions
         ],
@@ -268,35 +270,51 @@ def _render(hub: Hub, who: Principal, tasks: Sequence[TaskRecord]) -> list[dict[
         ids += [t.member_id, t.claimed_by, *(d.member_id for d in t.decisions)]
     names = _names(hub, ids)
     subs = _reviews(hub).get_submissions([t.submission_id for t in tasks if t.submission_id is not None])
-    visible = hub.visible_bank_names(who)
+    visible = hub.bank_labels(who)
     at = now()
     return [_task_json(t, names, visible, subs.get(t.submission_id or 0), at) for t in tasks]
 
 
+def _submissions_seen_of(hub: Hub, who: Principal) -> int | None:
+    """Whose submissions ``who`` may see in the queue: None for everyone's (admins and the
+    members the ``review_submission_reviewers`` setting designates), else its member id."""
+    if who.is_admin or who.name in hub.settings()["review_submission_reviewers"]:
+        return None
+    return who.member_id
+
+
+def _sees(hub: Hub, who: Principal, task: TaskRecord) -> bool:
+    only = _submissions_seen_of(hub, who)
+    return only is None or task.submission_id is None or task.member_id == only
+
+
 def list_tasks(hub: Hub, who: Principal, status: str = "open", *, after_id: int = 0, limit: int = 100
                ) -> tuple[list[dict[str, Any]], int | None]:
-    """One page of the queue, filtered by status (see :data:`STATUS_FILTERS`)."""
+    """One page of the queue, filtered by status (see :data:`STATUS_FILTERS`); tasks of other
+    members' submissions only for the reviewers the hub designates."""
     who.require(Capability.REVIEW)
     if status not in STATUS_FILTERS:
         raise InvalidInput(f"status must be one of {', '.join(STATUS_FILTERS)}, not {status!r}")
     statuses = {"open": OPEN_STATUSES, "all": TASK_STATUSES}.get(status, (status,))
     limit = _page_limit(hub, limit)
-    tasks = _reviews(hub).list_tasks(statuses, after_id=after_id, limit=limit + 1)
+    tasks = _reviews(hub).list_tasks(statuses, after_id=after_id, limit=limit + 1,
+                                     submissions_of=_submissions_seen_of(hub, who))
     more = len(tasks) > limit
     tasks = tasks[:limit]
     return _render(hub, who, tasks), (tasks[-1].id if more else None)
 
 
-def _task(hub: Hub, task_id: int) -> TaskRecord:
+def _task(hub: Hub, who: Principal, task_id: int) -> TaskRecord:
+    """The task if ``who`` may see it; NotFound otherwise (existence is not revealed)."""
     task = _reviews(hub).get_task(task_id)
-    if task is None:
+    if task is None or not _sees(hub, who, task):
         raise NotFound(f"no review task {task_id}")
     return task
 
 
 def get_task(hub: Hub, who: Principal, task_id: int) -> dict[str, Any]:
     who.require(Capability.REVIEW)
-    return _render(hub, who, [_task(hub, task_id)])[0]
+    return _render(hub, who, [_task(hub, who, task_id)])[0]
 
 
 def _refuse_busy(hub: Hub, who: Principal, task: TaskRecord) -> None:
@@ -313,13 +331,13 @@ def _refuse_busy(hub: Hub, who: Principal, task: TaskRecord) -> None:
 def claim_task(hub: Hub, who: Principal, task_id: int) -> dict[str, Any]:
     """Claim an open task for ``review_claim_ttl_s`` (again by the holder: extended)."""
     who.require(Capability.REVIEW)
-    task = _task(hub, task_id)
+    task = _task(hub, who, task_id)
     _refuse_busy(hub, who, task)
     ttl_s = int(hub.settings()["review_claim_ttl_s"])
     expires = now() + timedelta(seconds=ttl_s)
     note = AuditNote(who.name, "review.claim", f"review:{task_id}", {"expires_at": expires.isoformat()})
     if not _reviews(hub).claim(task_id, who.member_id, expires, note):
-        _refuse_busy(hub, who, _task(hub, task_id))
+        _refuse_busy(hub, who, _task(hub, who, task_id))
         raise Conflict(f"review task {task_id} changed meanwhile; reload it")
     return get_task(hub, who, task_id)
 
@@ -345,7 +363,9 @@ def _reviewed_bank(hub: Hub, who: Principal, name: str | None, kind: str, decisi
     ``owner_needed``) owned by the reviewer's member or the reviewer an admin (else 403)."""
     if not name:
         raise InvalidInput(f"{decision} needs a bank ({kind} bank to add the content to)")
-    view = hub.bank(who, name)
+    record = hub.store.get_bank(name)  # ``name`` is the stored key (see decide)
+    view = hub.bank(who, qualified_name(record) if record is not None else name)
+    name = view.label or name
     if view.record.kind != kind:
         raise InvalidInput(f"bank {name!r} is a{'n' if view.record.kind == 'allow' else ''} "
                            f"{view.record.kind} bank; {decision} adds to a {kind} bank")
@@ -419,8 +439,10 @@ def decide(hub: Hub, who: Principal, task_id: int, d: Decision) -> dict[str, Any
     if not reason:
         raise InvalidInput("a decision needs a reason")
     labels = hub.vocabulary.validate(d.labels or {})
-    task = _task(hub, task_id)
+    task = _task(hub, who, task_id)
     _refuse_busy(hub, who, task)
+    if d.bank and d.decision != "escalate":  # stored by key: the same bank whoever reads the decision
+        d = replace(d, bank=hub.bank(who, d.bank).record.name)
     plan = _plan(hub, who, task, d)
     item = None
     if plan.add_to is not None:

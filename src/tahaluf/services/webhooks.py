@@ -313,10 +313,35 @@ class _GuardedStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a network's own translator
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address reaches through a translator or tunnel
+    (mapped, IPv4-compatible, NAT64, 6to4, Teredo server and client); None when it embeds none."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    return None
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:  # translated to whatever the local network chooses: never known to be public
+            return False
+        if ip.ipv4_mapped is not None or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+            return _is_public(str(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)))
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None and not all(_is_public(str(v4)) for v4 in embedded):
+            return False  # NAT64, 6to4 or Teredo towards a private address
     return ip.is_global and not ip.is_multicast
 
 

@@ -1,5 +1,5 @@
 """Admin: members and keys, hub settings, the audit log (``/v1/members``,
-``/v1/settings``, ``/v1/audit``), and ``/v1/me`` for every member."""
+``/v1/settings``, ``/v1/audit``), and ``/v1/me`` and ``/v1/directory`` for every member."""
 
 from __future__ import annotations
 
@@ -79,6 +79,15 @@ class AuditVerifyOut(BaseModel):
 async def me(who: Principal = Depends(principal)) -> JSONResponse:
     return JSONResponse({"name": who.name, "roles": list(who.roles),
                          "capabilities": sorted(c.value for c in who.capabilities)})
+
+
+class Directory(BaseModel):
+    members: list[str] = Field(description="every member's name (what bank sharing refers to)")
+
+
+@router.get("/directory", summary="The names of every member (for sharing banks)", response_model=Directory)
+async def directory(who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    return JSONResponse({"members": hub.directory(who)})
 
 
 @router.get("/members", summary="Every member", response_model=MemberList)

@@ -93,6 +93,8 @@ def match_results(hub: Hub, who: Principal, entries: list[tuple[ScanResult, list
             hook(hub, who, out)
         except TahalufError as exc:  # queueing a review must never fail the lookup itself
             log.warning("match hook %s failed: %s", getattr(hook, "__name__", hook), exc.message)
+    for res in out:  # hooks store the banks' keys; the caller is shown its names for them
+        res.matches = hub.label_matches(who, res.matches)
     return out
 
 

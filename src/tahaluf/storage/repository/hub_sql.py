@@ -40,6 +40,7 @@ _settings = HubSetting.__table__
 _audit = AuditEntry.__table__
 _banks = Bank.__table__
 _AUDIT_LOCK = 7_412_001  # pg_advisory_xact_lock key for audit appends
+_BANK_NAMES_LOCK = 7_412_002  # pg_advisory_xact_lock key for bank creations (names per owner)
 
 
 
@@ -163,15 +164,22 @@ class HubStore:
         ]
 
     # -- bank sharing -------------------------------------------------------
-    def set_bank_owner(self, bank_id: int, owner: str | None) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(update(_banks).where(_banks.c.id == bank_id).values(owner=owner))
+    def set_bank_shares(self, bank_id: int, member_ids: Sequence[int], *, conn: Connection | None = None) -> None:
+        """Replace the bank's share list (in ``conn``'s transaction when given)."""
+        if conn is None:
+            with self.store.transaction() as own:
+                return self.set_bank_shares(bank_id, member_ids, conn=own)
+        conn.execute(delete(_shares).where(_shares.c.bank_id == bank_id))
+        if member_ids:
+            conn.execute(insert(_shares), [{"bank_id": bank_id, "member_id": m} for m in sorted(set(member_ids))])
+        return None
 
-    def set_bank_shares(self, bank_id: int, member_ids: Sequence[int]) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(delete(_shares).where(_shares.c.bank_id == bank_id))
-            if member_ids:
-                conn.execute(insert(_shares), [{"bank_id": bank_id, "member_id": m} for m in sorted(set(member_ids))])
+    def lock_bank_names(self, conn: Connection) -> list[tuple[str, str | None]]:
+        """Serialise bank creations (a transaction advisory lock on PostgreSQL; SQLite's write
+        transaction already does) and return every bank's ``(key, owner)``."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BANK_NAMES_LOCK})
+        return [(r.name, r.owner) for r in conn.execute(select(_banks.c.name, _banks.c.owner)).all()]
 
     def bank_shares(self) -> dict[int, list[str]]:
         """Member names each bank is shared with, by bank id (only banks with shares)."""

@@ -284,9 +284,13 @@ class ReviewStore:
                 return None
             return _task(row, self._decisions_of(conn, [task_id]).get(task_id, ()))
 
-    def list_tasks(self, statuses: Sequence[str], *, after_id: int, limit: int) -> list[TaskRecord]:
-        """Tasks with one of ``statuses``, in id order, with their decisions."""
+    def list_tasks(self, statuses: Sequence[str], *, after_id: int, limit: int,
+                   submissions_of: int | None = None) -> list[TaskRecord]:
+        """Tasks with one of ``statuses``, in id order, with their decisions; ``submissions_of``:
+        of the tasks with a submission, only this member's."""
         query = select(_tasks).where(_tasks.c.id > after_id, _tasks.c.status.in_(list(statuses)))
+        if submissions_of is not None:
+            query = query.where(or_(_tasks.c.submission_id.is_(None), _tasks.c.member_id == submissions_of))
         with self.store.connection() as conn:
             rows = conn.execute(query.order_by(_tasks.c.id).limit(limit)).all()
             decisions = self._decisions_of(conn, [r.id for r in rows])

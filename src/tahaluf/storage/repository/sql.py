@@ -149,7 +149,9 @@ class Store(ScanLogMixin):
         conn.execute(insert(_changes).values(bank_id=bank_id, item_id=item_id, op=op, at=_now()))
 
     # -- banks --------------------------------------------------------------
-    def create_bank(self, bank: NewBank) -> BankRecord:
+    def create_bank(self, bank: NewBank, *, conn: Connection | None = None) -> BankRecord:
+        """Store a bank with its owner and visibility (in ``conn``'s transaction when given,
+        so that a caller can add its shares and audit entry before anyone sees it)."""
         values = dict(
             name=bank.name,
             kind=bank.kind,
@@ -160,17 +162,20 @@ class Store(ScanLogMixin):
             visibility=bank.visibility,
             created_at=_now(),
         )
+        if conn is None:
+            try:
+                with self._write() as own:
+                    return self.create_bank(bank, conn=own)
+            except StorageError as exc:
+                if isinstance(exc.__cause__, IntegrityError):
+                    raise Conflict(f"bank {bank.name!r} already exists") from exc
+                raise
         try:
-            with self._write() as conn:
-                bank_id = conn.execute(insert(_banks).values(**values)).inserted_primary_key[0]
-                self._log(conn, bank_id, None, "add")  # indexes learn its threshold, hubs its visibility
-        except StorageError as exc:
-            if isinstance(exc.__cause__, IntegrityError):
-                raise Conflict(f"bank {bank.name!r} already exists") from exc
-            raise
-        created = self.get_bank(bank.name)
-        assert created is not None
-        return created
+            bank_id = conn.execute(insert(_banks).values(**values)).inserted_primary_key[0]
+        except IntegrityError as exc:
+            raise Conflict(f"bank {bank.name!r} already exists") from exc
+        self._log(conn, bank_id, None, "add")  # indexes learn its threshold, hubs its visibility
+        return self._bank_by_id(conn, bank_id)
 
     def get_bank(self, name: str) -> BankRecord | None:
         with self._read() as conn:

@@ -168,11 +168,12 @@ class WebhookStore:
             return bool(conn.execute(delete(_hooks).where(_hooks.c.id == webhook_id)).rowcount)
 
     def subscriptions(self, member_id: int) -> list[tuple[int, tuple[str, ...]]]:
-        """``(webhook id, events)`` of the member's enabled webhooks."""
+        """``(webhook id, events)`` of the member's enabled webhooks (none while the member is disabled)."""
         with self.store.connection() as conn:
             rows = conn.execute(
-                select(_hooks.c.id, _hooks.c.events).where(_hooks.c.member_id == member_id,
-                                                           _hooks.c.enabled.is_(True))
+                select(_hooks.c.id, _hooks.c.events)
+                .join(_members, _members.c.id == _hooks.c.member_id)
+                .where(_hooks.c.member_id == member_id, _hooks.c.enabled.is_(True), _members.c.enabled.is_(True))
             ).all()
         return [(r.id, tuple(r.events or ())) for r in rows]
 
@@ -181,7 +182,8 @@ class WebhookStore:
         self, webhook_ids: Sequence[int], event: str, payload: dict[str, Any], at: datetime,
         *, conn: Connection | None = None,
     ) -> int:
-        """One pending delivery per webhook that still exists and is enabled (one statement)."""
+        """One pending delivery per webhook that still exists and is enabled, of an enabled member
+        (one statement)."""
         if not webhook_ids:
             return 0
         source = select(
@@ -189,7 +191,9 @@ class WebhookStore:
             bindparam("payload", payload, type_=_deliveries.c.payload.type),
             literal("pending", _deliveries.c.status.type), literal(0, _deliveries.c.attempts.type),
             literal(at, _deliveries.c.next_attempt_at.type), literal(at, _deliveries.c.created_at.type),
-        ).where(_hooks.c.id.in_(list(webhook_ids)), _hooks.c.enabled.is_(True))
+        ).join(_members, _members.c.id == _hooks.c.member_id).where(
+            _hooks.c.id.in_(list(webhook_ids)), _hooks.c.enabled.is_(True), _members.c.enabled.is_(True)
+        )
         stmt = insert(_deliveries).from_select(
             ["webhook_id", "event", "payload", "status", "attempts", "next_attempt_at", "created_at"], source
         )
@@ -199,14 +203,17 @@ class WebhookStore:
             return int(own.execute(stmt).rowcount or 0)
 
     def claim_due(self, at: datetime, *, limit: int, lease_s: float) -> list[DeliveryJob]:
-        """Claim up to ``limit`` due deliveries of enabled webhooks until ``at + lease_s``."""
+        """Claim up to ``limit`` due deliveries of enabled webhooks of enabled members until
+        ``at + lease_s`` (a disabled member's deliveries wait, unsent, until it is enabled again)."""
         lease = at + timedelta(seconds=lease_s)
         d = _deliveries
         query = (
             select(d.c.id, d.c.webhook_id, d.c.event, d.c.payload, d.c.attempts, d.c.created_at,
                    _hooks.c.url, _hooks.c.secret)
             .join(_hooks, _hooks.c.id == d.c.webhook_id)
-            .where(d.c.status == "pending", d.c.next_attempt_at <= at, _hooks.c.enabled.is_(True))
+            .join(_members, _members.c.id == _hooks.c.member_id)
+            .where(d.c.status == "pending", d.c.next_attempt_at <= at, _hooks.c.enabled.is_(True),
+                   _members.c.enabled.is_(True))
             .order_by(d.c.next_attempt_at, d.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=d)
