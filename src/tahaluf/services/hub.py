@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from tahaluf.access import Capability, Principal, check_roles
+from tahaluf.access import Capability, Principal, check_org_name, check_roles
 from tahaluf.audit import AuditRecord
 from tahaluf.errors import InvalidInput, NotFound, PermissionDenied
 from tahaluf.labels import default_vocabulary, load_vocabulary
@@ -269,15 +269,23 @@ class Hub:
         hit = self._keys.get(digest)
         if hit is not None and hit.expires > now:
             return hit.principal
-        member = self.hubstore.member_for_key(digest)
-        principal = Principal(member.id, member.name, member.roles) if member else None
+        principal = self._key_principal(digest)
         if len(self._keys) > 10_000:
             self._keys.clear()
         self._keys[digest] = _CachedKey(principal, now + self.config.key_cache_s)
         return principal
 
+    def _key_principal(self, digest: str) -> Principal | None:
+        from tahaluf.services.accounts import principal_for_key
+
+        return principal_for_key(self, digest)
+
     def forget_keys(self) -> None:
         self._keys.clear()
+
+    def forget_banks(self) -> None:
+        """Read bank owners, visibility and shares again at the next use (after a change here)."""
+        self._shares_at = 0.0
 
     def audit(self, actor: Principal | str, action: str, target: str, details: dict[str, Any] | None = None) -> AuditRecord:
         who = actor.name if isinstance(actor, Principal) else actor
@@ -305,7 +313,7 @@ class Hub:
         """Create a member and its first key; returns the key (shown once, stored hashed)."""
         if isinstance(actor, Principal):
             actor.require(Capability.ADMIN)
-        name = _check_name(name, "member")
+        name = check_org_name(name)
         clean = check_roles(roles)
         key = new_api_key()
         member = self.hubstore.add_member(name, clean, hash_key(key), key[:8])
@@ -327,9 +335,14 @@ class Hub:
         return member
 
     def rotate_key(self, actor: Principal | str, name: str) -> str:
-        """Revoke the member's keys and return a new one."""
+        """Revoke the member's keys and return a new one. A member rotating its own key
+        (not as an admin) replaces only the key it called with, keeping its roles."""
         if isinstance(actor, Principal) and actor.name != name:
             actor.require(Capability.ADMIN)
+        if isinstance(actor, Principal) and not actor.is_admin and actor.key_id is not None:
+            from tahaluf.services.accounts import rotate_own_key
+
+            return rotate_own_key(self, actor)
         member = self.member(name)
         key = new_api_key()
         self.hubstore.rotate_key(member.id, hash_key(key), key[:8])
@@ -495,9 +508,3 @@ def _check_visibility(visibility: str) -> None:
     if visibility not in VISIBILITIES:
         raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
 
-
-def _check_name(name: str, what: str) -> str:
-    name = name.strip()
-    if not name or len(name) > 128 or any(c.isspace() or not c.isprintable() for c in name):
-        raise InvalidInput(f"{what} name must be 1-128 printable characters without spaces: {name!r}")
-    return name
