@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tahaluf.errors import InvalidInput, PermissionDenied
@@ -93,8 +93,9 @@ class Principal:
     member_id: int
     name: str
     roles: tuple[str, ...]
-    #: the API key used (None: a principal made in-process, e.g. by tests or the CLI)
-    key_id: int | None = None
+    #: the API key used (None: a principal made in-process); not part of equality:
+    #: two keys of one organisation with the same roles act as the same principal
+    key_id: int | None = field(default=None, compare=False)
 
     @property
     def capabilities(self) -> frozenset[Capability]:

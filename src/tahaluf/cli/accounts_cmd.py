@@ -83,10 +83,10 @@ def key_list(
         for k in keys:
             print_json_line(k.to_json(member))
         return
-    table = Table("id", "prefix", "label", "roles", "created", "last used", "revoked")
+    table = Table("id", "prefix", "label", "roles", "last used", "revoked")
     for k in keys:
         roles = ", ".join(k.roles(member.roles)) + (" (all)" if k.own_roles is None else "")
-        table.add_row(str(k.id), k.prefix, k.label or "", roles, k.created_at.strftime("%Y-%m-%d"),
+        table.add_row(str(k.id), k.prefix, k.label or "", roles,
                       k.last_used_at.strftime("%Y-%m-%d %H:%M") if k.last_used_at else "-",
                       k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "")
     Console().print(table)
