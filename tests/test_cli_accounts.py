@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -150,5 +151,69 @@ def test_migration_keeps_each_existing_key_with_its_members_roles(db_url: str) -
         accounts.set_member_roles(hub, "cli:test", "ngo-a", ["reviewer"])
         after = hub.authenticate(keys["ngo-a"])
         assert after is not None and after.roles == ("reviewer",)
+    finally:
+        hub.close()
+
+
+# -- concurrent removals (real processes) ------------------------------------------------------------
+ROUNDS = 30
+
+
+def _remover(db_url: str, role: str, barrier: Any, out: Any) -> None:
+    """One process of the race: each round, remove ``a<i>`` giving its bank to ``b<i>``
+    ("a"), or remove ``b<i>`` ("b"), at the same moment as the other process."""
+    from tahaluf.errors import TahalufError
+    from tahaluf.services import accounts
+
+    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    done = 0
+    try:
+        for i in range(ROUNDS):
+            barrier.wait(timeout=60)
+            try:
+                if role == "a":
+                    accounts.remove_member(hub, "cli:race", f"a{i}", transfer_banks_to=f"b{i}")
+                else:
+                    accounts.remove_member(hub, "cli:race", f"b{i}")
+                done += 1
+            except TahalufError:  # refused: b owns the bank by now, or b is gone
+                pass
+    finally:
+        hub.close()
+    out.put((role, done))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite runs one writer at a time
+def test_removing_a_member_while_it_receives_banks_leaves_no_bank_without_an_owner(db_url: str) -> None:
+    """Two processes at once, many times: one removes a<i> giving its bank to b<i>, the
+    other removes b<i>. Whichever wins, every bank ends with an owner that exists
+    (without the member row locks in accounts_sql this fails: banks owned by a removed b<i>)."""
+    import multiprocessing
+
+    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    try:
+        for i in range(ROUNDS):
+            _, key = hub.add_member("cli:test", f"a{i}", ["curator"])
+            hub.add_member("cli:test", f"b{i}", ["curator"])
+            who = hub.authenticate(key)
+            assert who is not None
+            hub.create_bank(who, f"weather-{i}", labels={"entity": "demo-entity"})
+    finally:
+        hub.close()
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_remover, args=(db_url, role, barrier, out)) for role in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    try:
+        members = {m.name for m in hub.hubstore.list_members()}
+        orphans = [(b.name, b.owner) for b in hub.store.list_banks() if b.owner not in members]
+        assert orphans == []
+        assert len(hub.store.list_banks()) == ROUNDS  # no bank was lost either
     finally:
         hub.close()

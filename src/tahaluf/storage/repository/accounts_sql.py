@@ -106,7 +106,10 @@ class AccountStore:
 
     @staticmethod
     def _member_row(conn: Connection, name: str) -> MemberRecord:
-        row = conn.execute(select(_members).where(_members.c.name == name)).first()
+        """The member, its row locked until the transaction ends (PostgreSQL; SQLite
+        write transactions are serial): a removal, a role change and a new key of
+        one member never interleave."""
+        row = conn.execute(select(_members).where(_members.c.name == name).with_for_update()).first()
         if row is None:
             raise NotFound(f"no member named {name!r} (see `tahaluf member list`)")
         return _member(row)
@@ -222,7 +225,8 @@ class AccountStore:
                 "roles": list(roles), "previous": list(member.roles), "keys_narrowed": narrowed,
                 "keys_revoked": revoked,
             })
-            return self._member_row(conn, member_name)
+            row = conn.execute(select(_members).where(_members.c.id == member.id)).one()
+            return _member(row)
 
     # -- banks ------------------------------------------------------------------------
     def _transfer(self, conn: Connection, bank: Any, to: MemberRecord, actor: str) -> None:
@@ -244,7 +248,8 @@ class AccountStore:
             self._transfer(conn, bank, to, actor)
 
     def _to_member(self, conn: Connection, name: str) -> MemberRecord:
-        row = conn.execute(select(_members).where(_members.c.name == name)).first()
+        # shared lock: the receiving member cannot be removed before this commits
+        row = conn.execute(select(_members).where(_members.c.name == name).with_for_update(read=True)).first()
         if row is None:
             raise InvalidInput(f"cannot transfer to {name!r}: no such member")
         return _member(row)
