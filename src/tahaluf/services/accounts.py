@@ -23,7 +23,7 @@ from tahaluf.storage.repository.accounts_sql import AccountStore, KeyInfo, NewKe
 from tahaluf.storage.repository.hub_sql import MemberRecord, now
 
 __all__ = [
-    "accounts", "principal_for_key", "add_key", "list_keys", "revoke_key", "rotate_own_key", "set_member_roles", "remove_member",
+    "accounts", "principal_for_key", "flush_key_use", "add_key", "list_keys", "revoke_key", "rotate_own_key", "set_member_roles", "remove_member",
     "transfer_bank", "check_label",
 ]
 
@@ -39,17 +39,22 @@ def accounts(hub: Hub) -> AccountStore:
 
 def principal_for_key(hub: Hub, digest: str) -> Principal | None:
     """The key's member with the key's roles (None: unknown, revoked or disabled).
-    Records when the key was last used, at most once a minute per key and worker,
-    so lookups do not write."""
-    store = accounts(hub)
-    found = store.key_holder(digest)
+    Notes when the key was used; :func:`flush_key_use` writes it later, from the
+    worker's refresh loop, so a request never waits for a write."""
+    found = accounts(hub).key_holder(digest)
     if found is None:
         return None
     member, key = found
     at = now()
     if key.last_used_at is None or (at - key.last_used_at).total_seconds() > KEY_USE_RESOLUTION_S:
-        store.touch_key(key.id, at)
+        hub.key_use[key.id] = at
     return Principal(member.id, member.name, key.roles(member.roles), key.id)
+
+
+def flush_key_use(hub: Hub) -> None:
+    """Write the last use of the keys noted since the previous flush (one transaction)."""
+    pending, hub.key_use = hub.key_use, {}
+    accounts(hub).touch_keys(pending)
 
 
 def _admin(actor: Principal | str) -> str:

@@ -212,6 +212,8 @@ class Hub:
         self._bank_changes_seen = 0
         self._settings: dict[str, Any] = {}
         self._settings_at = -1e9
+        #: key id -> when this worker last saw it used, not yet written (see services/accounts.py)
+        self.key_use: dict[int, Any] = {}
 
     # -- lifecycle ----------------------------------------------------------
     def load(self) -> None:
@@ -246,6 +248,7 @@ class Hub:
     def refresh(self) -> int:
         """Apply the change log since the last refresh (incremental)."""
         applied = self.engine.refresh(lock=self.lock)
+        self.flush_key_use()
         if self.engine.bank_changes != self._bank_changes_seen:  # a bank made or changed elsewhere
             self._bank_changes_seen = self.engine.bank_changes
             self._shares_at = 0.0
@@ -256,8 +259,18 @@ class Hub:
         self._bank_shares()
         return {b.name: b for b in self._banks}
 
+    def flush_key_use(self) -> None:
+        """Write the keys' last use (from the refresh loop, so requests never wait on a write)."""
+        if self.key_use:
+            from tahaluf.services.accounts import flush_key_use
+
+            flush_key_use(self)
+
     def close(self) -> None:
-        self.store.close()
+        try:
+            self.flush_key_use()
+        finally:
+            self.store.close()
 
     # -- auth ---------------------------------------------------------------
     def authenticate(self, key: str | None) -> Principal | None:

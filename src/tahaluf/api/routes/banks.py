@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, File, Form, Query, UploadFile
+from fastapi import Body, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -162,8 +162,11 @@ class TransferIn(Strict):
 
 
 @router.post("/banks/{name}/transfer", summary="Give a bank to another member (admins)", response_model=BankOut)
-def transfer_bank(name: str, body: TransferIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)
-                  ) -> JSONResponse:
+def transfer_bank(
+    name: str,
+    body: Annotated[TransferIn, Body(openapi_examples={"to another member": {"value": {"to": "ngo-b"}}})],
+    who: Principal = Depends(_admin), hub: Hub = Depends(get_hub),
+) -> JSONResponse:
     accounts.transfer_bank(hub, who, name, body.to)
     return JSONResponse(hub.bank(who, name).to_json())
 

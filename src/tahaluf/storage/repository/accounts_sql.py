@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from tahaluf.access import ROLES, key_roles
 from tahaluf.errors import Conflict, InvalidInput, NotFound
@@ -128,10 +128,15 @@ class AccountStore:
             key = conn.execute(select(_keys).where(_keys.c.id == row.key_id)).one()
         return _member(row), _key(key)
 
-    def touch_key(self, key_id: int, at: datetime) -> None:
-        """Record that the key was used at ``at`` (the caller throttles this)."""
+    def touch_keys(self, used: dict[int, datetime]) -> None:
+        """Record when keys were last used (``{key id: at}``; never moves a time back)."""
+        if not used:
+            return
         with self.store.transaction() as conn:
-            conn.execute(update(_keys).where(_keys.c.id == key_id).values(last_used_at=at))
+            for key_id, at in sorted(used.items()):
+                conn.execute(update(_keys).where(
+                    _keys.c.id == key_id, or_(_keys.c.last_used_at.is_(None), _keys.c.last_used_at < at),
+                ).values(last_used_at=at))
 
     # -- keys -----------------------------------------------------------------------
     def keys_of(self, member_id: int) -> list[KeyInfo]:
