@@ -23,8 +23,8 @@ from tahaluf.storage.repository.accounts_sql import AccountStore, KeyInfo, NewKe
 from tahaluf.storage.repository.hub_sql import MemberRecord, now
 
 __all__ = [
-    "accounts", "principal_for_key", "flush_key_use", "add_key", "list_keys", "revoke_key", "rotate_own_key", "set_member_roles", "remove_member",
-    "transfer_bank", "check_label",
+    "accounts", "principal_for_key", "flush_key_use", "add_key", "list_keys", "revoke_key", "rotate_own_key",
+    "set_member_roles", "remove_member", "transfer_bank", "check_label",
 ]
 
 #: a key label: 1 to 64 printable characters

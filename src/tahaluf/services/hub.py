@@ -248,10 +248,10 @@ class Hub:
     def refresh(self) -> int:
         """Apply the change log since the last refresh (incremental)."""
         applied = self.engine.refresh(lock=self.lock)
-        self.flush_key_use()
         if self.engine.bank_changes != self._bank_changes_seen:  # a bank made or changed elsewhere
             self._bank_changes_seen = self.engine.bank_changes
             self._shares_at = 0.0
+        self.flush_key_use()
         return applied
 
     def banks_by_name(self) -> dict[str, BankRecord]:
@@ -282,16 +282,13 @@ class Hub:
         hit = self._keys.get(digest)
         if hit is not None and hit.expires > now:
             return hit.principal
-        principal = self._key_principal(digest)
+        from tahaluf.services.accounts import principal_for_key
+
+        principal = principal_for_key(self, digest)
         if len(self._keys) > 10_000:
             self._keys.clear()
         self._keys[digest] = _CachedKey(principal, now + self.config.key_cache_s)
         return principal
-
-    def _key_principal(self, digest: str) -> Principal | None:
-        from tahaluf.services.accounts import principal_for_key
-
-        return principal_for_key(self, digest)
 
     def forget_keys(self) -> None:
         self._keys.clear()
