@@ -86,9 +86,10 @@ OWNS = {
 
 @dataclass(frozen=True)
 class Call:
-    """One API operation as the matrix sends it. ``{bank}``, ``{item}``, ``{member}`` and
-    ``{new}`` (a fresh name) are filled in per request; ``bank`` says whether the
-    operation shows a bank's data ("read") or changes the bank ("change")."""
+    """One API operation as the matrix sends it. ``{bank}``, ``{item}``, ``{member}``,
+    ``{key}`` (the id of the member's first key) and ``{new}`` (a fresh name) are filled in
+    per request; ``bank`` says whether the operation shows a bank's data ("read") or
+    changes the bank ("change")."""
 
     method: str
     path: str
@@ -125,6 +126,7 @@ CALLS = [
     Call("GET", "/v1/banks/{bank}/items/{item}", "read", bank="read"),
     Call("PATCH", "/v1/banks/{bank}/items/{item}", "curate", bank="change", json={"enabled": False}),
     Call("DELETE", "/v1/banks/{bank}/items/{item}", "curate", bank="change"),
+    Call("POST", "/v1/banks/{bank}/transfer", "admin", bank="change", json={"to": "other"}),
     # admin
     Call("GET", "/v1/me", "any"),
     Call("GET", "/v1/directory", "any"),
@@ -133,6 +135,11 @@ CALLS = [
     Call("POST", "/v1/members/{member}/disable", "admin"),
     Call("POST", "/v1/members/{member}/enable", "admin"),
     Call("POST", "/v1/members/{member}/key", "admin"),  # of another member; one's own: see below
+    Call("PUT", "/v1/members/{member}/roles", "admin", json={"roles": ["viewer", "matcher"]}),
+    Call("DELETE", "/v1/members/{member}", "admin"),
+    Call("GET", "/v1/members/{member}/keys", "admin"),
+    Call("POST", "/v1/members/{member}/keys", "admin", json={"roles": ["viewer"], "label": "{new}"}),
+    Call("POST", "/v1/members/{member}/keys/{key}/revoke", "admin"),
     Call("GET", "/v1/settings", "admin"),
     Call("PUT", "/v1/settings", "admin", json={"settings": {"review_claim_ttl_s": 900}}),
     Call("GET", "/v1/audit", "admin"),
@@ -181,7 +188,8 @@ class Env:
         return name
 
     def send(self, call: Call, auth: str | None, *, bank: str = "", member: str = "") -> Any:
-        names = {"bank": bank, "item": "item-1", "member": member, "new": self.new("new")}
+        key = str(self.hub.hubstore.keys_of(self.hub.member(member).id)[0].id) if member else ""
+        names = {"bank": bank, "item": "item-1", "member": member, "key": key, "new": self.new("new")}
         kwargs: dict[str, Any] = {"headers": {"Authorization": auth} if auth else {}}
         if call.json is not None:
             kwargs["json"] = _fill(call.json, names)
@@ -202,7 +210,7 @@ class Env:
         record = hub.store.get_bank(bank) if bank else None
         head = hub.hubstore.audit_head()
         return {
-            "bank": record and (record.visibility, record.default_labels, record.pdq_max_distance),
+            "bank": record and (record.owner, record.visibility, record.default_labels, record.pdq_max_distance),
             "items": record and [(i.external_id, i.enabled, i.labels)
                                  for i in hub.store.list_items(record.id, limit=100)],
             "members": [(m.name, m.enabled, m.roles) for m in hub.hubstore.list_members()],

@@ -439,6 +439,7 @@ OPERATIONS = {
     ("GET", "/v1/reviews"): "review",
     ("GET", "/v1/reviews/{}"): "review",
     ("POST", "/v1/reviews/{}/claim"): "review",
+    ("POST", "/v1/reviews/{}/release"): "review",  # its holder or an admin; others 409 (free) or 403
     ("POST", "/v1/reviews/{}/decision"): "review",
     ("POST", "/v1/feedback"): "feedback",
     ("GET", "/v1/feedback"): "read",

@@ -70,20 +70,29 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 def _restore(hub: Hub, admin: Principal) -> None:
-    """Put back the bank, its items and the enabled victim, whatever the last operation did."""
+    """Put back the bank (owned by the admin), its items and the enabled victim with a
+    live key, whatever the last operation did."""
     if hub.store.get_bank(BANK) is None:
         hub.create_bank(admin, BANK, labels={"entity": "demo-entity"}, visibility="all")
+    hub.hubstore.set_bank_owner(hub.store.get_bank(BANK).id, ADMIN)  # type: ignore[union-attr]
     add_items(hub.store, BANK, ITEMS, added_by=ADMIN)  # those still there are skipped as duplicates
-    if not hub.hubstore.get_member(VICTIM).enabled:  # type: ignore[union-attr]
+    victim = hub.hubstore.get_member(VICTIM)
+    if victim is None:
+        hub.add_member("cli:test", VICTIM, ["viewer"])
+    elif not victim.enabled:
         hub.set_member_enabled("cli:test", VICTIM, True)
+    victim = hub.member(VICTIM)
+    if all(k.revoked_at is not None for k in hub.hubstore.keys_of(victim.id)):
+        hub.rotate_key("cli:test", VICTIM)
 
 
-def _fixed(path: str) -> dict[str, str] | None:
+def _fixed(path: str, hub: Hub) -> dict[str, str] | None:
     """Path parameters naming the fixture's objects, so valid requests reach them."""
     if path.startswith("/v1/banks/{name}"):
         return {"name": BANK, "external_id": "item-1"}
     if path.startswith("/v1/members/{name}"):
-        return {"name": VICTIM}
+        live = [k.id for k in hub.hubstore.keys_of(hub.member(VICTIM).id) if k.revoked_at is None]
+        return {"name": VICTIM, "key": str(live[-1])}
     return None
 
 
@@ -103,9 +112,9 @@ def _run(op: Any, mode: GenerationMode, path_parameters: dict[str, str] | None, 
     return statuses
 
 
-def _variants(op: Any) -> list[tuple[str, GenerationMode, dict[str, str] | None]]:
+def _variants(op: Any, hub: Hub) -> list[tuple[str, GenerationMode, dict[str, str] | None]]:
     out = [("generated", GenerationMode.POSITIVE, None)]
-    fixed = _fixed(op.path)
+    fixed = _fixed(op.path, hub)
     if fixed is not None:
         out.append(("on the fixture", GenerationMode.POSITIVE, {k: v for k, v in fixed.items()
                                                                 if "{" + k in op.path}))
@@ -119,6 +128,7 @@ def _hub(tmp_path: Path) -> tuple[Hub, Principal, str]:
                         rate_limit_per_s=0, max_request_bytes=2 * 1024 * 1024))
     member, key = hub.add_member("cli:test", ADMIN, ["admin"])
     hub.add_member("cli:test", VICTIM, ["viewer"])
+    hub.add_member("cli:test", "ngo-b", ["curator"])  # the spec's example of a bank transfer's receiver
     admin = Principal(member.id, member.name, tuple(member.roles))
     _restore(hub, admin)
     hub.load()
@@ -135,7 +145,8 @@ def test_every_operation_conforms_to_the_spec(tmp_path: Path) -> None:
     try:
         for result in schema.get_all_operations():
             op = result.ok()
-            for name, mode, fixed in _variants(op):
+            _restore(hub, admin)
+            for name, mode, fixed in _variants(op, hub):
                 _restore(hub, admin)
                 try:
                     seen[f"{op.label} ({name})"] = _run(op, mode, fixed, key)

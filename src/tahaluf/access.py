@@ -1,6 +1,8 @@
 """Who may do what: roles, capabilities and bank visibility (pure rules, no I/O).
 
-A member is an organisation holding one or more roles:
+A member is an organisation holding one or more roles. It acts through API
+keys, each with its own roles (a subset of the organisation's): a request acts
+for the key's organisation with the key's roles.
 
 =========  ==========================================================
 role       capabilities
@@ -20,13 +22,17 @@ without an owner belong to the hub operator (admins).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tahaluf.errors import InvalidInput, PermissionDenied
 
-__all__ = ["Capability", "ROLES", "ROLE_CAPABILITIES", "Principal", "check_roles"]
+__all__ = [
+    "Capability", "ROLES", "ROLE_CAPABILITIES", "ORG_NAME_PATTERN", "Principal", "check_roles", "check_org_name",
+    "key_roles",
+]
 
 
 class Capability(StrEnum):
@@ -58,13 +64,38 @@ def check_roles(roles: Collection[str]) -> list[str]:
     return sorted(set(roles), key=ROLES.index)
 
 
+#: an organisation's (member's) name: lower-case letters, digits, ``.``, ``_``, ``-``;
+#: 1 to 63 characters, starting with a letter or digit (no ``/``, no spaces, no leading dot)
+ORG_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+_ORG_NAME = re.compile(ORG_NAME_PATTERN)
+
+
+def check_org_name(name: str) -> str:
+    """The name if it is a valid organisation name, else InvalidInput saying what is allowed."""
+    if not isinstance(name, str) or not _ORG_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"invalid organisation name {name!r}: use 1-63 lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '/', no spaces)"
+        )
+    return name
+
+
+def key_roles(member_roles: Collection[str], own: Collection[str] | None) -> tuple[str, ...]:
+    """The roles a key acts with: its own roles within its organisation's (None: all of them)."""
+    allowed = [r for r in ROLES if r in member_roles]
+    return tuple(allowed if own is None else [r for r in allowed if r in own])
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The member a request acts for."""
+    """The member (organisation) a request acts for, with the roles of the key it used."""
 
     member_id: int
     name: str
     roles: tuple[str, ...]
+    #: the API key used (None: a principal made in-process); not part of equality:
+    #: two keys of one organisation with the same roles act as the same principal
+    key_id: int | None = field(default=None, compare=False)
 
     @property
     def capabilities(self) -> frozenset[Capability]:

@@ -29,8 +29,9 @@ from tahaluf.services.hub import Hub, HubConfig
 
 __all__ = ["register", "member_app", "key_app", "audit_app", "cli_actor", "hub_config", "prepare", "serve_hub"]
 
-member_app = typer.Typer(help="Add, list, enable and disable hub members (organisations).", no_args_is_help=True)
-key_app = typer.Typer(help="Manage members' API keys.", no_args_is_help=True)
+member_app = typer.Typer(help="Add, list, enable, disable and remove hub members (organisations), change "
+                         "their roles.", no_args_is_help=True)
+key_app = typer.Typer(help="Add, list, revoke and rotate members' API keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read and verify the hash-chained audit log.", no_args_is_help=True)
 
 
@@ -160,7 +161,7 @@ def serve(
 @member_app.command("add")
 def member_add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Organisation name (no spaces).")],
+    name: Annotated[str, typer.Argument(help="Organisation name: lower-case letters, digits, '.', '_', '-'.")],
     role: Annotated[list[str], typer.Option("--role", "-r", help=f"Role, repeatable: {', '.join(ROLES)}.")],
 ) -> None:
     """Add a member and print its API key (shown once; only its hash is stored)."""
@@ -207,7 +208,7 @@ def member_enable(ctx: typer.Context, name: str) -> None:
 
 @key_app.command("rotate")
 def key_rotate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Member name.")]) -> None:
-    """Revoke a member's keys and print a new one."""
+    """Revoke all of a member's keys and print a new one (with all the member's roles)."""
     with _hub(ctx) as hub:
         key = hub.rotate_key(cli_actor(), name)
     typer.echo(key)
@@ -293,7 +294,7 @@ def webhooks_deliver(
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
-    app.add_typer(member_app, name="member", help="Add, list, enable and disable hub members.")
-    app.add_typer(key_app, name="key", help="Rotate members' API keys.")
+    app.add_typer(member_app, name="member", help="Add, list, enable, disable and remove hub members; change roles.")
+    app.add_typer(key_app, name="key", help="Add, list, revoke and rotate members' API keys.")
     app.add_typer(audit_app, name="audit", help="Read and verify the audit log.")
     app.add_typer(webhooks_app, name="webhooks", help="Deliver webhook calls (started by `serve`).")

@@ -69,6 +69,9 @@ def _register_subcommands() -> None:
         from tahaluf.cli.bank import bank_app
     except ImportError:  # the bank commands land with the matching engine
         return
+    from tahaluf.cli import accounts_cmd
+
+    accounts_cmd.register(bank_app)
     app.add_typer(bank_app, name="bank", help="Create, fill, import and export banks.")
 
 

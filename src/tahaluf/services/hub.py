@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from tahaluf.access import Capability, Principal, check_roles
+from tahaluf.access import Capability, Principal, check_org_name, check_roles
 from tahaluf.audit import AuditRecord
 from tahaluf.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tahaluf.labels import default_vocabulary, load_vocabulary
@@ -227,6 +227,8 @@ class Hub:
         self._bank_changes_seen = 0
         self._settings: dict[str, Any] = {}
         self._settings_at = -1e9
+        #: key id -> when this worker last saw it used, not yet written (see services/accounts.py)
+        self.key_use: dict[int, Any] = {}
 
     # -- lifecycle ----------------------------------------------------------
     def load(self) -> None:
@@ -264,6 +266,7 @@ class Hub:
         if self.engine.bank_changes != self._bank_changes_seen:  # a bank made or changed elsewhere
             self._bank_changes_seen = self.engine.bank_changes
             self._shares_at = 0.0
+        self.flush_key_use()
         return applied
 
     def banks_by_name(self) -> dict[str, BankRecord]:
@@ -271,8 +274,18 @@ class Hub:
         self._bank_shares()
         return {b.name: b for b in self._banks}
 
+    def flush_key_use(self) -> None:
+        """Write the keys' last use (from the refresh loop, so requests never wait on a write)."""
+        if self.key_use:
+            from tahaluf.services.accounts import flush_key_use
+
+            flush_key_use(self)
+
     def close(self) -> None:
-        self.store.close()
+        try:
+            self.flush_key_use()
+        finally:
+            self.store.close()
 
     # -- auth ---------------------------------------------------------------
     def authenticate(self, key: str | None) -> Principal | None:
@@ -284,8 +297,9 @@ class Hub:
         hit = self._keys.get(digest)
         if hit is not None and hit.expires > now:
             return hit.principal
-        member = self.hubstore.member_for_key(digest)
-        principal = Principal(member.id, member.name, member.roles) if member else None
+        from tahaluf.services.accounts import principal_for_key
+
+        principal = principal_for_key(self, digest)
         if len(self._keys) > 10_000:
             self._keys.clear()
         self._keys[digest] = _CachedKey(principal, now + self.config.key_cache_s)
@@ -293,6 +307,10 @@ class Hub:
 
     def forget_keys(self) -> None:
         self._keys.clear()
+
+    def forget_banks(self) -> None:
+        """Read bank owners, visibility and shares again at the next use (after a change here)."""
+        self._shares_at = 0.0
 
     def audit(self, actor: Principal | str, action: str, target: str, details: dict[str, Any] | None = None) -> AuditRecord:
         who = actor.name if isinstance(actor, Principal) else actor
@@ -320,7 +338,7 @@ class Hub:
         """Create a member and its first key; returns the key (shown once, stored hashed)."""
         if isinstance(actor, Principal):
             actor.require(Capability.ADMIN)
-        name = _check_name(name, "member")
+        name = check_org_name(name)
         clean = check_roles(roles)
         key = new_api_key()
         member = self.hubstore.add_member(name, clean, hash_key(key), key[:8])
@@ -348,9 +366,14 @@ class Hub:
         return member
 
     def rotate_key(self, actor: Principal | str, name: str) -> str:
-        """Revoke the member's keys and return a new one."""
+        """Revoke the member's keys and return a new one. A member rotating its own key
+        (not as an admin) replaces only the key it called with, keeping its roles."""
         if isinstance(actor, Principal) and actor.name != name:
             actor.require(Capability.ADMIN)
+        if isinstance(actor, Principal) and not actor.is_admin and actor.key_id is not None:
+            from tahaluf.services.accounts import rotate_own_key
+
+            return rotate_own_key(self, actor)
         member = self.member(name)
         key = new_api_key()
         self.hubstore.rotate_key(member.id, hash_key(key), key[:8])
@@ -547,9 +570,3 @@ def _check_visibility(visibility: str) -> None:
     if visibility not in VISIBILITIES:
         raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
 
-
-def _check_name(name: str, what: str) -> str:
-    name = name.strip()
-    if not name or len(name) > 128 or any(c.isspace() or not c.isprintable() for c in name):
-        raise InvalidInput(f"{what} name must be 1-128 printable characters without spaces: {name!r}")
-    return name

@@ -51,7 +51,7 @@ from tahaluf.storage.repository.reviews_sql import (
 __all__ = [
     "STATUS_FILTERS", "Decision", "dedupe_key", "stored_signals", "submit", "submit_text", "submit_url",
     "submit_content", "list_submissions", "queue_matches", "notify_matches", "list_tasks", "get_task",
-    "claim_task", "decide", "emit_event",
+    "claim_task", "release_claim", "decide", "emit_event",
 ]
 
 log = logging.getLogger("tahaluf.reviews")
@@ -338,6 +338,26 @@ def claim_task(hub: Hub, who: Principal, task_id: int) -> dict[str, Any]:
     note = AuditNote(who.name, "review.claim", f"review:{task_id}", {"expires_at": expires.isoformat()})
     if not _reviews(hub).claim(task_id, who.member_id, expires, note):
         _refuse_busy(hub, who, _task(hub, who, task_id))
+        raise Conflict(f"review task {task_id} changed meanwhile; reload it")
+    return get_task(hub, who, task_id)
+
+
+def release_claim(hub: Hub, who: Principal, task_id: int) -> dict[str, Any]:
+    """Return a claimed task to the queue at once: by its holder, or by an admin
+    (e.g. when a reviewer left). Conflict when it is not claimed or already decided."""
+    who.require(Capability.REVIEW)
+    task = _task(hub, who, task_id)
+    if not task.is_open:
+        raise Conflict(f"review task {task_id} is already {task.status}")
+    holder = task.claim_holder(now())
+    if holder is None:
+        raise Conflict(f"review task {task_id} is not claimed")
+    if holder != who.member_id and not who.is_admin:
+        raise PermissionDenied(f"review task {task_id} is claimed by another member; only it or an admin "
+                               "may release the claim")
+    name = _names(hub, [holder]).get(holder)
+    note = AuditNote(who.name, "review.release", f"review:{task_id}", {"claimed_by": name})
+    if not _reviews(hub).release(task_id, holder, note):
         raise Conflict(f"review task {task_id} changed meanwhile; reload it")
     return get_task(hub, who, task_id)
 

@@ -226,7 +226,11 @@ class ApiKey(Base):
     """An API key, stored only as the SHA-256 of the key (keys are 256-bit random)."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (UniqueConstraint("key_hash", name="uq_api_keys_hash"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        UniqueConstraint("key_hash", name="uq_api_keys_hash"),
+        Index("ix_api_keys_member", "member_id", "id"),  # migration 0011
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = _member_fk()
@@ -234,6 +238,15 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # -- migration 0011: several keys per organisation --
+    #: what the key is for (e.g. "upload pipeline")
+    label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: the key's own roles, a subset of its member's; NULL: all the member's roles
+    roles: Mapped[list[str] | None] = mapped_column(Json, nullable=True)
+    #: the audit actor that made the key
+    created_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    #: when the key last authenticated a request (updated at most once a minute)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class BankShare(Base):

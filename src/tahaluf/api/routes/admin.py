@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from tahaluf.access import ROLES, Capability, Principal
+from tahaluf.access import ORG_NAME_PATTERN, ROLES, Capability, Principal
 from tahaluf.api.deps import get_hub, principal, require
 from tahaluf.api.routes.common import Strict, make_router
+from tahaluf.services import accounts
 from tahaluf.services.hub import SETTINGS, Hub
 
 router = make_router("admin")
@@ -23,8 +24,54 @@ Role = Literal["admin", "curator", "reviewer", "matcher", "viewer"]
 
 
 class MemberIn(Strict):
-    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(min_length=1, max_length=63, pattern=ORG_NAME_PATTERN,
+                      description="lower-case letters, digits, '.', '_', '-'; starting with a letter or digit")
     roles: list[Role] = Field(min_length=1, max_length=len(ROLES), description=f"any of {', '.join(ROLES)}")
+
+
+class RolesIn(Strict):
+    roles: list[Role] = Field(min_length=1, max_length=len(ROLES), description=f"any of {', '.join(ROLES)}")
+
+
+class KeyIn(Strict):
+    roles: list[Role] | None = Field(None, min_length=1, max_length=len(ROLES),
+                                     description="a subset of the member's roles (omitted: all of them, "
+                                                 "following role changes)")
+    label: str | None = Field(None, min_length=1, max_length=accounts.MAX_LABEL, description="what the key is for")
+
+
+class KeyInfoOut(BaseModel):
+    id: int
+    member: str
+    prefix: str
+    label: str | None
+    roles: list[str]
+    inherits_roles: bool
+    created_at: str
+    created_by: str | None
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class NewKeyOut(KeyInfoOut):
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class KeyList(BaseModel):
+    member: str
+    keys: list[KeyInfoOut]
+
+
+class RemovedOut(BaseModel):
+    member: str
+    roles: list[str]
+    banks_transferred: list[str]
+    transferred_to: str | None
+    keys: int
+    webhooks_deleted: int
+    feedback_deleted: int
+    submissions_kept: int
+    review_tasks_kept: int
 
 
 class MemberOut(BaseModel):
@@ -118,6 +165,44 @@ async def enable_member(name: str, who: Principal = Depends(_admin), hub: Hub = 
 async def rotate_key(name: str, who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> JSONResponse:
     key = hub.rotate_key(who, name)
     return JSONResponse({"name": name, "api_key": key})
+
+
+@router.put("/members/{name}/roles", summary="Change a member's roles", response_model=MemberOut)
+def set_roles(name: str, body: RolesIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)
+              ) -> JSONResponse:
+    return JSONResponse(accounts.set_member_roles(hub, who, name, body.roles).to_json())
+
+
+@router.delete("/members/{name}", summary="Remove a member (refused while it owns banks)",
+               response_model=RemovedOut)
+def remove_member(
+    name: str,
+    transfer_banks_to: Annotated[str | None, Query(min_length=1, max_length=128,
+                                                   description="member to give its banks to")] = None,
+    who: Principal = Depends(_admin), hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    return JSONResponse(accounts.remove_member(hub, who, name, transfer_banks_to=transfer_banks_to))
+
+
+@router.get("/members/{name}/keys", summary="A member's keys (prefixes only)", response_model=KeyList)
+def list_keys(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    member, keys = accounts.list_keys(hub, who, name)
+    return JSONResponse({"member": member.name, "keys": [k.to_json(member) for k in keys]})
+
+
+@router.post("/members/{name}/keys", summary="Give a member another key; returns it once", status_code=201,
+             response_model=NewKeyOut)
+def add_key(name: str, body: KeyIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
+    member, info, key = accounts.add_key(hub, who, name, body.roles, body.label)
+    return JSONResponse({**info.to_json(member), "api_key": key}, status_code=201)
+
+
+@router.post("/members/{name}/keys/{key}/revoke", summary="Revoke one key (by id or prefix)",
+             response_model=KeyInfoOut)
+def revoke_key(name: str, key: Annotated[str, Path(min_length=1, max_length=64)], who: Principal = Depends(_admin),
+               hub: Hub = Depends(get_hub)) -> JSONResponse:
+    member, info = accounts.revoke_key(hub, who, name, key)
+    return JSONResponse(info.to_json(member))
 
 
 @router.get("/settings", summary="Hub policies", response_model=SettingsOut)

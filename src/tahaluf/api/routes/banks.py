@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, File, Form, Query, UploadFile
+from fastapi import Body, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -16,7 +16,7 @@ from tahaluf.api.routes.common import SignalIn, Strict, make_router
 from tahaluf.api.routes.matching import hash_upload, _content_error
 from tahaluf.banks import ImportReport, NewItem, bank_stats
 from tahaluf.errors import InvalidInput
-from tahaluf.services import curation
+from tahaluf.services import accounts, curation
 from tahaluf.services.banking import bank_signals_of
 from tahaluf.services.hashing import HashOptions
 from tahaluf.services.hub import Hub
@@ -25,6 +25,7 @@ from tahaluf.signals.base import Signal
 router = make_router("banks")
 _reader = require(Capability.READ)
 _curator = require(Capability.CURATE)
+_admin = require(Capability.ADMIN)
 
 Visibility = Literal["private", "members", "all"]
 NAME = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -154,6 +155,20 @@ async def update_bank(name: str, body: BankPatch, who: Principal = Depends(_cura
 async def delete_bank(name: str, who: Principal = Depends(_curator), hub: Hub = Depends(get_hub)) -> Response:
     hub.delete_bank(who, name)
     return Response(status_code=204)
+
+
+class TransferIn(Strict):
+    to: str = Field(min_length=1, max_length=128, description="the member to give the bank to")
+
+
+@router.post("/banks/{name}/transfer", summary="Give a bank to another member (admins)", response_model=BankOut)
+def transfer_bank(
+    name: str,
+    body: Annotated[TransferIn, Body(openapi_examples={"to another member": {"value": {"to": "ngo-b"}}})],
+    who: Principal = Depends(_admin), hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    moved = accounts.transfer_bank(hub, who, name, body.to)
+    return JSONResponse(hub.bank(who, moved["bank"]).to_json())
 
 
 @router.get("/banks/{name}/items", summary="A page of a bank's items, filtered", response_model=ItemPage)

@@ -160,6 +160,13 @@ def claim_review(task_id: Annotated[int, _ID], who: Principal = Depends(_reviewe
     return JSONResponse(reviews.claim_task(hub, who, task_id))
 
 
+@router.post("/reviews/{task_id}/release", summary="Release a claim (its holder, or an admin)",
+             response_model=TaskOut)
+def release_review(task_id: Annotated[int, _ID], who: Principal = Depends(_reviewer),
+                   hub: Hub = Depends(get_hub)) -> JSONResponse:
+    return JSONResponse(reviews.release_claim(hub, who, task_id))
+
+
 @router.post("/reviews/{task_id}/decision", summary="Confirm, reject or escalate a task", response_model=TaskOut)
 def decide_review(task_id: Annotated[int, _ID], body: DecisionIn, who: Principal = Depends(_reviewer),
                         hub: Hub = Depends(get_hub)) -> JSONResponse:

@@ -310,6 +310,20 @@ class ReviewStore:
                 self._audit(conn, audit)
         return bool(done)
 
+    def release(self, task_id: int, holder: int, audit: AuditNote) -> bool:
+        """Clear ``holder``'s claim on an open task; False if the task or its claim changed."""
+        at = now()
+        with self.store.transaction() as conn:
+            done = conn.execute(
+                update(_tasks)
+                .where(_tasks.c.id == task_id, _tasks.c.status.in_(OPEN_STATUSES), _tasks.c.claimed_by == holder,
+                       _tasks.c.claim_expires_at > at)
+                .values(claimed_by=None, claim_expires_at=None, updated_at=at)
+            ).rowcount
+            if done:
+                self._audit(conn, audit)
+        return bool(done)
+
     def decide(
         self, task: TaskRecord, member_id: int, decision: str, new_status: str, *, reason: str,
         labels: dict[str, Any], bank: str | None, audit: AuditNote, feed: FeedNote | None = None,
