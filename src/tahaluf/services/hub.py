@@ -280,8 +280,15 @@ class Hub:
         self._keys.clear()
 
     def audit(self, actor: Principal | str, action: str, target: str, details: dict[str, Any] | None = None) -> AuditRecord:
+        """Append an audit entry, in the transaction open in this thread (see :meth:`change`)."""
         who = actor.name if isinstance(actor, Principal) else actor
         return self.hubstore.append_audit(who, action, target, details or {})
+
+    def change(self) -> Any:
+        """One write transaction: ``with hub.change(): <change>; hub.audit(...)`` commits
+        the change and its audit entry together, or neither (a crash between them
+        leaves no unaudited change)."""
+        return self.store.transaction()
 
     # -- settings -------------------------------------------------------------
     def settings(self, *, fresh: bool = False) -> dict[str, Any]:
@@ -296,8 +303,9 @@ class Hub:
     def update_settings(self, actor: Principal, values: Mapping[str, Any]) -> dict[str, Any]:
         actor.require(Capability.ADMIN)
         clean = validate_settings(values)
-        self.hubstore.put_settings(clean)
-        self.audit(actor, "settings.update", "settings", clean)
+        with self.change():
+            self.hubstore.put_settings(clean)
+            self.audit(actor, "settings.update", "settings", clean)
         return self.settings(fresh=True)
 
     # -- members ------------------------------------------------------------
@@ -308,8 +316,9 @@ class Hub:
         name = _check_name(name, "member")
         clean = check_roles(roles)
         key = new_api_key()
-        member = self.hubstore.add_member(name, clean, hash_key(key), key[:8])
-        self.audit(actor, "member.add", f"member:{name}", {"roles": clean})
+        with self.change():
+            member = self.hubstore.add_member(name, clean, hash_key(key), key[:8])
+            self.audit(actor, "member.add", f"member:{name}", {"roles": clean})
         return member, key
 
     def member(self, name: str) -> MemberRecord:
@@ -321,9 +330,10 @@ class Hub:
     def set_member_enabled(self, actor: Principal | str, name: str, enabled: bool) -> MemberRecord:
         if isinstance(actor, Principal):
             actor.require(Capability.ADMIN)
-        member = self.hubstore.set_member_enabled(name, enabled)
+        with self.change():
+            member = self.hubstore.set_member_enabled(name, enabled)
+            self.audit(actor, "member.enable" if enabled else "member.disable", f"member:{name}")
         self.forget_keys()
-        self.audit(actor, "member.enable" if enabled else "member.disable", f"member:{name}")
         return member
 
     def rotate_key(self, actor: Principal | str, name: str) -> str:
@@ -332,9 +342,10 @@ class Hub:
             actor.require(Capability.ADMIN)
         member = self.member(name)
         key = new_api_key()
-        self.hubstore.rotate_key(member.id, hash_key(key), key[:8])
+        with self.change():
+            self.hubstore.rotate_key(member.id, hash_key(key), key[:8])
+            self.audit(actor, "key.rotate", f"member:{name}", {"prefix": key[:8]})
         self.forget_keys()
-        self.audit(actor, "key.rotate", f"member:{name}", {"prefix": key[:8]})
         return key
 
     # -- banks --------------------------------------------------------------
@@ -400,15 +411,16 @@ class Hub:
         actor.require(Capability.CURATE)
         _check_visibility(visibility)
         member_ids = self._member_ids(shared_with)
-        record = create_bank(self.store, name, kind, labels, signal_types=signal_types,
-                             pdq_max_distance=pdq_max_distance, vocabulary=vocabulary)
-        self.hubstore.set_bank_owner(record.id, actor.name)
-        self.store.update_bank(record.id, visibility=visibility)
-        if member_ids:
-            self.hubstore.set_bank_shares(record.id, member_ids)
+        with self.change():
+            record = create_bank(self.store, name, kind, labels, signal_types=signal_types,
+                                 pdq_max_distance=pdq_max_distance, vocabulary=vocabulary)
+            self.hubstore.set_bank_owner(record.id, actor.name)
+            self.store.update_bank(record.id, visibility=visibility)
+            if member_ids:
+                self.hubstore.set_bank_shares(record.id, member_ids)
+            self.audit(actor, "bank.create", f"bank:{name}", {"kind": kind, "visibility": visibility,
+                                                              "shared_with": sorted(shared_with)})
         self._shares_at = 0.0
-        self.audit(actor, "bank.create", f"bank:{name}", {"kind": kind, "visibility": visibility,
-                                                          "shared_with": sorted(shared_with)})
         return self.bank(actor, name)
 
     def update_bank(
@@ -437,21 +449,23 @@ class Hub:
             if not 0 <= pdq_max_distance <= 256:
                 raise InvalidInput("pdq_max_distance must be between 0 and 256")
             changes["pdq_max_distance"] = pdq_max_distance
-        self.store.update_bank(view.record.id, default_labels=default_labels, visibility=visibility,
-                               pdq_max_distance=pdq_max_distance)
-        if shared_with is not None:
-            self.hubstore.set_bank_shares(view.record.id, self._member_ids(shared_with))
-            changes["shared_with"] = sorted(shared_with)
-            self._shares_at = 0.0
-        self._shares_at = 0.0  # the cached bank list (visibility, threshold) is stale
-        self.audit(actor, "bank.update", f"bank:{name}", changes)
+        member_ids = self._member_ids(shared_with) if shared_with is not None else None
+        with self.change():
+            self.store.update_bank(view.record.id, default_labels=default_labels, visibility=visibility,
+                                   pdq_max_distance=pdq_max_distance)
+            if member_ids is not None and shared_with is not None:
+                self.hubstore.set_bank_shares(view.record.id, member_ids)
+                changes["shared_with"] = sorted(shared_with)
+            self.audit(actor, "bank.update", f"bank:{name}", changes)
+        self._shares_at = 0.0  # the cached bank list (visibility, threshold, shares) is stale
         return self.bank(actor, name)
 
     def delete_bank(self, actor: Principal, name: str) -> None:
         view = self.bank_for_change(actor, name)
-        self.store.delete_bank(view.record.id)
+        with self.change():
+            self.store.delete_bank(view.record.id)
+            self.audit(actor, "bank.delete", f"bank:{name}")
         self._shares_at = 0.0
-        self.audit(actor, "bank.delete", f"bank:{name}")
 
     def _member_ids(self, names: Sequence[str]) -> list[int]:
         ids = []

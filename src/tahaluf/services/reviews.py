@@ -394,13 +394,15 @@ def _add_reviewed_item(hub: Hub, who: Principal, task: TaskRecord, view: BankVie
         validate_signal(sig)
     external_id = f"review-{task.id}"
     item = NewItem(external_id, signals, labels, Provenance(who.name, f"review:{task.id}"))
-    report = add_items(hub.store, view.record, [item], added_by=who.name, vocabulary=hub.vocabulary)
-    if report.error_count:
-        raise InvalidInput(f"cannot add task {task.id} to bank {view.record.name!r}: {report.errors[0].message}")
-    hub.audit(who, "item.add", f"bank:{view.record.name}", {
-        "imported": report.imported, "duplicates": report.duplicates, "external_ids": [external_id],
-        "review": task.id,
-    })
+    with hub.change():
+        report = add_items(hub.store, view.record, [item], added_by=who.name, vocabulary=hub.vocabulary)
+        if report.error_count:
+            raise InvalidInput(f"cannot add task {task.id} to bank {view.record.name!r}: "
+                               f"{report.errors[0].message}")
+        hub.audit(who, "item.add", f"bank:{view.record.name}", {
+            "imported": report.imported, "duplicates": report.duplicates, "external_ids": [external_id],
+            "review": task.id,
+        })
     return external_id
 
 
@@ -423,19 +425,22 @@ def decide(hub: Hub, who: Principal, task_id: int, d: Decision) -> dict[str, Any
     task = _task(hub, task_id)
     _refuse_busy(hub, who, task)
     plan = _plan(hub, who, task, d)
-    item = None
-    if plan.add_to is not None:
-        item = _add_reviewed_item(hub, who, task, plan.add_to, labels or _first_labels(task, d.bank))
-    details = {"decision": d.decision, "status": plan.status, "reason": reason, "labels": labels, "bank": d.bank,
-               "item": item}
     feed = None
     if plan.status in ("confirmed", "rejected") and task.member_id is not None:
         feed = FeedNote([task.member_id], "review.decided", {"task": task.id, "status": plan.status})
-    ok = _reviews(hub).decide(task, who.member_id, d.decision, plan.status, reason=reason, labels=labels,
-                              bank=d.bank, audit=AuditNote(who.name, "review.decide", f"review:{task.id}", details),
-                              feed=feed)
-    if not ok:
-        raise Conflict(f"review task {task.id} changed meanwhile; reload it and decide again")
+    item = f"review-{task.id}" if plan.add_to is not None else None
+    details = {"decision": d.decision, "status": plan.status, "reason": reason, "labels": labels,
+               "bank": d.bank, "item": item}
+    # the decision, the item and both audit entries commit together; the task's row
+    # is locked first, the audit chain after it, as in every other review write
+    with hub.change():
+        ok = _reviews(hub).decide(task, who.member_id, d.decision, plan.status, reason=reason, labels=labels,
+                                  bank=d.bank, feed=feed,
+                                  audit=AuditNote(who.name, "review.decide", f"review:{task.id}", details))
+        if not ok:
+            raise Conflict(f"review task {task.id} changed meanwhile; reload it and decide again")
+        if plan.add_to is not None:
+            _add_reviewed_item(hub, who, task, plan.add_to, labels or _first_labels(task, d.bank))
     if task.member_id is not None:
         emit_event(hub, task.member_id, "review.decided", {
             "task": task.id, "submission": task.submission_id, "source": task.source, "decision": d.decision,
