@@ -101,15 +101,29 @@ def _plain(value: Any, depth: int = 0) -> Any:
     audit entry can always be written and its text always parsed back."""
     if depth > 64:
         return repr(value)[:200]
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        return _storable(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+        return {_storable(str(k)): _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v, depth + 1) for v in value]
     return repr(value)
+
+
+def _storable(text: str) -> str:
+    """``text`` with what no database's JSON type keeps (NUL, lone surrogates) as U+FFFD."""
+    if text.isascii():
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
 
 
 def canonical_json(value: Any) -> str:
