@@ -22,6 +22,7 @@ from sqlalchemy import text
 from hubproc import add_member, hub_env, run_cli, start_hub
 from tahaluf.access import Principal
 from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.signals.base import Signal
 from tahaluf.storage import open_store
 
 
@@ -188,3 +189,69 @@ def test_entries_written_before_0005_still_verify(db_url: str) -> None:
         assert check.last_signed == 4  # the first entry in the new format is signed
     finally:
         hub.close()
+
+
+class _AuditDown(Exception):
+    pass
+
+
+@pytest.fixture
+def failing_audit(monkeypatch: pytest.MonkeyPatch):
+    """Make every audit append fail, as a crash between the change and its entry would."""
+    from tahaluf.storage.repository.hub_sql import HubStore
+
+    def fail(self: HubStore, *args: object, **kwargs: object) -> None:
+        raise _AuditDown("the audit entry could not be written")
+
+    return lambda: monkeypatch.setattr(HubStore, "append_audit", fail)
+
+
+def test_no_change_is_kept_when_its_audit_entry_cannot_be_written(db_url: str, failing_audit) -> None:
+    from tahaluf.banks import NewItem
+    from tahaluf.services import curation, webhooks
+
+    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    try:
+        admin = _admin(hub)
+        hub.create_bank(admin, "markets")
+        before = hub.hubstore.audit_head()
+        failing_audit()
+        attempts = [
+            lambda: hub.add_member(admin, "org-new", ["viewer"]),
+            lambda: hub.update_settings(admin, {"review_match_min_score": 0.5}),
+            lambda: hub.create_bank(admin, "weather"),
+            lambda: hub.update_bank(admin, "markets", visibility="members"),
+            lambda: hub.rotate_key(admin, "org-admin"),
+            lambda: hub.set_member_enabled(admin, "org-admin", False),
+            lambda: curation.add_signal_items(hub, admin, "markets", [
+                NewItem("item-1", [Signal("md5", "0" * 32)], {"entity": "demo-entity"})]),
+            lambda: webhooks.register(hub, admin, "https://example.org/hook", ["review.decided"]),
+            lambda: hub.delete_bank(admin, "markets"),
+        ]
+        for attempt in attempts:
+            with pytest.raises(_AuditDown):
+                attempt()
+        assert [m.name for m in hub.hubstore.list_members()] == ["org-admin"]
+        assert hub.member("org-admin").enabled
+        assert hub.hubstore.get_settings() == {}
+        assert [b.name for b in hub.store.list_banks()] == ["markets"]
+        assert hub.store.get_bank("markets").visibility == "private"
+        assert hub.store.count_items(hub.store.get_bank("markets").id)["items"] == 0
+        assert len(hub.hubstore.keys_of(hub.member("org-admin").id)) == 1
+        assert webhooks.WebhookStore(hub.store).list_webhooks() == []
+        assert hub.hubstore.audit_head() == before
+    finally:
+        hub.close()
+
+
+def test_an_import_chunk_is_not_kept_without_its_audit_entry(db_url: str, failing_audit) -> None:
+    from tahaluf import banks
+    from tahaluf.services.banking import audited_batches
+
+    with open_store(db_url) as store:
+        banks.create_bank(store, "weather")
+        failing_audit()
+        hook = audited_batches(store, "cli:test", "item.import", "bank:weather", {"file": "x"})
+        with pytest.raises(_AuditDown):
+            banks.import_pytx(store, "weather", [f"pdq {n:064x}\n" for n in range(1, 101)], on_batch=hook)
+        assert banks.bank_stats(store, "weather")["items"] == 0

@@ -422,12 +422,13 @@ def _store(
 
     def flush() -> None:
         nonlocal first, errors_before
+        errors = report.error_count - errors_before
         with repo.transaction():
             outcome = repo.add_items(bank_id, rows) if rows else None
             added = len(outcome.added) if outcome else 0
             dups = len(outcome.duplicates) if outcome else 0
-            if on_batch is not None:
-                on_batch(ImportBatch(first, seen, added, dups, report.error_count - errors_before))
+            if on_batch is not None and (rows or errors or first == 1):
+                on_batch(ImportBatch(first, seen, added, dups, errors))
         report.imported += added
         report.duplicates += dups
         if progress is not None:
