@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from tahaluf import banks
+from tahaluf.services.banking import audited_batches
 from tahaluf.storage import open_store
 
 
@@ -48,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
             banks.create_bank(store, name, "known")
             try:
                 t0, c0 = time.perf_counter(), time.process_time()
-                with src.open(encoding="ascii") as lines:
-                    report = banks.import_pytx(store, name, lines, added_by="bench", source=str(src))
+                with src.open("rb") as lines:  # as `bank import` reads: bytes, each chunk audited
+                    report = banks.import_pytx(store, name, lines, added_by="bench", source=str(src),
+                                               on_batch=audited_batches(store, "bench", "item.import",
+                                                                        f"bank:{name}", {"file": str(src)}))
                 dt, cpu = time.perf_counter() - t0, time.process_time() - c0
                 print(
                     f"import: {report.summary()} in {dt:.1f} s wall, {cpu:.1f} s CPU "

@@ -15,6 +15,19 @@ REFERENCE = (ROOT / ".." / "shared" / "reference").resolve()
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _audit_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The hub's audit-signing key of this test run (never the user's data folder);
+    servers and CLI processes the tests start inherit it."""
+    old = os.environ.get("TAHALUF_AUDIT_KEY_FILE")
+    os.environ["TAHALUF_AUDIT_KEY_FILE"] = str(tmp_path_factory.mktemp("audit-key") / "audit-signing.key")
+    yield
+    if old is None:
+        os.environ.pop("TAHALUF_AUDIT_KEY_FILE", None)
+    else:
+        os.environ["TAHALUF_AUDIT_KEY_FILE"] = old
+
+
 def pg_schema_url() -> Iterator[str]:
     """A URL on a fresh PostgreSQL schema, dropped afterwards.
 

@@ -39,9 +39,11 @@ def free_port() -> int:
 
 
 def hub_env(cache_dir: Path | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a ``tahaluf`` child: no inherited ``TAHALUF_*`` settings, and
+    """The environment for a ``tahaluf`` child: no inherited ``TAHALUF_*`` settings (but the
+    audit key file), and
     (when given) a private cache folder so index snapshots stay out of the user's cache."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAHALUF_")}
+    # the audit-signing key of the test run is kept: servers sign with the key tests verify with
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAHALUF_") or k == "TAHALUF_AUDIT_KEY_FILE"}
     env["PYTHONUNBUFFERED"] = "1"
     if cache_dir is not None:
         env["XDG_CACHE_HOME"] = str(cache_dir)

@@ -101,8 +101,8 @@ def test_import_problems_are_reported_cleanly(run, tmp_path: Path) -> None:
     assert missing.exit_code == 2 and missing.stderr.startswith("error: cannot read")
     binary = tmp_path / "photo.jpg"
     binary.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)))
-    not_text = run("import", "h", str(binary), "--format", "pytx")
-    assert not_text.exit_code == 2 and "not UTF-8" in not_text.stderr
+    not_text = run("import", "h", str(binary), "--format", "pytx")  # each bad line is that line's error
+    assert not_text.exit_code == 3 and "line 1: not UTF-8" in not_text.stderr
     bad_format = run("import", "h", str(binary), "--format", "csv")
     assert bad_format.exit_code == 2
 

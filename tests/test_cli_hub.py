@@ -197,16 +197,100 @@ def test_audit_verify_detects_two_swapped_hashes(cli: Run, tamper) -> None:
 
 def test_audit_head_catches_entries_deleted_from_the_end(cli: Run, tamper) -> None:
     count = make_history(cli)
-    head = cli("audit", "head")
+    head = cli("audit", "head")  # prints 'ID HASH' and signs that head with the hub's key
     assert head.exit_code == 0
     last_id, last_hash = head.stdout.split()
     assert int(last_id) == count and len(last_hash) == 64
     assert cli("audit", "verify", "--head", last_hash).exit_code == 0
     tamper("DELETE FROM audit_log WHERE id = :id", {"id": count})
-    assert cli("audit", "verify").exit_code == 0  # a shorter chain is still a valid chain...
-    verified = cli("audit", "verify", "--head", last_hash)
-    assert verified.exit_code == 9, verified.output  # ...but it no longer ends at the recorded head
-    assert last_hash in verified.stderr and "deleted from the end" in verified.stderr
+    verified = cli("audit", "verify")  # the signed head is gone: caught without a recorded head
+    assert verified.exit_code == 9, verified.output
+    assert f"entry {count}, a signed head, is gone" in verified.stderr
+    verified = cli("audit", "verify", "--head", head.stdout.strip())
+    assert verified.exit_code == 9, verified.output
+    assert f"entry {count}, is gone" in verified.stderr and "deleted from the end" in verified.stderr
+
+
+def test_a_recorded_head_verifies_as_printed_and_after_more_entries(cli: Run) -> None:
+    """The documented workflow: record `audit head`, keep working, check it later."""
+    make_history(cli)
+    recorded = cli("audit", "head").stdout.strip()
+    assert cli("audit", "verify", "--head", recorded).exit_code == 0  # 'ID HASH', exactly as printed
+    assert cli("member", "add", "org-later", "--role", "viewer").exit_code == 0
+    assert cli("member", "disable", "org-later").exit_code == 0
+    later = cli("audit", "verify", "--head", recorded)
+    assert later.exit_code == 0, later.output  # still in the chain: no tamper alarm
+    assert cli("audit", "verify", "--head", recorded.split()[1]).exit_code == 0
+    bad = cli("audit", "verify", "--head", "16 nothex")
+    assert bad.exit_code == 2 and "expected 'ID HASH'" in bad.stderr
+
+
+def test_a_recorded_head_that_was_edited_away_is_tampering(cli: Run, tamper) -> None:
+    make_history(cli)
+    recorded = cli("audit", "head").stdout.strip()
+    entry_id = int(recorded.split()[0])
+    tamper("UPDATE audit_log SET hash = :h WHERE id = :id", {"h": "ab" * 32, "id": entry_id})
+    verified = cli("audit", "verify", "--head", recorded)
+    assert verified.exit_code == 9
+    assert f"entry {entry_id} no longer has the recorded hash" in verified.stderr
+
+
+def _rewrite_chain_from(tamper, cli: Run, first: int, target: str) -> None:
+    """What someone with write access to the database but not the key can do: edit
+    entry ``first`` and recompute every later hash so that the chain holds again."""
+    from datetime import datetime
+
+    from tahaluf.audit import entry_hash_v2
+
+    entries = audit_entries(cli)
+    prev = entries[first - 2]["hash"] if first > 1 else "0" * 64
+    for e in entries[first - 1:]:
+        tgt = target if e["id"] == first else e["target"]
+        text = json.dumps(e["details"], sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        at = datetime.fromisoformat(e["at"].replace("Z", "+00:00"))
+        digest = entry_hash_v2(prev, e["id"], at, e["actor"], e["action"], tgt, text)
+        tamper("UPDATE audit_log SET target = :t, prev_hash = :p, hash = :h WHERE id = :id",
+               {"t": tgt, "p": prev, "h": digest, "id": e["id"]})
+        prev = digest
+
+
+def test_a_rewritten_chain_fails_verify_through_the_signed_heads(cli: Run, tamper) -> None:
+    make_history(cli)
+    assert cli("audit", "sign").exit_code == 0
+    _rewrite_chain_from(tamper, cli, 2, "member:org-z")
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 9, verified.output
+    # every hash and link holds again: only the heads the hub signed tell
+    assert "contents do not match" not in verified.stderr and "link" not in verified.stderr
+    assert "differs from the head the hub signed (chain rewritten?)" in verified.stderr
+
+
+def test_deleting_the_signatures_of_a_rewritten_chain_is_caught(cli: Run, tamper) -> None:
+    make_history(cli)
+    _rewrite_chain_from(tamper, cli, 2, "member:org-z")
+    tamper("DELETE FROM audit_signatures", {})
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 9, verified.output
+    assert "no signed head for entries 1 (signatures deleted?)" in verified.stderr
+
+
+def test_a_signature_made_with_another_key_is_refused(cli: Run, tamper) -> None:
+    make_history(cli)
+    _rewrite_chain_from(tamper, cli, 1, "member:org-z")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tahaluf.audit import head_message
+
+    forger = Ed25519PrivateKey.generate()
+    public = forger.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+    first = audit_entries(cli)[0]
+    tamper("UPDATE audit_signatures SET entry_hash = :h, public_key = :k, signature = :s WHERE entry_id = 1",
+           {"h": first["hash"], "k": public, "s": forger.sign(head_message(1, first["hash"])).hex()})
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 9 and "signed by an unknown key" in verified.stderr
+    published = cli("audit", "public-key").stdout.strip()
+    assert published != public and len(published) == 64
 
 
 # -- what the hub loads ----------------------------------------------------------------

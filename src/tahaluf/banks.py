@@ -15,6 +15,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ __all__ = [
     "NewItem",
     "ItemError",
     "ImportReport",
+    "ImportBatch",
     "ItemInfo",
     "default_added_by",
     "validate_signal",
@@ -74,9 +76,27 @@ _HEX = re.compile(r"[0-9a-f]+")
 _BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MAX_EXTERNAL_ID = 1024
 _MAX_REPORTED_ERRORS = 1000
+#: deepest nesting of a JSON value kept in a bank (signal extras, import lines)
+MAX_JSON_DEPTH = 32
 DEFAULT_CHUNK = 20_000  # items per transaction in batch imports
 
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportBatch:
+    """One committed chunk of a batch import: input lines (or positions)
+    ``first_line..last_line`` and what became of them."""
+
+    first_line: int
+    last_line: int
+    imported: int
+    duplicates: int
+    errors: int
+
+
+#: called inside each chunk's transaction (e.g. to append its audit entry there)
+BatchHook = Callable[[ImportBatch], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,14 +174,55 @@ def _now() -> datetime:
 
 
 # -- validation ---------------------------------------------------------------
+def check_text(value: str, what: str) -> str:
+    """``value`` if every database can store it: no NUL character (PostgreSQL
+    refuses it) and no lone UTF-16 surrogate (not encodable as UTF-8)."""
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(f"{what} contains a lone surrogate (\\u{ord(value[exc.start]):04x})") from exc
+    return value
+
+
+def check_json_value(value: Any, what: str, *, depth: int = 0) -> None:
+    """InvalidInput unless ``value`` is plain JSON that every backend stores and
+    reads back as it is: finite numbers, text per :func:`check_text`, objects
+    with text keys, nested at most :data:`MAX_JSON_DEPTH` deep."""
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+    if value is None or isinstance(value, (bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{what} holds {value!r}, which is not a JSON number")
+    elif isinstance(value, str):
+        check_text(value, what)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            check_json_value(v, what, depth=depth + 1)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidInput(f"{what} has a key that is not text: {_short(k)}")
+            check_text(k, what)
+            check_json_value(v, what, depth=depth + 1)
+    else:
+        raise InvalidInput(f"{what} holds a {type(value).__name__}, which is not JSON")
+
+
 def validate_signal(signal: Signal) -> SignalRow:
     """Check a signal's value for its type; hex values are lower-cased."""
     stype = signal.type
     if stype not in SIGNAL_TYPES:
-        raise InvalidInput(f"unknown signal type {stype!r} (known: {', '.join(SIGNAL_TYPES)})")
+        raise InvalidInput(f"unknown signal type {_short(stype)} (known: {', '.join(SIGNAL_TYPES)})")
     if not isinstance(signal.value, str):
         raise InvalidInput(f"{stype} value must be a string")
     extra = dict(signal.extra) if signal.extra else None
+    if extra is not None:
+        check_json_value(extra, f"{stype} signal's extra fields")
     if stype in _HEX_LENGTHS:
         value = signal.value.strip().lower()
         want = _HEX_LENGTHS[stype]
@@ -175,6 +236,7 @@ def validate_signal(signal: Signal) -> SignalRow:
         return SignalRow(stype, value, None, extra)
     if not signal.value.strip():
         raise InvalidInput(f"empty {stype} value")
+    check_text(signal.value, f"{stype} value")
     return SignalRow(stype, _indexable_value(stype, signal.value), None, extra)
 
 
@@ -350,11 +412,17 @@ def _item_row(item: NewItem, vocab: LabelVocabulary, default: Provenance) -> Ite
         raise InvalidInput("item has no external id")
     if len(ext) > _MAX_EXTERNAL_ID:
         raise InvalidInput(f"external id longer than {_MAX_EXTERNAL_ID} characters")
+    check_text(ext, "external id")
     if not item.signals:
         raise InvalidInput(f"item {ext!r} has no signals")
     signals = [validate_signal(s) for s in item.signals]
     labels = vocab.validate(item.labels) if item.labels else {}
     prov = item.provenance or default
+    if not isinstance(prov.added_by, str) or not (prov.source is None or isinstance(prov.source, str)):
+        raise InvalidInput("provenance 'added_by' and 'source' must be text")
+    check_text(prov.added_by, "provenance 'added_by'")
+    if prov.source is not None:
+        check_text(prov.source, "provenance 'source'")
     added_at = prov.added_at or default.added_at or _now()
     return ItemRow(ext, labels, signals, prov.added_by, prov.source, added_at, bool(item.enabled))
 
@@ -368,18 +436,34 @@ def item_row(item: NewItem, *, added_by: str | None = None, vocabulary: LabelVoc
 _Entry = tuple[int, ItemRow | ItemError]
 
 
-def _store(repo: Repository, bank_id: int, entries: Iterable[_Entry], chunk: int, progress: Progress | None) -> ImportReport:
+def _store(
+    repo: Repository, bank_id: int, entries: Iterable[_Entry], chunk: int, progress: Progress | None,
+    on_batch: BatchHook | None = None,
+) -> ImportReport:
+    """Store ``entries`` ``chunk`` rows per transaction; ``on_batch`` runs inside each
+    one (at least one, even when nothing was stored), so what it writes commits
+    with the chunk's items or not at all."""
     report = ImportReport()
     rows: list[ItemRow] = []
     seen = 0  # input lines (or items) read so far, for progress
+    first = 1  # first input line of the chunk being filled
+    errors_before = 0  # report.error_count when the chunk began
 
     def flush() -> None:
-        outcome = repo.add_items(bank_id, rows)
-        report.imported += len(outcome.added)
-        report.duplicates += len(outcome.duplicates)
+        nonlocal first, errors_before
+        errors = report.error_count - errors_before
+        with repo.transaction():
+            outcome = repo.add_items(bank_id, rows) if rows else None
+            added = len(outcome.added) if outcome else 0
+            dups = len(outcome.duplicates) if outcome else 0
+            if on_batch is not None and (rows or errors or first == 1):
+                on_batch(ImportBatch(first, seen, added, dups, errors))
+        report.imported += added
+        report.duplicates += dups
         if progress is not None:
             progress(seen)
         rows.clear()
+        first, errors_before = seen + 1, report.error_count
 
     for number, entry in entries:
         seen = number
@@ -389,7 +473,7 @@ def _store(repo: Repository, bank_id: int, entries: Iterable[_Entry], chunk: int
             rows.append(entry)
             if len(rows) >= chunk:
                 flush()
-    if rows or progress is not None:
+    if rows or progress is not None or on_batch is not None and (first == 1 or report.error_count > errors_before):
         flush()
     return report
 
@@ -403,6 +487,7 @@ def add_items(
     vocabulary: LabelVocabulary | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: Progress | None = None,
+    on_batch: BatchHook | None = None,
 ) -> ImportReport:
     """Add items; bad ones are reported by position (1-based), the rest stored."""
     record = get_bank(repo, bank)
@@ -416,7 +501,7 @@ def add_items(
             except InvalidInput as exc:
                 yield number, ItemError(number, _ext_of(item), exc.message)
 
-    return _store(repo, record.id, entries(), chunk_size, progress)
+    return _store(repo, record.id, entries(), chunk_size, progress, on_batch)
 
 
 def _ext_of(item: Any) -> str | None:
@@ -457,10 +542,23 @@ def _pytx_external_id(row: SignalRow) -> str:
     return f"{row.signal_type}:sha256:{hashlib.sha256(row.value.encode()).hexdigest()}"
 
 
+def _decoded(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str | ItemError]]:
+    """Number the lines (from 1) and decode those given as bytes: a line that is not
+    UTF-8 becomes that line's error instead of ending the whole import."""
+    for number, line in enumerate(lines, 1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, ItemError(number, None, f"line {number}: not UTF-8 text (byte {exc.start + 1})")
+                continue
+        yield number, line
+
+
 def import_pytx(
     repo: Repository,
     bank: str | BankRecord,
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     *,
     default_type: str | None = None,
     converters: Mapping[str, Converter] | None = None,
@@ -468,6 +566,7 @@ def import_pytx(
     source: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: Progress | None = None,
+    on_batch: BatchHook | None = None,
 ) -> ImportReport:
     """Import python-threatexchange signal lines (``<signal_type> <value>``).
 
@@ -475,7 +574,8 @@ def import_pytx(
     what is already there. ``default_type`` reads lines holding only a value
     (pytx's ``signal_type`` file setting); ``converters`` turns other pytx
     types into tahaluf signals (e.g. ``raw_text`` -> ``text``). Blank lines
-    and ``#`` comments are skipped.
+    and ``#`` comments are skipped. Lines given as bytes are decoded one by
+    one (a line that is not UTF-8 is that line's error).
     """
     record = get_bank(repo, bank)
     conv = dict(converters or {})
@@ -483,7 +583,10 @@ def import_pytx(
     who = added_by or default_added_by()
 
     def entries() -> Iterator[_Entry]:
-        for number, line in enumerate(lines, 1):
+        for number, line in _decoded(lines):
+            if isinstance(line, ItemError):
+                yield number, line
+                continue
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             try:
@@ -494,15 +597,28 @@ def import_pytx(
             where = f"{source}:{number}" if source else None
             yield number, ItemRow(_pytx_external_id(row), {}, (row,), who, where, added, True)
 
-    return _store(repo, record.id, entries(), chunk_size, progress)
+    return _store(repo, record.id, entries(), chunk_size, progress, on_batch)
 
 
 # -- tahaluf JSONL ----------------------------------------------------------------
-def _parse_jsonl_item(line: str, vocab: LabelVocabulary, default: Provenance) -> ItemRow:
+def _no_constant(name: str) -> Any:
+    raise InvalidInput(f"{name} is not a JSON number")
+
+
+def load_json_line(line: str) -> Any:
+    """Parse one JSON line strictly: NaN and Infinity refused, nesting past the
+    parser's depth (``[[[[...]]]]``) an InvalidInput rather than a crash;
+    deeper-than-stored values are refused later by :func:`check_json_value`."""
     try:
-        obj = json.loads(line)
+        return json.loads(line, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"malformed JSON ({exc.msg} at column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"JSON nested more than {MAX_JSON_DEPTH} levels deep") from exc
+
+
+def _parse_jsonl_item(line: str, vocab: LabelVocabulary, default: Provenance) -> ItemRow:
+    obj = load_json_line(line)
     if not isinstance(obj, dict):
         raise InvalidInput("expected a JSON object")
     raw_signals = obj.get("signals")
@@ -515,16 +631,25 @@ def _parse_jsonl_item(line: str, vocab: LabelVocabulary, default: Provenance) ->
     prov = obj.get("provenance") or {}
     if not isinstance(prov, dict):
         raise InvalidInput("'provenance' must be an object")
+    for key in ("added_by", "source", "added_at"):
+        if not isinstance(prov.get(key), (str, type(None))):
+            raise InvalidInput(f"provenance '{key}' must be text (or null), not {type(prov[key]).__name__}")
+    enabled = obj.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise InvalidInput(f"'enabled' must be true or false, not {_short(enabled)}")
+    labels = obj.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise InvalidInput("'labels' must be an object")
     item = NewItem(
         external_id=obj.get("external_id", obj.get("id")),
         signals=signals,
-        labels=obj.get("labels") or {},
+        labels=labels,
         provenance=Provenance(
-            str(prov.get("added_by") or default.added_by),
+            prov.get("added_by") or default.added_by,
             prov.get("source", default.source),
             _parse_time(prov.get("added_at")) or default.added_at,
         ),
-        enabled=obj.get("enabled", True) is not False,
+        enabled=enabled,
     )
     return _item_row(item, vocab, default)
 
@@ -542,13 +667,14 @@ def _parse_time(value: Any) -> datetime | None:
 def import_jsonl(
     repo: Repository,
     bank: str | BankRecord,
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     *,
     added_by: str | None = None,
     source: str | None = None,
     vocabulary: LabelVocabulary | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: Progress | None = None,
+    on_batch: BatchHook | None = None,
 ) -> ImportReport:
     """Import tahaluf JSONL (as written by :func:`export_jsonl`) into ``bank``.
 
@@ -560,7 +686,10 @@ def import_jsonl(
     default = Provenance(added_by or default_added_by(), source, _now())
 
     def entries() -> Iterator[_Entry]:
-        for number, line in enumerate(lines, 1):
+        for number, line in _decoded(lines):
+            if isinstance(line, ItemError):
+                yield number, line
+                continue
             if not line.strip():
                 continue
             try:
@@ -568,7 +697,7 @@ def import_jsonl(
             except InvalidInput as exc:
                 yield number, ItemError(number, None, f"line {number}: {exc.message}")
 
-    return _store(repo, record.id, entries(), chunk_size, progress)
+    return _store(repo, record.id, entries(), chunk_size, progress, on_batch)
 
 
 def export_jsonl(repo: Repository, bank: str | BankRecord) -> Iterator[str]:

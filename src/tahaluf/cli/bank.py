@@ -128,10 +128,11 @@ def create(
     with _store(ctx) as store:
         if owner is not None and HubStore(store).get_member(owner) is None:
             raise InvalidInput(f"no member named {owner!r} (see `tahaluf member list`)")
-        bank = banks.create_bank(store, name, kind.value, labels, pdq_max_distance=pdq_max_distance,
-                                 vocabulary=get_vocabulary(ctx), owner=owner, visibility=visibility.value)
-        _audit(store, "bank.create", f"bank:{name}", {"kind": kind.value, "visibility": visibility.value,
-                                                       "owner": owner})
+        with store.transaction():  # the bank and its audit entry commit together
+            bank = banks.create_bank(store, name, kind.value, labels, pdq_max_distance=pdq_max_distance,
+                                     vocabulary=get_vocabulary(ctx), owner=owner, visibility=visibility.value)
+            _audit(store, "bank.create", f"bank:{name}", {"kind": kind.value, "visibility": visibility.value,
+                                                           "owner": owner})
     typer.echo(f"created {bank.kind} bank {bank.name}")
 
 
@@ -193,8 +194,9 @@ def delete(
         bank = banks.get_bank(store, name)
         if not yes and not typer.confirm(f"Delete bank {bank.name} and all its items?", err=True):
             raise InvalidInput("not deleted (confirm, or pass --yes)")
-        banks.delete_bank(store, bank)
-        _audit(store, "bank.delete", f"bank:{name}")
+        with store.transaction():
+            banks.delete_bank(store, bank)
+            _audit(store, "bank.delete", f"bank:{name}")
     typer.echo(f"deleted bank {name}")
 
 
@@ -220,7 +222,8 @@ def add(
     in the database for scan reports (not exported, never shared) unless --no-previews.
     """
     from tahaluf.cli.hash_cmd import expand_paths
-    from tahaluf.services.banking import add_content
+    from tahaluf.cli.hub_cmd import cli_actor
+    from tahaluf.services.banking import add_content, audited_batches
     from tahaluf.services.hashing import HashOptions, iter_inputs
     from tahaluf.services.parallel import default_jobs
 
@@ -236,9 +239,9 @@ def add(
             hash_opts=HashOptions(bank_crops=not no_crops), jobs=jobs or default_jobs(), previews=not no_previews,
             vocabulary=get_vocabulary(ctx),
             on_result=lambda _res: bar.advance(task),
+            on_batch=audited_batches(store, cli_actor(), "item.add", f"bank:{name}",
+                                     {"from": [str(p) for p in paths][:20]}),
         )
-        _audit(store, "item.add", f"bank:{name}", {"imported": report.imported, "errors": report.error_count,
-                                                   "from": [str(p) for p in paths][:20]})
     for error in report.errors[:20]:
         typer.echo(f"warning: {error.external_id}: {error.message}", err=True)
     typer.echo(report.summary())
@@ -251,7 +254,7 @@ ItemArg = Annotated[str, typer.Argument(help="The item's external id (the post i
 
 def _set_enabled(ctx: typer.Context, name: str, item: str, enabled: bool) -> None:
     word = "enabled" if enabled else "disabled"
-    with _store(ctx) as store:
+    with _store(ctx) as store, store.transaction():
         changed = banks.set_item_enabled(store, name, item, enabled)
         if changed:
             _audit(store, "item.update", f"bank:{name}/item:{item}", {"enabled": enabled})
@@ -276,7 +279,7 @@ def enable(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank na
 @_handles_errors
 def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")], item: ItemArg) -> None:
     """Delete one item and its signals from a bank."""
-    with _store(ctx) as store:
+    with _store(ctx) as store, store.transaction():
         banks.delete_item(store, name, item)
         _audit(store, "item.delete", f"bank:{name}/item:{item}")
     typer.echo(f"removed {item}")
@@ -292,20 +295,20 @@ def label_item(
 ) -> None:
     """Replace one item's own labels (the bank's default labels still apply)."""
     labels = parse_label_args(label or [])
-    with _store(ctx) as store:
+    with _store(ctx) as store, store.transaction():
         banks.set_item_labels(store, name, item, labels, vocabulary=get_vocabulary(ctx))
         _audit(store, "item.update", f"bank:{name}/item:{item}", {"labels": labels})
     typer.echo(f"labelled {item}")
 
 
-def _read_lines(path: Path) -> Iterator[str]:
+def _read_lines(path: Path) -> Iterator[bytes]:
+    """The file's lines as bytes: the import decodes each on its own, so one line
+    that is not UTF-8 is that line's error, not the end of the import."""
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open("rb") as f:
             yield from f
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path} is not UTF-8 text") from exc
 
 
 @bank_app.command("import")
@@ -320,7 +323,10 @@ def import_(
     ] = None,
 ) -> None:
     """Import signals into a bank; re-running skips what is already there."""
-    lines = sys.stdin if str(file) == "-" else _read_lines(file)
+    from tahaluf.cli.hub_cmd import cli_actor
+    from tahaluf.services.banking import audited_batches
+
+    lines = sys.stdin.buffer if str(file) == "-" else _read_lines(file)
     err = _stderr()
     with _store(ctx) as store, Progress(
         SpinnerColumn(), TextColumn("importing {task.description}"), BarColumn(),
@@ -332,13 +338,14 @@ def import_(
         def progress(done: int) -> None:
             bar.update(task, completed=done)
 
-        common: dict[str, Any] = dict(source=str(file), progress=progress)
+        # each committed chunk of lines gets its audit entry in its own transaction
+        audit = audited_batches(store, cli_actor(), "item.import", f"bank:{name}",
+                                {"file": str(file), "format": fmt.value})
+        common: dict[str, Any] = dict(source=str(file), progress=progress, on_batch=audit)
         if fmt is ImportFormat.pytx:
             report = banks.import_pytx(store, name, lines, default_type=signal_type, **common)
         else:
             report = banks.import_jsonl(store, name, lines, vocabulary=get_vocabulary(ctx), **common)
-        _audit(store, "item.import", f"bank:{name}", {"file": str(file), "format": fmt.value,
-                                                      "imported": report.imported, "errors": report.error_count})
     for error in report.errors[:20]:
         typer.echo(f"warning: {error.message}", err=True)
     typer.echo(report.summary())

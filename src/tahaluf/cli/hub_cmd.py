@@ -218,28 +218,60 @@ def key_rotate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Mem
 @audit_app.command("verify")
 def audit_verify(
     ctx: typer.Context,
-    head: Annotated[Optional[str], typer.Option(help="Hash of the last entry recorded elsewhere "
-                                                     "(detects entries deleted from the end).")] = None,
+    head: Annotated[Optional[str], typer.Option(help="A head recorded earlier, as `tahaluf audit head` printed it "
+                                                     "('ID HASH', or the hash alone): it must still be in the chain.")] = None,
+    public_key: Annotated[Optional[str], typer.Option(
+        "--public-key", help="Check signed heads against this key (hex, from `tahaluf audit public-key`) "
+                             "instead of the hub's key file.")] = None,
 ) -> None:
-    """Walk the audit chain; exit 9 when an entry was edited, deleted or reordered."""
+    """Walk the audit chain and check the hub's signed heads; exit 9 when an entry was
+    edited, deleted or reordered, or the chain was rewritten or cut short."""
+    from tahaluf.audit import parse_head
+
+    recorded = None
+    if head is not None:
+        try:
+            recorded = parse_head(head)
+        except ValueError:
+            fail(InvalidInput(f"--head {head!r}: expected 'ID HASH' as `tahaluf audit head` prints it, or a hash"))
     with _hub(ctx) as hub:
-        count, last, problems = hub.hubstore.verify_audit()
-    if head is not None and (last is None or last.hash != head):
-        problems.append(f"the chain ends at {last.hash if last else 'nothing'}, not at the recorded head {head} "
-                        "(entries deleted from the end?)")
-    for p in problems:
+        check = hub.hubstore.verify_audit(recorded_head=recorded,
+                                          trusted_keys=[public_key.lower()] if public_key else None)
+    for p in check.problems:
         typer.echo(f"audit: {p}", err=True)
-    if problems:
+    if check.problems:
         raise typer.Exit(9)
-    typer.echo(f"audit log intact: {count} entries, head {last.hash if last else '-'}", err=True)
+    last = check.last
+    signed = (f"{check.signed_heads} signed heads, the last at entry {check.last_signed}"
+              if check.last_signed else "no signed head")
+    typer.echo(f"audit log intact: {check.entries} entries, head {last.id if last else 0} "
+               f"{last.hash if last else '-'}; {signed}", err=True)
 
 
 @audit_app.command("head")
 def audit_head(ctx: typer.Context) -> None:
-    """Print the hash of the last entry (record it elsewhere; check with `verify --head`)."""
+    """Sign the current head with the hub's key and print it as 'ID HASH' (record it
+    elsewhere; `verify --head` checks that it is still in the chain)."""
     with _hub(ctx) as hub:
-        last = hub.hubstore.audit_head()
-    typer.echo(f"{last.id} {last.hash}" if last else "0 -")
+        signed = hub.hubstore.sign_head()
+    typer.echo(f"{signed.entry_id} {signed.entry_hash}" if signed else "0 -")
+
+
+@audit_app.command("sign")
+def audit_sign(ctx: typer.Context) -> None:
+    """Sign the current head with the hub's key (the hub also signs every 100th entry)."""
+    with _hub(ctx) as hub:
+        signed = hub.hubstore.sign_head()
+    typer.echo(f"signed entry {signed.entry_id} {signed.entry_hash}" if signed else "the audit log is empty",
+               err=True)
+
+
+@audit_app.command("public-key")
+def audit_public_key(ctx: typer.Context) -> None:
+    """Print the hub's audit public key (hex; give it to auditors for `verify --public-key`)."""
+    with _hub(ctx) as hub:
+        typer.echo(hub.hubstore.key.public_key)
+        typer.echo(f"key file: {hub.hubstore.key.path}", err=True)
 
 
 @audit_app.command("list")

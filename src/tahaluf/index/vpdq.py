@@ -101,6 +101,8 @@ def frames_from_value(value: str) -> tuple[np.ndarray, np.ndarray]:
         items = json.loads(value or "[]")
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"vPDQ value is not JSON: {exc.msg} at char {exc.pos}") from exc
+    except RecursionError as exc:  # "[[[[...]]]]" nested past the parser's depth
+        raise InvalidInput("vPDQ value is nested too deeply (a flat JSON list of frames is expected)") from exc
     if not isinstance(items, list):
         raise InvalidInput("vPDQ value must be a JSON list of 'pdq_hex,quality,timestamp'")
     hexes: list[str] = []

@@ -13,14 +13,41 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from tahaluf.banks import ImportReport, ItemError, NewItem, Provenance, add_items, default_added_by, get_bank
+from tahaluf.banks import (
+    BatchHook,
+    ImportBatch,
+    ImportReport,
+    ItemError,
+    NewItem,
+    Provenance,
+    add_items,
+    default_added_by,
+    get_bank,
+)
 from tahaluf.services.hashing import HashOptions, HashResult, InputItem, ready_results, safe_hash
 from tahaluf.services.parallel import run_ordered
 from tahaluf.labels import LabelVocabulary
 from tahaluf.signals.base import Signal
 from tahaluf.storage.repository.base import ItemPreviewRecord, Repository
 
-__all__ = ["add_content", "bank_signals_of"]
+__all__ = ["add_content", "bank_signals_of", "audited_batches"]
+
+
+def audited_batches(repo: Repository, actor: str, action: str, target: str, details: Mapping[str, Any]) -> BatchHook:
+    """A batch hook that appends one audit entry per committed chunk of an import,
+    in the chunk's own transaction: a crash mid-import leaves every stored item
+    covered by an entry (``lines``: the input lines of the chunk)."""
+    from tahaluf.storage.repository.hub_sql import HubStore
+
+    hubstore = HubStore(repo)  # type: ignore[arg-type]
+
+    def hook(batch: ImportBatch) -> None:
+        hubstore.append_audit(actor, action, target, {
+            **details, "lines": [batch.first_line, batch.last_line], "imported": batch.imported,
+            "duplicates": batch.duplicates, "errors": batch.errors,
+        })
+
+    return hook
 
 
 def bank_signals_of(res: HashResult) -> list[Signal]:
@@ -48,8 +75,10 @@ def add_content(
     on_result: Callable[[HashResult], None] | None = None,
     vocabulary: LabelVocabulary | None = None,
     previews: bool = True,
+    on_batch: BatchHook | None = None,
 ) -> ImportReport:
-    """Hash every input and add it as a bank item; failures are reported per input.
+    """Hash every input and add it as a bank item; failures are reported per input
+    (``on_batch``: see :func:`tahaluf.banks.add_items`).
 
     With ``previews`` each new item also gets an :class:`ItemPreviewRecord`
     for scan reports: a thumbnail of its photo or video, or its text (as much
@@ -95,7 +124,8 @@ def add_content(
                     provenance=Provenance(who, res.path),
                 )
 
-    report = add_items(repo, bank, new_items(), added_by=who, vocabulary=vocabulary, progress=store_previews)
+    report = add_items(repo, bank, new_items(), added_by=who, vocabulary=vocabulary, progress=store_previews,
+                       on_batch=on_batch)
     for err in failures:
         report.add_error(err)
     return report

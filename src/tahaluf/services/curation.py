@@ -127,12 +127,13 @@ def add_signal_items(
             continue
         good.append(NewItem(item.external_id, signals, item.labels, item.provenance or prov, item.enabled))
         positions.append(number)
-    report = add_items(hub.store, view.record, good, added_by=actor.name, vocabulary=vocabulary)
-    report = _renumbered(report, positions, refused)
-    hub.audit(actor, "item.add", f"bank:{bank}", {
-        "imported": report.imported, "duplicates": report.duplicates, "errors": report.error_count,
-        "external_ids": [i.external_id for i in items][:100],
-    })
+    with hub.change():
+        report = add_items(hub.store, view.record, good, added_by=actor.name, vocabulary=vocabulary)
+        report = _renumbered(report, positions, refused)
+        hub.audit(actor, "item.add", f"bank:{bank}", {
+            "imported": report.imported, "duplicates": report.duplicates, "errors": report.error_count,
+            "external_ids": [i.external_id for i in items][:100],
+        })
     return report
 
 
@@ -172,18 +173,20 @@ def update_item(
 ) -> dict[str, Any]:
     view = hub.bank_for_change(actor, bank)
     details: dict[str, Any] = {}
-    if labels is not None:
-        set_item_labels(hub.store, view.record, external_id, labels, vocabulary=vocabulary)
-        details["labels"] = dict(labels)
-    if enabled is not None:
-        set_item_enabled(hub.store, view.record, external_id, enabled)
-        details["enabled"] = enabled
-    if details:
-        hub.audit(actor, "item.update", f"bank:{bank}/item:{external_id}", details)
+    with hub.change():
+        if labels is not None:
+            set_item_labels(hub.store, view.record, external_id, labels, vocabulary=vocabulary)
+            details["labels"] = dict(labels)
+        if enabled is not None:
+            set_item_enabled(hub.store, view.record, external_id, enabled)
+            details["enabled"] = enabled
+        if details:
+            hub.audit(actor, "item.update", f"bank:{bank}/item:{external_id}", details)
     return get_item(hub, actor, bank, external_id)
 
 
 def remove_item(hub: Hub, actor: Principal, bank: str, external_id: str) -> None:
     view = hub.bank_for_change(actor, bank)
-    delete_item(hub.store, view.record, external_id)
-    hub.audit(actor, "item.delete", f"bank:{bank}/item:{external_id}")
+    with hub.change():
+        delete_item(hub.store, view.record, external_id)
+        hub.audit(actor, "item.delete", f"bank:{bank}/item:{external_id}")

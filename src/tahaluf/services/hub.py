@@ -313,8 +313,15 @@ class Hub:
         self._shares_at = 0.0
 
     def audit(self, actor: Principal | str, action: str, target: str, details: dict[str, Any] | None = None) -> AuditRecord:
+        """Append an audit entry, in the transaction open in this thread (see :meth:`change`)."""
         who = actor.name if isinstance(actor, Principal) else actor
         return self.hubstore.append_audit(who, action, target, details or {})
+
+    def change(self) -> Any:
+        """One write transaction: ``with hub.change(): <change>; hub.audit(...)`` commits
+        the change and its audit entry together, or neither (a crash between them
+        leaves no unaudited change)."""
+        return self.store.transaction()
 
     # -- settings -------------------------------------------------------------
     def settings(self, *, fresh: bool = False) -> dict[str, Any]:
@@ -329,8 +336,9 @@ class Hub:
     def update_settings(self, actor: Principal, values: Mapping[str, Any]) -> dict[str, Any]:
         actor.require(Capability.ADMIN)
         clean = validate_settings(values)
-        self.hubstore.put_settings(clean)
-        self.audit(actor, "settings.update", "settings", clean)
+        with self.change():
+            self.hubstore.put_settings(clean)
+            self.audit(actor, "settings.update", "settings", clean)
         return self.settings(fresh=True)
 
     # -- members ------------------------------------------------------------
@@ -341,8 +349,9 @@ class Hub:
         name = check_org_name(name)
         clean = check_roles(roles)
         key = new_api_key()
-        member = self.hubstore.add_member(name, clean, hash_key(key), key[:8])
-        self.audit(actor, "member.add", f"member:{name}", {"roles": clean})
+        with self.change():
+            member = self.hubstore.add_member(name, clean, hash_key(key), key[:8])
+            self.audit(actor, "member.add", f"member:{name}", {"roles": clean})
         return member, key
 
     def directory(self, actor: Principal) -> list[str]:
@@ -360,9 +369,10 @@ class Hub:
     def set_member_enabled(self, actor: Principal | str, name: str, enabled: bool) -> MemberRecord:
         if isinstance(actor, Principal):
             actor.require(Capability.ADMIN)
-        member = self.hubstore.set_member_enabled(name, enabled)
+        with self.change():
+            member = self.hubstore.set_member_enabled(name, enabled)
+            self.audit(actor, "member.enable" if enabled else "member.disable", f"member:{name}")
         self.forget_keys()
-        self.audit(actor, "member.enable" if enabled else "member.disable", f"member:{name}")
         return member
 
     def rotate_key(self, actor: Principal | str, name: str) -> str:
@@ -376,9 +386,10 @@ class Hub:
             return rotate_own_key(self, actor)
         member = self.member(name)
         key = new_api_key()
-        self.hubstore.rotate_key(member.id, hash_key(key), key[:8])
+        with self.change():
+            self.hubstore.rotate_key(member.id, hash_key(key), key[:8])
+            self.audit(actor, "key.rotate", f"member:{name}", {"prefix": key[:8]})
         self.forget_keys()
-        self.audit(actor, "key.rotate", f"member:{name}", {"prefix": key[:8]})
         return key
 
     # -- banks --------------------------------------------------------------
@@ -503,21 +514,23 @@ class Hub:
             if not 0 <= pdq_max_distance <= 256:
                 raise InvalidInput("pdq_max_distance must be between 0 and 256")
             changes["pdq_max_distance"] = pdq_max_distance
-        self.store.update_bank(view.record.id, default_labels=default_labels, visibility=visibility,
-                               pdq_max_distance=pdq_max_distance)
-        if shared_with is not None:
-            self.hubstore.set_bank_shares(view.record.id, self._member_ids(shared_with))
-            changes["shared_with"] = sorted(shared_with)
-            self._shares_at = 0.0
-        self._shares_at = 0.0  # the cached bank list (visibility, threshold) is stale
-        self.audit(actor, "bank.update", f"bank:{view.record.name}", changes)
+        member_ids = self._member_ids(shared_with) if shared_with is not None else None
+        with self.change():
+            self.store.update_bank(view.record.id, default_labels=default_labels, visibility=visibility,
+                                   pdq_max_distance=pdq_max_distance)
+            if member_ids is not None and shared_with is not None:
+                self.hubstore.set_bank_shares(view.record.id, member_ids)
+                changes["shared_with"] = sorted(shared_with)
+            self.audit(actor, "bank.update", f"bank:{view.record.name}", changes)
+        self._shares_at = 0.0  # the cached bank list (visibility, threshold, shares) is stale
         return self.bank(actor, qualified_name(view.record))
 
     def delete_bank(self, actor: Principal, name: str) -> None:
         view = self.bank_for_change(actor, name)
-        self.store.delete_bank(view.record.id)
+        with self.change():
+            self.store.delete_bank(view.record.id)
+            self.audit(actor, "bank.delete", f"bank:{view.record.name}")
         self._shares_at = 0.0
-        self.audit(actor, "bank.delete", f"bank:{view.record.name}")
 
     def _member_ids(self, names: Sequence[str]) -> list[int]:
         ids = []

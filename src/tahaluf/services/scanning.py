@@ -285,8 +285,8 @@ def _lookup_entry(signal_type: str, value: str) -> tuple[ScanResult, Signal | No
     out = ScanResult(value if len(value) <= 80 else value[:77] + "...", signal_type)
     try:
         sig = _signal_for_lookup(signal_type, value)
-        if signal_type != "text":
-            validate_signal(sig)
+        if signal_type != "text" or value.startswith("t1:"):
+            validate_signal(sig)  # a malformed sketch is this line's error, not the whole lookup's
     except TahalufError as exc:
         out.error = exc.message
         return out, None

@@ -161,10 +161,11 @@ def register(hub: Hub, actor: Principal, url: str, events: Sequence[str]) -> tup
     _require_member(actor)
     clean_url, clean_events = check_url(url), check_events(events)
     secret = new_secret()
-    record = WebhookStore(hub.store).add(actor.member_id, clean_url, secret, clean_events,
-                                         max_per_member=MAX_WEBHOOKS_PER_MEMBER)
+    with hub.change():
+        record = WebhookStore(hub.store).add(actor.member_id, clean_url, secret, clean_events,
+                                             max_per_member=MAX_WEBHOOKS_PER_MEMBER)
+        hub.audit(actor, "webhook.add", f"webhook:{record.id}", {"url": clean_url, "events": clean_events})
     _subscriptions(hub.store).forget(actor.member_id)
-    hub.audit(actor, "webhook.add", f"webhook:{record.id}", {"url": clean_url, "events": clean_events})
     return record, secret
 
 
@@ -189,10 +190,11 @@ def webhook(hub: Hub, actor: Principal, webhook_id: int) -> WebhookRecord:
 def delete_webhook(hub: Hub, actor: Principal, webhook_id: int) -> None:
     """Delete a webhook and its deliveries (its owner or an admin)."""
     found = webhook(hub, actor, webhook_id)
-    if not WebhookStore(hub.store).delete(found.id):
-        raise NotFound(f"no webhook {webhook_id} (see GET /v1/webhooks)")
+    with hub.change():
+        if not WebhookStore(hub.store).delete(found.id):
+            raise NotFound(f"no webhook {webhook_id} (see GET /v1/webhooks)")
+        hub.audit(actor, "webhook.delete", f"webhook:{found.id}", {"member": found.member, "url": found.url})
     _subscriptions(hub.store).forget(found.member_id)
-    hub.audit(actor, "webhook.delete", f"webhook:{found.id}", {"member": found.member, "url": found.url})
 
 
 def deliveries_of(

@@ -278,6 +278,23 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(Json)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    #: the canonical JSON text of ``details`` that ``hash`` covers (None: written before 0005)
+    details_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuditSignature(Base):
+    """A head of the audit chain signed with the hub's Ed25519 key (the key itself
+    is never stored in the database; signatures and public keys are public)."""
+
+    __tablename__ = "audit_signatures"
+    __table_args__ = (Index("ix_audit_signatures_entry", "entry_id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(BigId)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    public_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
 
 
 class Submission(Base):

@@ -119,6 +119,10 @@ class AuditVerifyOut(BaseModel):
     ok: bool
     entries: int
     head: str | None
+    #: signed heads whose signature (by the hub's key) and entry check out
+    signed_heads: int
+    #: entry id of the last of them
+    last_signed: int | None
     problems: list[str]
 
 
@@ -235,6 +239,8 @@ async def audit(
 
 @router.get("/audit/verify", summary="Check the audit chain", response_model=AuditVerifyOut)
 async def audit_verify(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    count, last, problems = hub.hubstore.verify_audit()
-    head = last.hash if last else None
-    return JSONResponse({"ok": not problems, "entries": count, "head": head, "problems": problems[:100]})
+    check = hub.hubstore.verify_audit()
+    head = check.last.hash if check.last else None
+    return JSONResponse({"ok": not check.problems, "entries": check.entries, "head": head,
+                         "signed_heads": check.signed_heads, "last_signed": check.last_signed,
+                         "problems": check.problems[:100]})

@@ -169,10 +169,14 @@ class ItemPreviewRecord:
 class Repository(Protocol):
     """Everything the bank domain needs from storage.
 
-    Every method is its own transaction. Errors are tahaluf errors only:
-    ``Conflict`` for a duplicate bank name, ``NotFound`` for a missing bank,
-    ``StorageError`` for everything the database reports.
+    Every method is its own transaction, unless called inside
+    ``with repo.transaction():``, which they then join (so several changes,
+    and the audit entry that records them, commit together). Errors are
+    tahaluf errors only: ``Conflict`` for a duplicate bank name, ``NotFound``
+    for a missing bank, ``StorageError`` for everything the database reports.
     """
+
+    def transaction(self) -> Any: ...
 
     def create_bank(self, bank: NewBank, *, conn: Any = None) -> BankRecord: ...
 

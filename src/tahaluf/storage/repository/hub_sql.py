@@ -10,6 +10,7 @@ chain has no gaps even when a transaction rolls back.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +19,25 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from tahaluf.audit import GENESIS, AuditRecord, entry_hash, verify_chain
+from tahaluf.audit import (
+    GENESIS,
+    SIGN_EVERY,
+    AuditRecord,
+    SignedHead,
+    canonical_json,
+    check_recorded_head,
+    check_signed_heads,
+    entry_hash_v2,
+    head_message,
+    same_json,
+    verify_chain,
+)
 from tahaluf.errors import Conflict, NotFound, StorageError
+from tahaluf.storage.audit_key import AuditKey, key_path_for, verify_signature
 from tahaluf.storage.models import (
     ApiKey,
     AuditEntry,
+    AuditSignature,
     Bank,
     BankShare,
     HubSetting,
@@ -31,13 +46,14 @@ from tahaluf.storage.models import (
 from tahaluf.storage.repository.sql import Store
 from tahaluf.storage.repository.sql import as_utc as _utc
 
-__all__ = ["HubStore", "MemberRecord", "KeyRecord"]
+__all__ = ["HubStore", "MemberRecord", "KeyRecord", "AuditCheck"]
 
 _members = Member.__table__
 _keys = ApiKey.__table__
 _shares = BankShare.__table__
 _settings = HubSetting.__table__
 _audit = AuditEntry.__table__
+_signatures = AuditSignature.__table__
 _banks = Bank.__table__
 _AUDIT_LOCK = 7_412_001  # pg_advisory_xact_lock key for audit appends
 _BANK_NAMES_LOCK = 7_412_002  # pg_advisory_xact_lock key for bank creations (names per owner)
@@ -80,16 +96,44 @@ def _member(row: Any) -> MemberRecord:
 
 
 def _audit_record(row: Any) -> AuditRecord:
+    text_ = row.details_text
+    differs = False
+    if text_ is not None:
+        try:
+            details = json.loads(text_)
+        except ValueError:  # edited into something that is not JSON: verify reports it
+            details = {}
+        differs = not same_json(details, row.details)
+    else:
+        details = dict(row.details or {})
     return AuditRecord(
-        row.id, _utc(row.at), row.actor, row.action, row.target, dict(row.details or {}), row.prev_hash, row.hash
+        row.id, _utc(row.at), row.actor, row.action, row.target, details, row.prev_hash, row.hash, text_, differs
     )
 
 
-class HubStore:
-    """Members, keys, shares, settings and audit entries of one database."""
+@dataclass(frozen=True, slots=True)
+class AuditCheck:
+    """What :meth:`HubStore.verify_audit` found."""
 
-    def __init__(self, store: Store) -> None:
+    entries: int
+    last: AuditRecord | None
+    problems: list[str]
+    #: signed heads whose signature and entry both check out
+    signed_heads: int
+    #: the last of those (entry id), None when there is none
+    last_signed: int | None
+
+
+class HubStore:
+    """Members, keys, shares, settings and audit entries of one database.
+
+    ``key`` signs heads of the audit chain (default: the file named by
+    :func:`tahaluf.storage.audit_key.key_path_for`, read or created when first needed).
+    """
+
+    def __init__(self, store: Store, key: AuditKey | None = None) -> None:
         self.store = store
+        self.key = key if key is not None else AuditKey(key_path_for(store.url))
 
     # -- members ------------------------------------------------------------
     def add_member(self, name: str, roles: Sequence[str], key_hash: str, prefix: str) -> MemberRecord:
@@ -220,18 +264,56 @@ class HubStore:
     def _append(self, conn: Connection, actor: str, action: str, target: str, details: dict[str, Any]) -> AuditRecord:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
-        last = conn.execute(select(_audit.c.id, _audit.c.hash).order_by(_audit.c.id.desc()).limit(1)).first()
+        last = conn.execute(
+            select(_audit.c.id, _audit.c.hash, _audit.c.details_text).order_by(_audit.c.id.desc()).limit(1)
+        ).first()
         entry_id = (last.id + 1) if last is not None else 1
         prev = last.hash if last is not None else GENESIS
         at = now()
-        digest = entry_hash(prev, entry_id, at, actor, action, target, details)
+        details_text = canonical_json(details)  # what is hashed is what is stored, byte for byte
+        plain = json.loads(details_text)
+        digest = entry_hash_v2(prev, entry_id, at, actor, action, target, details_text)
         conn.execute(
             insert(_audit).values(
-                id=entry_id, at=at, actor=actor, action=action, target=target, details=details,
-                prev_hash=prev, hash=digest,
+                id=entry_id, at=at, actor=actor, action=action, target=target, details=plain,
+                details_text=details_text, prev_hash=prev, hash=digest,
             )
         )
-        return AuditRecord(entry_id, at, actor, action, target, details, prev, digest)
+        # the first entry in this format, and every SIGN_EVERY-th, gets a signed head in
+        # the same transaction: `audit verify` can then require them
+        if entry_id % SIGN_EVERY == 0 or last is None or last.details_text is None:
+            self._sign(conn, entry_id, digest)
+        return AuditRecord(entry_id, at, actor, action, target, plain, prev, digest, details_text)
+
+    def _sign(self, conn: Connection, entry_id: int, entry_hash: str) -> SignedHead:
+        public = self.key.public_key
+        signature = self.key.sign(head_message(entry_id, entry_hash))
+        at = now()
+        conn.execute(insert(_signatures).values(entry_id=entry_id, entry_hash=entry_hash, signed_at=at,
+                                                public_key=public, signature=signature))
+        return SignedHead(entry_id, entry_hash, at, public, signature)
+
+    def sign_head(self) -> SignedHead | None:
+        """Sign the current head with the hub's key (unless it already is); None: empty log."""
+        with self.store.transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
+            last = conn.execute(select(_audit.c.id, _audit.c.hash).order_by(_audit.c.id.desc()).limit(1)).first()
+            if last is None:
+                return None
+            public = self.key.public_key
+            done = conn.execute(select(_signatures).where(
+                _signatures.c.entry_id == last.id, _signatures.c.entry_hash == last.hash,
+                _signatures.c.public_key == public)).first()
+            if done is not None:
+                return SignedHead(done.entry_id, done.entry_hash, _utc(done.signed_at), done.public_key,
+                                  done.signature)
+            return self._sign(conn, last.id, last.hash)
+
+    def signed_heads(self) -> list[SignedHead]:
+        with self.store.connection() as conn:
+            rows = conn.execute(select(_signatures).order_by(_signatures.c.entry_id, _signatures.c.id)).all()
+        return [SignedHead(r.entry_id, r.entry_hash, _utc(r.signed_at), r.public_key, r.signature) for r in rows]
 
     def iter_audit(self, *, after_id: int = 0, batch_size: int = 5000) -> Iterator[AuditRecord]:
         cursor = after_id
@@ -258,19 +340,45 @@ class HubStore:
             rows = conn.execute(query.order_by(_audit.c.id).limit(limit)).all()
         return [_audit_record(r) for r in rows]
 
-    def verify_audit(self) -> tuple[int, AuditRecord | None, list[str]]:
-        """Walk the whole chain: (entries, the last entry, problems found; empty when intact)."""
-        count, last = 0, None
+    def verify_audit(
+        self, *, recorded_head: tuple[int | None, str] | None = None, trusted_keys: Sequence[str] | None = None,
+    ) -> AuditCheck:
+        """Walk the whole chain and check the signed heads against ``trusted_keys``
+        (default: this hub's own key) and ``recorded_head`` (from ``audit head``)."""
+        heads = self.signed_heads()
+        if trusted_keys is None:
+            trusted_keys = [self.key.public_key] if self.key.exists() else []
+        wanted = {h.entry_id for h in heads}
+        if recorded_head is not None and recorded_head[0] is not None:
+            wanted.add(recorded_head[0])
+        hashes: dict[int, str] = {}
+        by_hash: dict[str, int] = {}
+        count, last, first_v2 = 0, None, None
 
         def entries() -> Iterator[AuditRecord]:
-            nonlocal count, last
+            nonlocal count, last, first_v2
             for e in self.iter_audit():
                 count += 1
                 last = e
+                if first_v2 is None and e.details_text is not None:
+                    first_v2 = e.id
+                if e.id in wanted:
+                    hashes[e.id] = e.hash
+                if recorded_head is not None and e.hash == recorded_head[1]:
+                    by_hash[e.hash] = e.id
                 yield e
 
         problems = verify_chain(entries())
-        return count, last, problems
+        signed_problems, good = check_signed_heads(
+            heads, hashes, last.id if last else 0, list(trusted_keys), verify_signature, first_v2_id=first_v2)
+        problems.extend(signed_problems)
+        if recorded_head is not None:
+            found = check_recorded_head(recorded_head, hashes, by_hash)
+            if found:
+                problems.append(found)
+        good_ids = [h.entry_id for h in heads if hashes.get(h.entry_id) == h.entry_hash
+                    and h.public_key in trusted_keys]
+        return AuditCheck(count, last, problems, good, max(good_ids) if good_ids else None)
 
     def audit_head(self) -> AuditRecord | None:
         with self.store.connection() as conn:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -97,6 +98,9 @@ class Store(ScanLogMixin):
         # schedule (each time the tables grew by half since the last one).
         self._added_since_analyze = 0
         self._rows_at_analyze = 0
+        # the write transaction open in this thread, if any: nested writes and
+        # reads join it, so that a change and its audit entry commit together
+        self._open = threading.local()
 
     # -- plumbing ---------------------------------------------------------
     def __enter__(self) -> Store:
@@ -117,23 +121,47 @@ class Store(ScanLogMixin):
         return self._engine
 
     def transaction(self) -> Any:
-        """A write transaction (``with store.transaction() as conn``), errors translated."""
+        """A write transaction (``with store.transaction() as conn``), errors translated.
+
+        Inside it, every other read and write of this store in the same thread
+        (``add_items``, ``delete_bank``, a nested ``transaction()``...) joins it:
+        what the block does commits together, or not at all.
+        """
         return self._write()
 
     def connection(self) -> Any:
-        """A read connection, errors translated."""
+        """A read connection, errors translated (the open write transaction's, in one)."""
         return self._read()
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread has a write transaction of this store open."""
+        return getattr(self._open, "conn", None) is not None
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        joined = getattr(self._open, "conn", None)
+        if joined is not None:
+            with translate_errors(self.where):
+                yield joined
+            return
         with translate_errors(self.where):
             with self._engine.connect().execution_options(**{WRITE: True}) as conn:
                 with conn.begin():
-                    yield conn
+                    self._open.conn = conn
+                    try:
+                        yield conn
+                    finally:
+                        self._open.conn = None
+        self._maybe_analyze(0)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        joined = getattr(self._open, "conn", None)
         with translate_errors(self.where):
+            if joined is not None:
+                yield joined
+                return
             with self._engine.connect() as conn:
                 yield conn
 
@@ -294,15 +322,16 @@ class Store(ScanLogMixin):
         return AddOutcome(ids, duplicates)
 
     def _maybe_analyze(self, added: int) -> None:
+        """Count added rows; ANALYZE when due (after the open transaction commits, if any)."""
         if self.dialect != "postgresql":
             return
         self._added_since_analyze += added
-        if self._added_since_analyze < max(1000, self._rows_at_analyze // 2):
+        if self.in_transaction or self._added_since_analyze < max(1000, self._rows_at_analyze // 2):
             return
-        with self._write() as conn:
-            conn.execute(text("ANALYZE bank_items, item_signals"))
         self._rows_at_analyze += self._added_since_analyze
         self._added_since_analyze = 0
+        with self._write() as conn:
+            conn.execute(text("ANALYZE bank_items, item_signals"))
 
     def _add_items_core(self, conn: Connection, bank_id: int, items: Sequence[ItemRow]) -> dict[str, int]:
         ids = self._insert_items(conn, bank_id, items)
