@@ -30,6 +30,7 @@ from neutral_posts import POST_EN
 from tahaluf.access import Principal
 from tahaluf.api.app import create_app
 from tahaluf.banks import NewItem, add_items
+from tahaluf.services import accounts
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.signals.base import Signal
 from tahaluf.signals.text import text_signal
@@ -74,7 +75,9 @@ def _restore(hub: Hub, admin: Principal) -> None:
     live key, whatever the last operation did."""
     if hub.store.get_bank(BANK) is None:
         hub.create_bank(admin, BANK, labels={"entity": "demo-entity"}, visibility="all")
-    hub.hubstore.set_bank_owner(hub.store.get_bank(BANK).id, ADMIN)  # type: ignore[union-attr]
+    bank = hub.store.get_bank(BANK)
+    if bank is not None and bank.owner != ADMIN:  # a transfer moved it away
+        accounts.transfer_bank(hub, "cli:test", BANK, ADMIN)
     add_items(hub.store, BANK, ITEMS, added_by=ADMIN)  # those still there are skipped as duplicates
     victim = hub.hubstore.get_member(VICTIM)
     if victim is None:

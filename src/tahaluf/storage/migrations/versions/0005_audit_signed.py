@@ -6,7 +6,7 @@ Existing entries keep ``details_text`` empty and verify as before (legacy
 format); entries written from now on hash the stored text.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0011
 Create Date: 2026-12-04
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
