@@ -9,13 +9,13 @@ that input's :class:`HashResult` so the rest of the work goes on.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tahaluf import jsonbound
 from tahaluf.errors import ContentTooLarge, InvalidInput, TahalufError, UnsupportedContent
 from tahaluf.signals import digest, sniff
 from tahaluf.signals.base import Signal
@@ -296,7 +296,7 @@ def _hash_jsonl(path: str, size: int, opts: HashOptions) -> list[HashResult]:
 
 def _hash_jsonl_line(path: str, lineno: int, raw: bytes, opts: HashOptions) -> list[HashResult]:
     try:
-        obj = json.loads(sniff.decode_text(raw))
+        obj = jsonbound.loads(sniff.decode_text(raw), what="the line")
     except (ValueError, TahalufError) as exc:
         msg = exc.message if isinstance(exc, TahalufError) else str(exc)
         return [HashResult(path, line=lineno).fail(InvalidInput(f"line {lineno}: not JSON: {msg}"))]
