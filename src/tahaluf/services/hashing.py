@@ -90,6 +90,8 @@ class HashResult:
     id: str | None = None
     #: the line number, for JSONL posts
     line: int | None = None
+    #: the JSONL file a post came from (post ids are unique only within their file)
+    source: str | None = None
     #: vPDQ frames (kept for ``--format vpdq``; not part of the JSON line)
     frames: list[Any] | None = None
     #: the start of the text that was hashed (for reports; not part of the JSON line)
@@ -299,9 +301,10 @@ def _hash_jsonl_line(path: str, lineno: int, raw: bytes, opts: HashOptions) -> l
         obj = jsonbound.loads(sniff.decode_text(raw), what="the line")
     except (ValueError, TahalufError) as exc:
         msg = exc.message if isinstance(exc, TahalufError) else str(exc)
-        return [HashResult(path, line=lineno).fail(InvalidInput(f"line {lineno}: not JSON: {msg}"))]
+        return [HashResult(path, line=lineno, source=path).fail(InvalidInput(f"line {lineno}: not JSON: {msg}"))]
     if not isinstance(obj, dict):
-        return [HashResult(path, line=lineno).fail(InvalidInput(f"line {lineno}: expected a JSON object"))]
+        return [HashResult(path, line=lineno, source=path).fail(
+            InvalidInput(f"line {lineno}: expected a JSON object"))]
     item_id = obj.get("id")
     item_id = None if item_id is None else str(item_id)
     if isinstance(obj.get("text"), str):
@@ -315,11 +318,11 @@ def _hash_jsonl_line(path: str, lineno: int, raw: bytes, opts: HashOptions) -> l
             target = os.path.join(os.path.dirname(path), target)
         out = _hash_file(target, opts)
         for r in out:
-            r.id, r.line = item_id, lineno
+            r.id, r.line, r.source = item_id, lineno, path
         return out
     else:
         res = HashResult(path, id=item_id).fail(
             InvalidInput(f'line {lineno}: needs a string "text", "url" or "path" field')
         )
-    res.line = lineno
+    res.line, res.source = lineno, path
     return [res]
