@@ -66,6 +66,10 @@ class HashOptions:
     video_max_frames: int = 1_000_000
     #: read at most this many PDF pages
     pdf_max_pages: int = 2_000
+    #: stop reading one PDF after this many content operators (all pages together)
+    pdf_max_operators: int = 2_000_000
+    #: stop reading one PDF after this many seconds
+    pdf_timeout_s: float = 120.0
     #: compute the 8 dihedral PDQ hashes of each photo
     pdq_dihedral: bool = True
     #: pre-shrink photos to this many pixels per axis before PDQ (None: full
@@ -268,7 +272,11 @@ def _add_content_signals(result: HashResult, path: str, size: int, opts: HashOpt
 
         data = _read_limited(path, size, opts, "PDF")
         text = extract_pdf_text(
-            data, max_pages=opts.pdf_max_pages, max_chars=opts.max_text_chars
+            data,
+            max_pages=opts.pdf_max_pages,
+            max_chars=opts.max_text_chars,
+            max_operators=opts.pdf_max_operators,
+            timeout_s=opts.pdf_timeout_s,
         )
         if text.strip():
             result.text = text[:TEXT_PREVIEW_CHARS]
