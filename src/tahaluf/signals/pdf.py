@@ -35,10 +35,13 @@ deprecated API, which this module does not call.
 
 Right-to-left text: pypdf assumes that glyphs are drawn in visual order (what
 PDF producers write for Arabic) and reverses runs of right-to-left characters,
-so such PDFs come out in logical order. A PDF whose content stream holds
+so each run comes out in logical order; producers draw a right-to-left line as
+several runs, left to right, and those are put back in reading order by their
+positions (:mod:`tahaluf.signals.pdf_order`; measured on Chromium and
+LibreOffice PDFs in ``docs/text-signal.md``). A PDF whose content stream holds
 Arabic in logical order comes out reversed; this cannot be told apart from the
-file alone. Producers that map glyphs to Arabic presentation forms
-(U+FB50-U+FEFF) give those code points: the text normaliser folds them (NFKC).
+file alone. Arabic presentation forms (U+FB50-U+FEFF), which some producers
+map glyphs to, are folded to the letters.
 """
 
 from __future__ import annotations
@@ -58,6 +61,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tahaluf.errors import ContentTooLarge, DecodeError, InvalidInput, Timeout, UnsupportedContent
+from tahaluf.signals.pdf_order import (
+    TextRun,
+    fold_presentation_forms,
+    has_rtl,
+    logical_page_text,
+    run_from_visitor,
+)
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
@@ -175,11 +185,25 @@ def _extract(
         if estimate is None:
             continue  # nothing on this page can show text
         budget.check_room(estimate)
-        text = (page.extract_text(visitor_operand_before=budget.visit) or "").strip()
+        text = _page_text(page, budget)
         if text:
             parts.append(text)
             used += len(text) + len(_PAGE_SEPARATOR)
     return _PAGE_SEPARATOR.join(parts)[: limits.max_chars]
+
+
+def _page_text(page: Any, budget: _Budget) -> str:
+    """The page's text in reading order (right-to-left lines repaired, see pdf_order)."""
+    runs: list[TextRun] = []
+
+    def collect(text: str, cm: Any, tm: Any, _font: Any, font_size: Any) -> None:
+        if text:
+            runs.append(run_from_visitor(text, cm, tm, font_size or 0.0))
+
+    text = page.extract_text(visitor_operand_before=budget.visit, visitor_text=collect) or ""
+    if has_rtl(text):
+        text = logical_page_text(runs)
+    return fold_presentation_forms(text).strip()
 
 
 @dataclass(frozen=True, slots=True)
