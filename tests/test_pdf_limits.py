@@ -66,13 +66,15 @@ def test_the_cli_reports_the_hostile_pdf_and_hashes_the_rest(tmp_path: Path) -> 
     (tmp_path / "c-note.txt").write_text(POST_EN, encoding="utf-8")
     (tmp_path / "d-ok.pdf").write_bytes(make_minimal_pdf([ENGLISH]))
     started = time.monotonic()
-    result = CliRunner().invoke(app, ["hash", "--jobs", "1", "--pdf-timeout", "2", "--pdf-max-operators", "590000",
+    result = CliRunner().invoke(app, ["hash", "--jobs", "1", "--pdf-timeout", "8", "--pdf-max-operators", "590000",
                                       str(tmp_path)])
     elapsed = time.monotonic() - started
     assert result.exit_code == 3, result.output
     out = {Path(o["path"]).name: o for o in map(json.loads, result.stdout.splitlines())}
     assert "more than 590,000 content operators" in out["a-report.pdf"]["error"]
-    assert "PDF text extraction took more than 2 s" in out["b-slow.pdf"]["error"]
+    # whichever budget runs out first (operators on a fast machine, time on a busy one)
+    slow_error = out["b-slow.pdf"]["error"]
+    assert "PDF text extraction took more than 8 s" in slow_error or "590,000 content operators" in slow_error
     # each failed PDF still has its digests; the other inputs are hashed
     assert [s["type"] for s in out["a-report.pdf"]["signals"]] == ["md5", "sha256"]
     assert out["c-note.txt"]["error"] is None and out["d-ok.pdf"]["error"] is None

@@ -202,8 +202,15 @@ def _page_text(page: Any, budget: _Budget) -> str:
 
     text = page.extract_text(visitor_operand_before=budget.visit, visitor_text=collect) or ""
     if has_rtl(text):
-        text = logical_page_text(runs)
+        ordered = logical_page_text(runs)
+        # the runs pypdf reported hold all its text (else keep its own order)
+        if _letters(ordered) >= _letters(text):
+            text = ordered
     return fold_presentation_forms(text).strip()
+
+
+def _letters(text: str) -> int:
+    return sum(not ch.isspace() for ch in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +296,11 @@ def _form_bytes(page: Any) -> Iterator[tuple[object, bytes]]:
         if getattr(obj, "get", None) is None or obj.get("/Subtype") != "/Form":
             continue
         key = (ref.idnum, ref.generation) if isinstance(ref, IndirectObject) else id(obj)
-        yield key, bytes(obj.get_data())
+        try:
+            data = bytes(obj.get_data())
+        except (*_pypdf_errors(), *_CORRUPT_ERRORS):
+            continue  # pypdf skips a form it cannot decode, with a warning
+        yield key, data
 
 
 def _count_operators(data: bytes) -> int:
