@@ -50,8 +50,9 @@ def test_the_timeout_stops_extraction_within_a_page() -> None:
     started = time.monotonic()
     with pytest.raises(Timeout, match="more than 1 s"):
         extract_pdf_text(SLOW, timeout_s=1.0, max_operators=10**9)
-    # checked before each page and every 1,024 operators: not hours, not even many pages
-    assert time.monotonic() - started < 5.0
+    # checked before each page and every 1,024 operators: seconds, not the minutes its
+    # 2,000 pages take (slack for a busy machine: a page's parse is not interrupted)
+    assert time.monotonic() - started < 15.0
 
 
 def test_ordinary_pdfs_are_within_the_default_budgets() -> None:
