@@ -152,3 +152,31 @@ def test_label_vocabulary_is_configuration(tmp_path: Path) -> None:
     broken.write_text("[entity\n", encoding="utf-8")
     bad = cli("--labels", str(broken), "bank", "create", "d")
     assert bad.exit_code == 2 and "not valid TOML" in bad.stderr
+
+
+def test_posts_whose_ids_collide_across_files_are_all_added(run, tmp_path: Path) -> None:
+    """Post ids are unique within their JSONL file only: another file's post "1" with
+    another text is another item, not a duplicate; re-adding a file still skips its posts."""
+    assert run("create", "h", "--label", "entity=demo-entity").exit_code == 0
+    content = tmp_path / "content"
+    content.mkdir()
+    monday = ["Rain is expected over the coast on Monday afternoon.",
+              "The central library opens an hour later during the holidays."]
+    tuesday = ["Wheat prices closed higher at the market on Tuesday.",
+               "A new cycle path links the station to the harbour."]
+    for name, texts in (("monday.jsonl", monday), ("tuesday.jsonl", tuesday)):
+        (content / name).write_text("".join(json.dumps({"id": str(n), "text": t}) + "\n"
+                                            for n, t in enumerate(texts, 1)), encoding="utf-8")
+    (content / "no-ids.jsonl").write_text(
+        json.dumps({"text": "The ferry timetable changes in October."}) + "\n"
+        + json.dumps({"text": "Fog may delay early flights on Wednesday."}) + "\n", encoding="utf-8")
+    first = run("add", "h", str(content), "--jobs", "1")
+    assert first.exit_code == 0, first.stderr
+    assert "imported 6, skipped 0 duplicates" in first.stdout
+    exported = run("export", "h")
+    ids = sorted(json.loads(line)["external_id"] for line in exported.stdout.splitlines())
+    assert ids == sorted([f"{content / 'monday.jsonl'}#1", f"{content / 'monday.jsonl'}#2",
+                          f"{content / 'tuesday.jsonl'}#1", f"{content / 'tuesday.jsonl'}#2",
+                          f"{content / 'no-ids.jsonl'}#line-1", f"{content / 'no-ids.jsonl'}#line-2"])
+    again = run("add", "h", str(content / "tuesday.jsonl"), "--jobs", "1")
+    assert "imported 0, skipped 2 duplicates" in again.stdout, again.stdout

@@ -89,9 +89,10 @@ def test_edited_copies_match_and_unrelated_do_not(db, filled, tmp_path):
     assert got["b-small.jpg"]["matches"][0]["external_id"].endswith("b.png")
     assert got["b-small.jpg"]["matches"][0]["distance"] <= 31
     assert got["other.png"]["matches"] == []
-    assert [m["external_id"] for m in got["q1"]["matches"]] == ["k-ar"]
+    # a post's external id is its file and its id (post ids are unique within a file)
+    assert [m["external_id"] for m in got["q1"]["matches"]] == [str(filled / "posts.jsonl") + "#k-ar"]
     q2 = got["q2"]["matches"][0]  # best first: the known post, not the news quoting it
-    assert q2["external_id"] == "k-en" and q2["evidence"]["relation"] == "query_within_item"
+    assert q2["external_id"] == str(filled / "posts.jsonl") + "#k-en" and q2["evidence"]["relation"] == "query_within_item"
     assert got["q2"]["actionable"] is True
     assert got["q3"]["matches"] == []
     assert all(o["actionable"] == bool(o["matches"]) for o in out)

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from tahaluf import __version__
+from tahaluf import __version__, jsonbound
 from tahaluf.api import metrics
 from tahaluf.api.deps import RateLimiter
 from tahaluf.api.errors import error_response, install_error_handlers
@@ -113,6 +113,48 @@ class RejectNul:
         await self.app(scope, receive, send)
 
 
+class JsonDepthLimit:
+    """ASGI middleware: 400 for a JSON request body nested deeper than ``max_depth``.
+
+    The body (already bounded by :class:`BodyLimit`) is read whole, measured
+    with :func:`tahaluf.jsonbound.check_depth` before anything parses it, then
+    handed on unchanged. Multipart and form bodies (uploads) pass untouched;
+    their JSON fields are bounded where they are parsed.
+    """
+
+    def __init__(self, app: Any, max_depth: int = jsonbound.DEFAULT_MAX_DEPTH) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        content_type = dict(scope.get("headers", ())).get(b"content-type", b"").lower()
+        if content_type.startswith((b"multipart/", b"application/x-www-form-urlencoded")):
+            await self.app(scope, receive, send)
+            return
+        messages, body = [], bytearray()
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        try:
+            jsonbound.check_depth(bytes(body), self.max_depth, what="request body")
+        except jsonbound.JsonTooDeep as exc:
+            await error_response(400, exc.code, exc.message)(scope, receive, send)
+            return
+
+        async def replay() -> Any:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
 def _start_loading(app: FastAPI, hub: Hub) -> None:
     def work() -> None:
         try:
@@ -165,6 +207,7 @@ def create_app(config: HubConfig | None = None, *, hub: Hub | None = None, load:
     app.state.load_error = None
     install_error_handlers(app)
     app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(JsonDepthLimit)
     app.add_middleware(RejectNul)
     app.add_middleware(BodyLimit, max_bytes=config.max_request_bytes)
 

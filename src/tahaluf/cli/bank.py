@@ -217,7 +217,8 @@ def add(
 ) -> None:
     """Hash files, folders and JSONL posts ({"id","text"} or {"id","path"}) and add them to a bank.
 
-    The external id is the post's id or the file path; re-adding skips items already there.
+    The external id is the file path, or FILE.jsonl#ID for a post (FILE.jsonl#line-N without an id:
+    post ids need only be unique within their file); re-adding skips items already there.
     A small thumbnail of each photo and video and the text of each post are kept
     in the database for scan reports (not exported, never shared) unless --no-previews.
     """
@@ -249,7 +250,7 @@ def add(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-ItemArg = Annotated[str, typer.Argument(help="The item's external id (the post id or file path it was added with).")]
+ItemArg = Annotated[str, typer.Argument(help="The item's external id (the file path, or FILE.jsonl#ID of a post, it was added with).")]
 
 
 def _set_enabled(ctx: typer.Context, name: str, item: str, enabled: bool) -> None:

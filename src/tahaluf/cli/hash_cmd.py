@@ -82,6 +82,12 @@ def hash_command(
     video_timeout_s: Annotated[
         float, typer.Option("--video-timeout", min=0.001, help="Seconds allowed per video.")
     ] = _DEFAULTS.video_timeout_s,
+    pdf_timeout_s: Annotated[
+        float, typer.Option("--pdf-timeout", min=0.001, help="Seconds allowed per PDF.")
+    ] = _DEFAULTS.pdf_timeout_s,
+    pdf_max_operators: Annotated[
+        int, typer.Option("--pdf-max-operators", min=1, help="Content operators read per PDF, all pages together.")
+    ] = _DEFAULTS.pdf_max_operators,
 ) -> None:
     """Print the signals (md5, sha256, pdq, vpdq, text, url) of each input.
 
@@ -97,6 +103,8 @@ def hash_command(
         max_text_chars=max_text_chars,
         video_fps=fps,
         video_timeout_s=video_timeout_s,
+        pdf_timeout_s=pdf_timeout_s,
+        pdf_max_operators=pdf_max_operators,
     )
     items = _all_items(paths or [], text or [], url or [])
     work = ((it, opts) if isinstance(it, InputItem) else it for it in items)

@@ -40,6 +40,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tahaluf import jsonbound
 from tahaluf.errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
@@ -98,7 +99,7 @@ def frames_from_value(value: str) -> tuple[np.ndarray, np.ndarray]:
     first bad element.
     """
     try:
-        items = json.loads(value or "[]")
+        items = jsonbound.loads(value or "[]", what="vPDQ value")
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"vPDQ value is not JSON: {exc.msg} at char {exc.pos}") from exc
     except RecursionError as exc:  # "[[[[...]]]]" nested past the parser's depth

@@ -1,6 +1,9 @@
 """Add content to a bank: hash files, folders and JSONL posts, then store their signals.
 
-The item's external id is the post's ``id`` (JSONL) or the file path. Photos
+The item's external id is the file path, or for a JSONL post
+``<JSONL path>#<post id>`` (``<JSONL path>#line-<n>`` for a post without an
+id): post ids are unique only within their file, so two files' post ``1`` are
+two items, and re-adding the same file still finds its posts already there. Photos
 are stored with their PDQ hash plus the PDQ hashes of a few standard crops
 (see :func:`tahaluf.signals.photo.bank_photo_signals`, when available) so
 that cropped reposts still match; the dihedral hashes are not stored (queries
@@ -30,7 +33,7 @@ from tahaluf.labels import LabelVocabulary
 from tahaluf.signals.base import Signal
 from tahaluf.storage.repository.base import ItemPreviewRecord, Repository
 
-__all__ = ["add_content", "bank_signals_of", "audited_batches"]
+__all__ = ["add_content", "bank_signals_of", "audited_batches", "external_id_of"]
 
 
 def audited_batches(repo: Repository, actor: str, action: str, target: str, details: Mapping[str, Any]) -> BatchHook:
@@ -48,6 +51,13 @@ def audited_batches(repo: Repository, actor: str, action: str, target: str, deta
         })
 
     return hook
+
+
+def external_id_of(res: HashResult) -> str | None:
+    """The bank item external id of a hash result (see the module docstring)."""
+    if res.source is not None:
+        return f"{res.source}#{res.id}" if res.id is not None else f"{res.source}#line-{res.line}"
+    return res.id or res.path
 
 
 def bank_signals_of(res: HashResult) -> list[Signal]:
@@ -111,7 +121,7 @@ def add_content(
                 position += 1
                 if on_result:
                     on_result(res)
-                ext = res.id or res.path or f"text-{position}"
+                ext = external_id_of(res) or f"text-{position}"
                 if not res.ok:
                     failures.append(ItemError(position, ext, res.error or "failed"))
                     continue

@@ -9,13 +9,13 @@ that input's :class:`HashResult` so the rest of the work goes on.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tahaluf import jsonbound
 from tahaluf.errors import ContentTooLarge, InvalidInput, TahalufError, UnsupportedContent
 from tahaluf.signals import digest, sniff
 from tahaluf.signals.base import Signal
@@ -66,6 +66,10 @@ class HashOptions:
     video_max_frames: int = 1_000_000
     #: read at most this many PDF pages
     pdf_max_pages: int = 2_000
+    #: stop reading one PDF after this many content operators (all pages together)
+    pdf_max_operators: int = 2_000_000
+    #: stop reading one PDF after this many seconds
+    pdf_timeout_s: float = 120.0
     #: compute the 8 dihedral PDQ hashes of each photo
     pdq_dihedral: bool = True
     #: pre-shrink photos to this many pixels per axis before PDQ (None: full
@@ -92,6 +96,8 @@ class HashResult:
     id: str | None = None
     #: the line number, for JSONL posts
     line: int | None = None
+    #: the JSONL file a post came from (post ids are unique only within their file)
+    source: str | None = None
     #: vPDQ frames (kept for ``--format vpdq``; not part of the JSON line)
     frames: list[Any] | None = None
     #: the start of the text that was hashed (for reports; not part of the JSON line)
@@ -279,7 +285,11 @@ def _add_content_signals(result: HashResult, path: str, size: int, opts: HashOpt
 
         data = _read_limited(path, size, opts, "PDF")
         text = extract_pdf_text(
-            data, max_pages=opts.pdf_max_pages, max_chars=opts.max_text_chars
+            data,
+            max_pages=opts.pdf_max_pages,
+            max_chars=opts.max_text_chars,
+            max_operators=opts.pdf_max_operators,
+            timeout_s=opts.pdf_timeout_s,
         )
         if text.strip():
             result.text = text[:TEXT_PREVIEW_CHARS]
@@ -309,12 +319,13 @@ def _hash_jsonl(path: str, size: int, opts: HashOptions) -> list[HashResult]:
 
 def _hash_jsonl_line(path: str, lineno: int, raw: bytes, opts: HashOptions) -> list[HashResult]:
     try:
-        obj = json.loads(sniff.decode_text(raw))
+        obj = jsonbound.loads(sniff.decode_text(raw), what="the line")
     except (ValueError, TahalufError) as exc:
         msg = exc.message if isinstance(exc, TahalufError) else str(exc)
-        return [HashResult(path, line=lineno).fail(InvalidInput(f"line {lineno}: not JSON: {msg}"))]
+        return [HashResult(path, line=lineno, source=path).fail(InvalidInput(f"line {lineno}: not JSON: {msg}"))]
     if not isinstance(obj, dict):
-        return [HashResult(path, line=lineno).fail(InvalidInput(f"line {lineno}: expected a JSON object"))]
+        return [HashResult(path, line=lineno, source=path).fail(
+            InvalidInput(f"line {lineno}: expected a JSON object"))]
     item_id = obj.get("id")
     item_id = None if item_id is None else str(item_id)
     if isinstance(obj.get("text"), str):
@@ -328,11 +339,11 @@ def _hash_jsonl_line(path: str, lineno: int, raw: bytes, opts: HashOptions) -> l
             target = os.path.join(os.path.dirname(path), target)
         out = _hash_file(target, opts)
         for r in out:
-            r.id, r.line = item_id, lineno
+            r.id, r.line, r.source = item_id, lineno, path
         return out
     else:
         res = HashResult(path, id=item_id).fail(
             InvalidInput(f'line {lineno}: needs a string "text", "url" or "path" field')
         )
-    res.line = lineno
+    res.line, res.source = lineno, path
     return [res]

@@ -101,7 +101,7 @@ class HubConfig:
     refresh_interval_s: float = 0.5
     #: load and save a PDQ index snapshot next to the database
     snapshot: bool = True
-    #: seconds an uploaded video may take to decode before the request fails (504)
+    #: seconds an uploaded video may take to decode, or a PDF to read, before the request fails (504)
     upload_timeout_s: float = 60.0
 
     @classmethod

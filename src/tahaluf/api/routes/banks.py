@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,6 +9,7 @@ from fastapi import Body, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from tahaluf import jsonbound
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
 from tahaluf.api.routes.common import SignalIn, Strict, make_router
@@ -212,7 +212,7 @@ async def add_content(
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
     try:
-        parsed = json.loads(labels)
+        parsed = jsonbound.loads(labels, what="labels")
     except ValueError:
         raise InvalidInput("labels must be a JSON object") from None
     if not isinstance(parsed, dict):

@@ -159,8 +159,10 @@ async def lookup_text(
 
 
 async def hash_upload(hub: Hub, file: UploadFile, opts: HashOptions) -> HashResult:
-    # a request must not hold a worker thread for the CLI's 300 s video budget
-    opts = replace(opts, video_timeout_s=min(opts.video_timeout_s, hub.config.upload_timeout_s))
+    # a request must not hold a worker thread for the CLI's 300 s video or 120 s PDF budget
+    limit_s = hub.config.upload_timeout_s
+    opts = replace(opts, video_timeout_s=min(opts.video_timeout_s, limit_s),
+                   pdf_timeout_s=min(opts.pdf_timeout_s, limit_s))
 
     def work() -> HashResult:
         with upload_path(file, hub.config.max_request_bytes) as path:
