@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from refdata import CI, FULL, REFERENCE
+
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = (ROOT / ".." / "shared" / "reference").resolve()
 #: the PostgreSQL server of this machine (trust auth); each test gets its own schema
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -55,10 +56,16 @@ def store(db_url: str):  # noqa: ANN201 - tahaluf.storage.Store
         yield s
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if CI and not FULL.is_dir():
+        raise pytest.UsageError(
+            f"CI=true needs the full reference data at {FULL} (see tests/reference/README.md)"
+        )
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    if not REFERENCE.is_dir():
-        pytest.fail(f"reference data not found at {REFERENCE} (see ../shared/reference/README.md)")
+    """The full reference set (../shared/reference) when present, else the shipped subset."""
     return REFERENCE
 
 
