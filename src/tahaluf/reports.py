@@ -16,7 +16,6 @@ import html
 import io
 import json
 import os
-from collections.abc import Iterable
 from typing import Any, TextIO
 
 import numpy as np
@@ -186,10 +185,3 @@ class HtmlReport:
                 f"<h1>{html.escape(self.title)}</h1><p>{summary}</p>"
                 f"<p>A match is evidence for human review, not a verdict.</p>"
                 + "\n".join(self.parts) + "</body></html>")
-
-
-def render_all(results: Iterable[ScanResult], repo: Repository) -> str:
-    rep = HtmlReport(repo)
-    for r in results:
-        rep.add(r)
-    return rep.render()
