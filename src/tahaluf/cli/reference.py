@@ -36,7 +36,7 @@ def _walk(cmd: Any, path: list[str]) -> Iterator[str]:
         return
     yield f"## `{' '.join(path)}`\n"
     yield (cmd.help or "").strip() + "\n"
-    params = [p for p in cmd.params if p.name not in ("help",)]
+    params = [p for p in cmd.params if p.name not in ("help",) and not getattr(p, "hidden", False)]
     if params:
         yield "| name | kind | meaning |\n|---|---|---|"
         yield "\n".join(_param_row(p) for p in params) + "\n"
