@@ -61,6 +61,31 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"CI=true needs the full reference data at {FULL} (see tests/reference/README.md)"
         )
+    if not hasattr(config, "workerinput"):  # the main process, before pytest-xdist starts its workers
+        compile_index_kernels()
+
+
+def compile_index_kernels() -> float:
+    """Compile (or load from numba's cache) every index kernel; returns the seconds it took.
+
+    Done once per test session before any test, so that no test's deadline
+    (a hub becoming ready, a lookup answering) includes a cold compilation:
+    on a loaded 2-core machine that takes minutes. In the main process it
+    fills the on-disk cache; each xdist worker then loads it (autouse fixture
+    below), as do the hub processes the tests start.
+    """
+    import time
+
+    from tahaluf.index.warmup import warm_up
+
+    started = time.perf_counter()
+    warm_up()
+    return time.perf_counter() - started
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _index_kernels_compiled() -> None:
+    compile_index_kernels()
 
 
 @pytest.fixture(scope="session")
