@@ -72,8 +72,6 @@ class AppContext:
 
     db_url: str | None
     labels_path: str | None = None
-    #: --create: make the folder of the SQLite file
-    create: bool = False
 
 
 @app.callback()
@@ -104,7 +102,7 @@ def main(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = AppContext(db_url=db, labels_path=labels, create=create)
+    ctx.obj = AppContext(db_url=db, labels_path=labels)
     if create:
         _create_db_folder(ctx.obj)
 
