@@ -336,7 +336,8 @@ def test_missing_file_is_not_found(tmp_path: Path) -> None:
 
 
 def test_tiny_timeout_stops_hashing() -> None:
-    with pytest.raises(Timeout, match="timeout"):
+    # on a loaded machine even opening the file can use up the budget
+    with pytest.raises(Timeout, match=r"timeout|opening the video took longer than 0\.001 s"):
         hash_video(VIDEOS / "doorknob-hd-no-bar.mp4", timeout_s=0.001)
 
 
