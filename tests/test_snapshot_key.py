@@ -26,6 +26,7 @@ def pg_url_with_password() -> str:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow  # 32,768 PDQ items: enough for the hub to write a snapshot
 def test_cli_scan_maps_the_snapshot_the_hub_prepared(
     pg_url_with_password: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
