@@ -14,6 +14,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
+	@echo "tahaluf is installed in $(VENV): run '. $(VENV)/bin/activate' to put it on your PATH (or call $(BIN)/tahaluf)"
 
 run: $(STAMP)
 	$(BIN)/tahaluf demo --serve

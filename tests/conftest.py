@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from refdata import CI, FULL, REFERENCE
+
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = (ROOT / ".." / "shared" / "reference").resolve()
 #: the PostgreSQL server of this machine (trust auth); each test gets its own schema
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -68,10 +69,41 @@ def store(db_url: str):  # noqa: ANN201 - tahaluf.storage.Store
         yield s
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if CI and not FULL.is_dir():
+        raise pytest.UsageError(
+            f"CI=true needs the full reference data at {FULL} (see tests/reference/README.md)"
+        )
+    if not hasattr(config, "workerinput"):  # the main process, before pytest-xdist starts its workers
+        compile_index_kernels()
+
+
+def compile_index_kernels() -> float:
+    """Compile (or load from numba's cache) every index kernel; returns the seconds it took.
+
+    Done once per test session before any test, so that no test's deadline
+    (a hub becoming ready, a lookup answering) includes a cold compilation:
+    on a loaded 2-core machine that takes minutes. In the main process it
+    fills the on-disk cache; each xdist worker then loads it (autouse fixture
+    below), as do the hub processes the tests start.
+    """
+    import time
+
+    from tahaluf.index.warmup import warm_up
+
+    started = time.perf_counter()
+    warm_up()
+    return time.perf_counter() - started
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _index_kernels_compiled() -> None:
+    compile_index_kernels()
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    if not REFERENCE.is_dir():
-        pytest.fail(f"reference data not found at {REFERENCE} (see ../shared/reference/README.md)")
+    """The full reference set (../shared/reference) when present, else the shipped subset."""
     return REFERENCE
 
 

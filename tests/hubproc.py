@@ -25,10 +25,15 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["HubProcess", "free_port", "run_cli", "add_member", "start_hub", "running_hub", "hub_env"]
+__all__ = ["HubProcess", "free_port", "run_cli", "add_member", "start_hub", "running_hub", "hub_env",
+           "READY_TIMEOUT_S", "SETTLE_S"]
 
 #: a cold start compiles the index kernels once; later starts take 1-3 s
 READY_TIMEOUT_S = 90.0
+#: how long a test waits for what normally takes milliseconds (an index refresh, a
+#: delivery, an in-process hub becoming ready once the kernels are compiled): sized
+#: for a loaded 2-core machine; waits end as soon as the condition holds
+SETTLE_S = 30.0
 
 
 def free_port() -> int:

@@ -180,7 +180,7 @@ def test_real_process_prints_no_traceback_for_bad_input(tmp_path):
 
 
 def test_format_vpdq_prints_the_reference_text_format(reference_dir):
-    name = "pattern-sd-with-small-logo-bar"
+    name = "test-padded-dimensions"
     video = reference_dir / "vpdq" / "videos" / f"{name}.mp4"
     expected = (reference_dir / "vpdq" / "expected" / f"{name}.txt").read_text().splitlines()
     result = runner.invoke(app, ["hash", "-j", "1", "--format", "vpdq", str(video)])
@@ -200,7 +200,7 @@ def test_format_vpdq_refuses_non_videos(tmp_path):
 
 
 def test_video_that_fails_mid_way_gets_an_error_and_the_rest_is_hashed(reference_dir, tmp_path):
-    data = (reference_dir / "vpdq" / "videos" / "chair-19-sd-bar.mp4").read_bytes()
+    data = (reference_dir / "vpdq" / "videos" / "doorknob-hd-no-bar.mp4").read_bytes()
     broken = tmp_path / "half.mp4"
     broken.write_bytes(data[: len(data) // 2])
     good = write_png(tmp_path / "z.png")
@@ -212,7 +212,7 @@ def test_video_that_fails_mid_way_gets_an_error_and_the_rest_is_hashed(reference
 
 
 def test_video_over_its_time_budget_is_stopped(reference_dir):
-    video = reference_dir / "vpdq" / "videos" / "pattern-longer-no-bar.mp4"
+    video = reference_dir / "vpdq" / "videos" / "doorknob-hd-no-bar.mp4"
     code, out, _ = run_hash("--video-timeout", "0.05", str(video))
     assert code == 3
     assert "timeout" in out[0]["error"] and "0.05 s" in out[0]["error"]

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from neutral_posts import OTHER_EN, POST_EN
+from hubproc import READY_TIMEOUT_S, SETTLE_S
 from tahaluf.access import Principal
 from tahaluf.api.app import create_app
 from tahaluf.banks import NewItem, add_items, create_bank
@@ -238,7 +239,7 @@ def open_env(url: str) -> Iterator[Env]:
         member, keys[name] = hub.add_member("cli:test", name, roles)
         who[name] = Principal(member.id, member.name, tuple(member.roles))
     with TestClient(create_app(hub.config, hub=hub)) as client:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while not hub.ready:
             assert time.monotonic() < deadline, "the hub never became ready"
             time.sleep(0.02)
@@ -391,7 +392,7 @@ def check_lookups(env: Env) -> None:
     for name in names.values():
         add_items(env.hub.store, name, [NewItem("post", [text_signal(OTHER_EN)])], added_by="test")
     banks = set(names.values())
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + SETTLE_S
     while _matched_banks(env, "admin", banks) != {"single": banks, "batch": banks, "text": banks}:
         assert time.monotonic() < deadline, "the new items never reached the index"
         time.sleep(0.05)
@@ -418,7 +419,7 @@ def test_changing_the_sharing_changes_who_sees_the_bank_at_once(env: Env) -> Non
         found = env.client.get("/v1/lookup", params={"type": "md5", "value": ITEM_MD5}, headers=auth)
         return shown, bank in {m["bank"] for m in found.json()["matches"]}
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + SETTLE_S
     while not seen_by("curator")[1]:
         assert time.monotonic() < deadline, "the new item never reached the index"
         time.sleep(0.05)

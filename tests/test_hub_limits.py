@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from neutral_posts import OTHER_EN, POST_EN
+from hubproc import READY_TIMEOUT_S, SETTLE_S
 from tahaluf.api.app import create_app
 from tahaluf.errors import StorageError
 from tahaluf.services.hub import Hub, HubConfig
@@ -68,7 +69,7 @@ def running(url: str, **config: Any) -> Iterator[Api]:
     keys = {name: hub.add_member("cli:test", name, roles)[1]
             for name, roles in (("boss", ["admin"]), ("alpha", ["curator"]), ("scanner", ["matcher"]))}
     with TestClient(create_app(hub.config, hub=hub)) as client:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while not hub.ready:
             assert time.monotonic() < deadline, "the hub never became ready"
             time.sleep(0.02)
@@ -212,7 +213,7 @@ def test_malformed_bank_signals_are_refused_and_posts_become_sketches(api: Api) 
     assert report["imported"] == 2
     assert [(e["position"], e["external_id"]) for e in report["errors"]] == [
         (1, "bad-sketch"), (3, "bad-vpdq"), (4, "bad-md5")]
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + SETTLE_S
     while True:
         found = api.call("POST", "/v1/lookup/text", json={"text": POST_EN}).json()["matches"]
         if [m["external_id"] for m in found] == ["a-post"]:

@@ -20,6 +20,7 @@ from PIL import Image
 from sqlalchemy import event
 
 from neutral_posts import OTHER_EN, POST_AR, POST_EN
+from hubproc import READY_TIMEOUT_S, SETTLE_S
 from tahaluf.access import Principal
 from tahaluf.api.app import create_app
 from tahaluf.services import reviews
@@ -60,8 +61,8 @@ class Hubby:
         assert r.status_code == 200, r.text
 
     def wait_match(self, member: str, path: str, bank: str, external_id: str, **kw: Any) -> dict[str, Any]:
-        """Look up until the refresh loop has indexed the item (at most 5 s)."""
-        deadline = time.monotonic() + 5
+        """Look up until the refresh loop has indexed the item (at most SETTLE_S)."""
+        deadline = time.monotonic() + SETTLE_S
         while True:
             r = self.post(member, path, **kw) if "json" in kw or "files" in kw else self.get(member, path, **kw)
             assert r.status_code == 200, r.text
@@ -103,7 +104,7 @@ def running_hub(db_url: str) -> Iterator[Hubby]:
     hub.hubstore.put_settings({"review_submission_reviewers": DESIGNATED})
     try:
         with TestClient(create_app(cfg, hub=hub)) as client:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + READY_TIMEOUT_S
             while client.get("/health/ready").status_code != 200:
                 assert time.monotonic() < deadline, "the hub never became ready"
                 time.sleep(0.02)

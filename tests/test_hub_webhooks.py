@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, update
 
+from hubproc import SETTLE_S
 from tahaluf.access import Principal
 from tahaluf.errors import InvalidInput, PermissionDenied
 from tahaluf.services import webhooks
@@ -442,7 +443,7 @@ def test_run_deliverer_delivers_until_stopped(hub: Hub, receiver: Receiver) -> N
     try:
         for n in range(3):
             webhooks.emit(hub, who.member_id, "match", {"n": n})
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + SETTLE_S
         while len(receiver.requests) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:

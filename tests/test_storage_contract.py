@@ -228,7 +228,7 @@ def test_long_text_values_are_stored(store: Store) -> None:
 # -- SQLite specifics --------------------------------------------------------------
 def test_sqlite_settings(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "dir" / "x.db"
-    with open_store(f"sqlite:///{path}") as s:
+    with open_store(f"sqlite:///{path}", create_dirs=True) as s:  # the folders are made on request
         _bank(s)
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -266,8 +266,10 @@ def test_unopenable_and_non_database_files_give_storage_errors(tmp_path: Path) -
         open_store(f"sqlite:///{not_db}")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(StorageError, match="cannot create the directory"):
+    with pytest.raises(StorageError, match="does not exist"):  # a mistyped path is not created
         open_store(f"sqlite:///{blocker / 'x.db'}")
+    with pytest.raises(StorageError, match="cannot create the directory"):
+        open_store(f"sqlite:///{blocker / 'x.db'}", create_dirs=True)
 
 
 def test_read_only_database_gives_storage_error(tmp_path: Path) -> None:

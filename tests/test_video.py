@@ -16,6 +16,7 @@ import pdqhash
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from refdata import HAVE_FULL, REFERENCE, needs_full
 
 from tahaluf.errors import ContentTooLarge, DecodeError, InvalidInput, NotFound, Timeout
 from tahaluf.signals.video import (
@@ -26,9 +27,8 @@ from tahaluf.signals.video import (
     video_signal,
 )
 
-REFERENCE = Path(__file__).parents[1] / ".." / "shared" / "reference" / "vpdq"
-VIDEOS = REFERENCE / "videos"
-EXPECTED = REFERENCE / "expected"
+VIDEOS = REFERENCE / "vpdq" / "videos"
+EXPECTED = REFERENCE / "vpdq" / "expected"
 ALL_VIDEOS = sorted(p.stem for p in VIDEOS.glob("*.mp4"))
 #: Full-size golden runs take ~40-60 s of CPU for the whole set. They all run
 #: by default (and in CI); TAHALUF_SKIP_SLOW=1 keeps only these two (SD, and
@@ -129,7 +129,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_reference_set_is_present() -> None:
-    assert len(ALL_VIDEOS) == 14
+    assert len(ALL_VIDEOS) == (14 if HAVE_FULL else 2)
     assert all((EXPECTED / f"{name}.txt").exists() for name in ALL_VIDEOS)
 
 
@@ -161,6 +161,7 @@ def test_full_size_matches_reference(name: str) -> None:
     assert_matches_reference(ours, expected(name, downscaled=False))
 
 
+@needs_full
 def test_fps_sampling_hashes_every_nth_frame_like_reference() -> None:
     name = "chair-19-sd-bar"  # 564 frames at 30 frames/s
     ours = hash_video(VIDEOS / f"{name}.mp4", fps=1, downscale_px=128)
@@ -308,13 +309,13 @@ def test_random_bytes_named_mp4_is_a_decode_error(tmp_path: Path) -> None:
 def test_truncated_video_fails_where_decoding_fails(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    data = (VIDEOS / "chair-19-sd-bar.mp4").read_bytes()
+    data = (VIDEOS / "doorknob-hd-no-bar.mp4").read_bytes()
     truncated = tmp_path / "half.mp4"
     truncated.write_bytes(data[: len(data) // 2])
     with pytest.raises(DecodeError, match=r"^decoding failed at frame \d+: ") as info:
         hash_video(truncated, downscale_px=128)
     frame = int(info.value.message.split("frame ")[1].split(":")[0])
-    assert 0 < frame < 564
+    assert 0 < frame < len(expected("doorknob-hd-no-bar", downscaled=True))
     assert "\n" not in info.value.message
     assert isinstance(info.value.__cause__, av.error.FFmpegError)
     # FFmpeg's own complaints never reach the user's terminal
@@ -335,7 +336,8 @@ def test_missing_file_is_not_found(tmp_path: Path) -> None:
 
 
 def test_tiny_timeout_stops_hashing() -> None:
-    with pytest.raises(Timeout, match="timeout"):
+    # on a loaded machine even opening the file can use up the budget
+    with pytest.raises(Timeout, match=r"timeout|opening the video took longer than 0\.001 s"):
         hash_video(VIDEOS / "doorknob-hd-no-bar.mp4", timeout_s=0.001)
 
 

@@ -51,9 +51,6 @@ class TahalufError(Exception):
         super().__init__(message)
         self.message = message
 
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
-
 
 class InvalidInput(TahalufError):
     code = "invalid_input"

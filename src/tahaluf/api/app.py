@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from tahaluf import __version__, jsonbound
 from tahaluf.api import metrics
 from tahaluf.api.deps import RateLimiter
+from tahaluf.api.docs_ui import install_docs
 from tahaluf.api.errors import error_response, install_error_handlers
 from tahaluf.errors import TahalufError
 from tahaluf.services.hub import Hub, HubConfig
@@ -200,7 +201,10 @@ def create_app(config: HubConfig | None = None, *, hub: Hub | None = None, load:
         description="Hash, match, curate, review and share verified propaganda signals. "
         "Every /v1 operation needs `Authorization: Bearer <API key>`.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by install_docs: no CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.hub = hub
     app.state.config = config
     app.state.limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst)

@@ -100,9 +100,18 @@ class Visibility(str, Enum):
     all = "all"
 
 
+_REPEAT = "key=value (repeatable; lists comma-separated)"
 LabelOpt = Annotated[
     list[str] | None,
-    typer.Option("--label", "-l", help="Default label key=value (repeatable; lists comma-separated)."),
+    typer.Option("--label", "-l", help=f"Default label of the bank's items, {_REPEAT}."),
+]
+AddLabelOpt = Annotated[
+    list[str] | None,
+    typer.Option("--label", "-l", help=f"Label of each added item (beside the bank's default labels), {_REPEAT}."),
+]
+ItemLabelOpt = Annotated[
+    list[str] | None,
+    typer.Option("--label", "-l", help=f"The item's own label, {_REPEAT}; replaces its labels."),
 ]
 
 
@@ -206,7 +215,7 @@ def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name.")],
     paths: Annotated[list[str], typer.Argument(help="Files, folders or JSONL posts ('-': paths from stdin).")],
-    label: LabelOpt = None,
+    label: AddLabelOpt = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Hashing processes (0: every core).")] = 0,
     no_crops: Annotated[
         bool, typer.Option("--no-crops", help="Do not also store the PDQ of standard crops of photos.")
@@ -292,7 +301,7 @@ def label_item(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name.")],
     item: ItemArg,
-    label: LabelOpt = None,
+    label: ItemLabelOpt = None,
 ) -> None:
     """Replace one item's own labels (the bank's default labels still apply)."""
     labels = parse_label_args(label or [])

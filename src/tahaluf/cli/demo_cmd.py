@@ -2,12 +2,15 @@
 
 Everything is the project's own neutral demo content (generated pictures and
 video, hand-written posts), labelled with the fictional ``demo-entity``. The
-banks ``demo-known`` and ``demo-allow`` are recreated on every run in the
-database given by ``--db`` (default: the embedded SQLite file).
+banks ``demo-known`` and ``demo-allow`` (and the ``demo-admin`` member) are
+recreated on every run in the demo's own database, ``demo.db`` in the user
+data folder, never in the default database that ``serve`` and the other
+commands use; ``--db`` (or ``TAHALUF_DB``) names another one.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +22,7 @@ from rich.table import Table
 from tahaluf import banks
 from tahaluf.cli.output import fail
 from tahaluf.demo import demo_content_dir
-from tahaluf.errors import TahalufError
+from tahaluf.errors import StorageError, TahalufError
 from tahaluf.reports import HtmlReport
 from tahaluf.services.banking import add_content
 from tahaluf.services.hashing import HashOptions, iter_inputs
@@ -61,6 +64,26 @@ def _evidence(r: ScanResult) -> str:
 ADMIN = "demo-admin"
 
 
+def demo_db_url() -> str:
+    """The demo's own database: ``demo.db`` beside the default ``tahaluf.db``."""
+    return f"sqlite:///{Path(platformdirs.user_data_dir('tahaluf')) / 'demo.db'}"
+
+
+def _use_demo_db(ctx: typer.Context) -> str:
+    """Point the command at the demo database unless --db / TAHALUF_DB named one; returns its name."""
+    from tahaluf.storage.engine import resolve_url, sqlite_path
+
+    if getattr(ctx.obj, "db_url", None) or os.environ.get("TAHALUF_DB"):
+        return "the database given by --db"
+    ctx.obj.db_url = demo_db_url()
+    path = sqlite_path(resolve_url(ctx.obj.db_url))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(StorageError(f"cannot create the folder of the demo database {path}: {exc.strerror}"))
+    return f"the demo database {path}"
+
+
 def _demo_admin_key(store) -> str:  # noqa: ANN001
     """A fresh key for the demo admin member (created on first run)."""
     from tahaluf.cli.hub_cmd import cli_actor
@@ -85,6 +108,7 @@ def demo_command(
 
     console = Console()
     root = demo_content_dir().parent
+    where = _use_demo_db(ctx)
     try:
         store = get_store(ctx)
     except TahalufError as exc:
@@ -95,6 +119,7 @@ def demo_command(
         known = add_content(store, KNOWN, iter_inputs([str(root / "content")]),
                             added_by="demo", hash_opts=HashOptions(bank_crops=True), jobs=jobs)
         allow = add_content(store, ALLOW, iter_inputs([str(root / "allow")]), added_by="demo", jobs=jobs)
+        console.print(f"in {where}:")
         console.print(f"[bold]{KNOWN}[/]: {known.summary()}   [bold]{ALLOW}[/]: {allow.summary()}")
         engine = MatchEngine(store).load()
         table = Table(title=f"tahaluf demo: scan of {root / 'inbox'}", show_lines=True)

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from tahaluf.access import ROLES
 from tahaluf.banks import default_added_by
-from tahaluf.cli.output import fail, print_json_line
+from tahaluf.cli.output import fail, print_json_line, warn
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.services.hub import Hub, HubConfig
 
@@ -33,6 +33,9 @@ member_app = typer.Typer(help="Add, list, enable, disable and remove hub members
                          "their roles.", no_args_is_help=True)
 key_app = typer.Typer(help="Add, list, revoke and rotate members' API keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read and verify the hash-chained audit log.", no_args_is_help=True)
+
+
+ALLOW_PRIVATE_HELP = "Let webhooks call private and loopback addresses (tests, one-organisation hubs)."
 
 
 def cli_actor() -> str:
@@ -105,7 +108,7 @@ def prepare(config: HubConfig) -> None:
 
 
 def serve_hub(
-    config: HubConfig, host: str, port: int, workers: int, deliver: bool, private_webhooks: bool = False
+    config: HubConfig, host: str, port: int, workers: int, deliver: bool, allow_private_networks: bool = False
 ) -> None:
     """Run the API until interrupted (the configuration reaches workers as TAHALUF_* variables)."""
     import uvicorn
@@ -120,7 +123,8 @@ def serve_hub(
     deliverer = None
     if deliver:
         command = [sys.executable, "-m", "tahaluf", "webhooks", "deliver"]
-        deliverer = subprocess.Popen(command + (["--allow-private-networks"] if private_webhooks else []), env=env)
+        deliverer = subprocess.Popen(command + (["--allow-private-networks"] if allow_private_networks else []),
+                                     env=env)
     # uvicorn re-raises SIGTERM after shutting down; exit through `finally` instead
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
@@ -141,18 +145,23 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (each holds the indexes).")] = 1,
     deliver: Annotated[bool, typer.Option("--deliver/--no-deliver", help="Also run the webhook deliverer.")] = True,
+    allow_private_networks: Annotated[bool, typer.Option(
+        "--allow-private-networks", help=ALLOW_PRIVATE_HELP,
+    )] = False,
     private_webhooks: Annotated[bool, typer.Option(
-        "--private-webhooks", help="Let webhooks call private and loopback addresses.",
+        "--private-webhooks", hidden=True, help="Deprecated name of --allow-private-networks.",
     )] = False,
 ) -> None:
     """Run the hub's HTTP API (OpenAPI at /docs; health at /health/live and /health/ready)."""
+    if private_webhooks:
+        warn("--private-webhooks is deprecated: use --allow-private-networks")
     try:
         _check_port(host, port)
         config = hub_config(ctx)
         prepare(config)
         typer.echo(f"tahaluf hub on http://{host}:{port} (docs: http://{host}:{port}/docs, {workers} worker(s))",
                    err=True)
-        serve_hub(config, host, port, workers, deliver, private_webhooks)
+        serve_hub(config, host, port, workers, deliver, allow_private_networks or private_webhooks)
     except TahalufError as exc:
         fail(exc)
 
@@ -295,7 +304,7 @@ def webhooks_deliver(
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between checks for due deliveries.")] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Deliver what is due now, then exit.")] = False,
     allow_private_networks: Annotated[bool, typer.Option(
-        "--allow-private-networks", help="Also call private and loopback addresses (tests, one-organisation hubs).",
+        "--allow-private-networks", help=ALLOW_PRIVATE_HELP,
     )] = False,
 ) -> None:
     """Send due webhook calls (signed, retried with back-off) until stopped; `serve` starts this for you."""

@@ -4,15 +4,60 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from tahaluf import __version__
 from tahaluf.cli.output import fail
-from tahaluf.errors import TahalufError
+from tahaluf.errors import StorageError, TahalufError
+
+#: the root command's options, which may also come after the sub-command
+#: (``tahaluf bank list --db URL`` as well as ``tahaluf --db URL bank list``)
+GLOBAL_VALUE_OPTIONS = ("--db", "--labels")
+GLOBAL_FLAGS = ("--create",)
+
+
+def _globals_first(args: list[str]) -> list[str]:
+    """Move global options given after the sub-command in front of it (up to a ``--``)."""
+    i = 0
+    while i < len(args):  # skip the global options already in front
+        tok = args[i]
+        if tok in GLOBAL_VALUE_OPTIONS:
+            i += 2
+        elif tok in GLOBAL_FLAGS or tok.startswith(tuple(f"{o}=" for o in GLOBAL_VALUE_OPTIONS)):
+            i += 1
+        else:
+            break
+    front, rest, moved = args[:i], [], []
+    j = i
+    while j < len(args):
+        tok = args[j]
+        if tok == "--":
+            rest.extend(args[j:])
+            break
+        if tok in GLOBAL_VALUE_OPTIONS and j + 1 < len(args):
+            moved += args[j : j + 2]
+            j += 2
+            continue
+        if tok in GLOBAL_FLAGS or tok.startswith(tuple(f"{o}=" for o in GLOBAL_VALUE_OPTIONS)):
+            moved.append(tok)
+        else:
+            rest.append(tok)
+        j += 1
+    return front + moved + rest
+
+
+class _RootGroup(TyperGroup):
+    """The root group: the global options are accepted after the sub-command too."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _globals_first(list(args)))
+
 
 app = typer.Typer(
+    cls=_RootGroup,
     name="tahaluf",
     help="Fingerprint content and match it against banks of verified propaganda signals.",
     no_args_is_help=True,
@@ -48,8 +93,33 @@ def main(
             help="Label vocabulary TOML file (default: the shipped labels_default.toml).",
         ),
     ] = None,
+    create: Annotated[
+        bool,
+        typer.Option(
+            "--create",
+            help="Create the folder of the --db SQLite file when it does not exist "
+            "(otherwise refused: a mistyped path must not become a new, empty database).",
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = AppContext(db_url=db, labels_path=labels)
+    if create:
+        _create_db_folder(ctx.obj)
+
+
+def _create_db_folder(obj: AppContext) -> None:
+    from tahaluf.storage.engine import resolve_url, sqlite_path
+
+    try:
+        path = sqlite_path(resolve_url(obj.db_url))
+    except TahalufError as exc:
+        fail(exc)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(StorageError(f"cannot create the folder of {path}: {exc.strerror}"))
 
 
 @app.command()
@@ -65,11 +135,8 @@ def _register_subcommands() -> None:
     scan_cmd.register(app)
     demo_cmd.register(app)
     hub_cmd.register(app)
-    try:
-        from tahaluf.cli.bank import bank_app
-    except ImportError:  # the bank commands land with the matching engine
-        return
     from tahaluf.cli import accounts_cmd
+    from tahaluf.cli.bank import bank_app
 
     accounts_cmd.register(bank_app)
     app.add_typer(bank_app, name="bank", help="Create, fill, import and export banks.")

@@ -50,7 +50,7 @@ class LookupType(str, Enum):
 
 def _engine(store, quiet: bool = True) -> MatchEngine:  # noqa: ANN001
     """Load the indexes (from the PDQ snapshot when it is current) and refresh the snapshot."""
-    folder = snapshot_dir_for(store.url.render_as_string(hide_password=False))
+    folder = snapshot_dir_for(store.url)
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
         engine = MatchEngine(store).load(snapshot_dir=folder)

@@ -83,9 +83,6 @@ _CHUNK_MASK = np.uint64((1 << CHUNK_BITS) - 1)
 _MIN_CAPACITY = 1024
 #: candidates whose hash cache line is requested ahead of its verification
 _PREFETCH_AHEAD = 128
-#: probes run in groups through four passes (select sample, bit-vector words,
-#: packed rows, candidate hashes), each prefetching what the next pass reads
-GROUP = 128
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 #: scans skip words 2-3 once words 0-1 exceed t below this threshold; near
 #: t = 64 that branch is unpredictable (1M rows: 970 lookups/s at t=31 with

@@ -237,7 +237,7 @@ class Hub:
 
         from tahaluf.index.warmup import warm_up
 
-        snap = snapshot_dir_for(str(self.store.url)) if self.config.snapshot else None
+        snap = snapshot_dir_for(self.store.url) if self.config.snapshot else None
         warm_up()  # compile (or load the cached) index kernels before saying ready
         with self.lock:
             self.engine.load(snapshot_dir=snap)
@@ -254,7 +254,7 @@ class Hub:
         from tahaluf.index.warmup import warm_up
 
         warm_up()  # compile the kernels once here, so that the workers find them cached
-        snap = snapshot_dir_for(str(self.store.url))
+        snap = snapshot_dir_for(self.store.url)
         self.engine.load(snapshot_dir=snap)
         saved = self.engine.save_snapshot_if_stale(snap, min_hashes=MIN_TABLE_ROWS)
         self.engine = MatchEngine(self.store)  # free the indexes

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.engine import URL
 
 from tahaluf.banks import ItemInfo, item_info
 from tahaluf.errors import InvalidInput, StorageError
@@ -519,11 +520,20 @@ class MatchEngine:
         return True
 
 
-def snapshot_dir_for(db_url: str) -> Path:
-    """Where the PDQ snapshot of a database lives: the user cache folder, one per URL."""
+def snapshot_dir_for(db_url: str | URL) -> Path:
+    """Where the PDQ snapshot of a database lives: the user cache folder, one per database.
+
+    The key is the URL without its password (masked or not, it names the same
+    database), with tahaluf's drivers, so that the hub and the CLI share a snapshot.
+    """
     import platformdirs
 
-    key = hashlib.sha256(db_url.encode("utf-8")).hexdigest()[:16]
+    from tahaluf.storage.engine import resolve_url
+
+    url = resolve_url(db_url)
+    canonical = URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
+                           url.query).render_as_string(hide_password=False)
+    key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
     return Path(platformdirs.user_cache_dir("tahaluf")) / "index" / key
 
 

@@ -62,7 +62,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EVENTS", "MAX_ATTEMPTS", "register", "webhooks_of", "webhook", "delete_webhook", "deliveries_of",
-    "emit", "sign", "verify_signature", "backoff_s", "check_url", "make_client", "deliver_due", "run_deliverer",
+    "emit", "sign", "verify_signature", "backoff_s", "check_url", "url_warnings", "make_client", "deliver_due",
+    "run_deliverer",
 ]
 
 log = logging.getLogger("tahaluf.webhooks")
@@ -141,6 +142,25 @@ def check_url(url: str) -> str:
     if parts.fragment:
         raise InvalidInput("webhook url must not have a #fragment")
     return url
+
+
+def url_warnings(url: str) -> list[str]:
+    """Why the deliverer may refuse a valid webhook URL (empty when it will try it).
+
+    Without ``allow_private_networks`` the deliverer calls only public
+    addresses; a URL naming a private or loopback address (or ``localhost``)
+    is accepted, for hubs that allow them, but said to fail elsewhere.
+    Host names are not resolved here: that happens at each call.
+    """
+    host = (urlsplit(url.strip()).hostname or "").rstrip(".").lower()
+    try:
+        private = not _is_public(host)
+    except ValueError:  # a name, not an address
+        private = host == "localhost" or host.endswith(".localhost")
+    if not private:
+        return []
+    return [f"{host} is a private or loopback address: the hub calls it only when its deliverer allows "
+            "private networks (tahaluf serve --allow-private-networks); otherwise every call fails"]
 
 
 def check_events(events: Sequence[str]) -> list[str]:

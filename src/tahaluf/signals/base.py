@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SIGNAL_TYPES = ("md5", "sha256", "pdq", "vpdq", "text", "url")
-CONTENT_TYPES = ("photo", "video", "text", "pdf", "url", "file")
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,16 +48,18 @@ __all__ = [
 ]
 
 
-def open_store(url: str | URL | None = None, *, busy_timeout_s: float = 5.0) -> Store:
+def open_store(url: str | URL | None = None, *, busy_timeout_s: float = 5.0, create_dirs: bool = False) -> Store:
     """Open (creating and migrating if needed) the database at ``url``.
 
     ``url`` is any SQLAlchemy URL; ``postgresql://`` is mapped to psycopg 3.
+    An SQLite file in a folder that does not exist is refused unless
+    ``create_dirs`` (or it is the default file, whose folder is created).
     Raises StorageError when the database cannot be opened or migrated.
     """
     from tahaluf.storage.engine import create_engine_for, migrate
 
     resolved = resolve_url(url)
-    engine = create_engine_for(resolved, busy_timeout_s=busy_timeout_s)
+    engine = create_engine_for(resolved, busy_timeout_s=busy_timeout_s, create_dirs=create_dirs)
     try:
         migrate(engine, describe_url(resolved))
     except BaseException:

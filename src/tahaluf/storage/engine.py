@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import platformdirs
 from alembic import command
@@ -39,6 +40,7 @@ __all__ = [
     "default_url",
     "resolve_url",
     "describe_url",
+    "sqlite_path",
     "create_engine_for",
     "migrate",
     "translate_errors",
@@ -73,30 +75,58 @@ def describe_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _is_memory(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+def create_engine_for(url: URL, *, busy_timeout_s: float = 5.0, create_dirs: bool = False) -> Engine:
+    """Create an engine for ``url`` with tahaluf's connection settings.
 
-
-def create_engine_for(url: URL, *, busy_timeout_s: float = 5.0) -> Engine:
-    """Create an engine for ``url`` with tahaluf's connection settings."""
+    An SQLite file whose folder does not exist is refused (a mistyped path
+    must not become a new, empty database) unless ``create_dirs`` or the file
+    is the embedded default, whose folder is created.
+    """
     if url.get_backend_name() != "sqlite":
         try:
             return create_engine(url, pool_pre_ping=True)
         except (ArgumentError, ImportError) as exc:
             raise StorageError(f"unsupported database URL {describe_url(url)}: {exc}") from exc
     kwargs: dict[str, Any] = {}
-    if _is_memory(url):
+    path = sqlite_path(url)
+    if path is None:
         kwargs["poolclass"] = StaticPool
     else:
-        _ensure_parent_dir(Path(url.database or ""))
+        _check_parent_dir(path, create=create_dirs or url == resolve_url(None))
     engine = create_engine(url, connect_args={"timeout": busy_timeout_s}, **kwargs)
     _configure_sqlite(engine, busy_timeout_ms=int(busy_timeout_s * 1000))
     return engine
 
 
-def _ensure_parent_dir(path: Path) -> None:
+def sqlite_path(url: URL) -> Path | None:
+    """The file of an SQLite URL (``None`` for an in-memory database).
+
+    With ``?uri=true`` the database is an SQLite URI (``file:path?mode=...``):
+    its path is the URI's, without the ``file:`` scheme and the URI's options.
+    """
+    database = url.database or ""
+    if url.query.get("uri") in ("true", "1", "True"):
+        parts = urlsplit(database)
+        if parts.scheme == "file":
+            if "mode=memory" in parts.query or parts.path in ("", ":memory:"):
+                return None
+            return Path(unquote(parts.path))
+    if database in ("", ":memory:"):
+        return None
+    return Path(database)
+
+
+def _check_parent_dir(path: Path, *, create: bool) -> None:
+    folder = path.parent
+    if folder.is_dir():
+        return
+    if not create:
+        raise StorageError(
+            f"the folder of database {path} does not exist: check the path, "
+            "or create the folder (`tahaluf --create ...` does)"
+        )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"cannot create the directory for {path}: {exc.strerror}") from exc
 

@@ -61,12 +61,6 @@ class TextIn(Strict):
     exclude_disputed: bool | None = None
 
 
-class SignalOut(BaseModel):
-    type: str
-    value: Any
-    extra: dict[str, Any] = Field(default_factory=dict)
-
-
 class HashOut(BaseModel):
     content_type: str | None = None
     signals: list[dict[str, Any]]

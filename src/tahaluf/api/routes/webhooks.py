@@ -37,6 +37,7 @@ class WebhookOut(BaseModel):
 
 class WebhookCreated(WebhookOut):
     secret: str = Field(description="signs every call (X-Tahaluf-Signature); shown only once")
+    warnings: list[str] = Field(description="why calls to this URL may be refused (e.g. a private address)")
 
 
 class WebhookList(BaseModel):
@@ -64,7 +65,8 @@ class DeliveryPage(BaseModel):
 async def add_webhook(body: WebhookIn, who: Principal = Depends(principal),
                       hub: Hub = Depends(get_hub)) -> JSONResponse:
     record, secret = webhooks.register(hub, who, body.url, body.events)
-    return JSONResponse({**record.to_json(), "secret": secret}, status_code=201)
+    return JSONResponse({**record.to_json(), "secret": secret, "warnings": webhooks.url_warnings(record.url)},
+                        status_code=201)
 
 
 @router.get("/webhooks", summary="The calling member's webhooks (all members': admins, all=true)",
