@@ -35,6 +35,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 
 from photo_sources import LOW_TEXTURE_KINDS, generated_photo, low_texture_photo
+from tahaluf.signals import photo_canonical as pc
 from tahaluf.signals import photo_variants as pv
 from tahaluf.signals.photo import load_photo, pdq_dihedral_from_rgb, pdq_from_rgb
 
@@ -291,7 +292,7 @@ def bank_hashes(data: bytes, crops: bool = True) -> list[str]:
     rgb = load_photo(data, min_side=512)
     out = [pdq_from_rgb(rgb)[0]]
     if crops:
-        out += [h for _, h, _ in pv.bank_crop_hashes(rgb)]
+        out += [h for _, h, _ in pv.bank_crop_hashes(rgb) + pc.bank_canonical_hashes(rgb)]
     return out
 
 
@@ -299,7 +300,7 @@ def query_hashes(data: bytes, variants: bool = True) -> list[str]:
     rgb = load_photo(data, min_side=512)
     out = pdq_dihedral_from_rgb(rgb)[0]
     if variants:
-        out += [h for _, h, _ in pv.query_variants(rgb)]
+        out += [h for _, h, _ in pv.query_variants(rgb) + pc.query_canonical_hashes(rgb)]
     return out
 
 
