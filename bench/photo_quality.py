@@ -382,6 +382,8 @@ def speed(sources: list[Source]) -> None:
         ("query_variants, no borders", lambda: [pv.query_variants(a) for a in arrays]),
         ("query_variants, letterboxed", lambda: [pv.query_variants(a) for a in boxed_arrays]),
         ("bank_crop_hashes", lambda: [pv.bank_crop_hashes(a) for a in arrays]),
+        ("query_canonical_hashes (10)", lambda: [pc.query_canonical_hashes(a) for a in arrays]),
+        ("bank_canonical_hashes (3)", lambda: [pc.bank_canonical_hashes(a) for a in arrays]),
     ]
     for name, run in rows:
         run()
