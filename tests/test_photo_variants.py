@@ -298,3 +298,19 @@ def test_canonical_hashes_of_any_size_and_bad_input():
         assert len(query_canonical_hashes(tiny)) == 10 and len(bank_canonical_hashes(tiny)) == 3
     with pytest.raises(InvalidInput):
         canonical_copy(np.zeros((10, 10), np.uint8))
+
+
+def test_caption_added_in_the_photos_own_colour_is_removed():
+    photo = scene(24, (640, 480))
+    bottom_colour = tuple(int(v) + 6 for v in np.median(photo[-40:].reshape(-1, 3), axis=0))
+    image = Image.new("RGB", (640, 480 + 90), bottom_colour)
+    image.paste(Image.fromarray(photo), (0, 0))
+    ImageDraw.Draw(image).text(
+        (20, 480 + 25), "Library hours: open late on Thursdays", fill=(255, 255, 255),
+        font=ImageFont.load_default(size=36),
+    )
+    captioned = jpeg_roundtrip(np.asarray(image))
+    box = caption_box(captioned)
+    assert box is not None and near(box, Box(0, 480, 0, 640))
+    variants = {name: h for name, h, _ in query_variants(captioned)}
+    assert distance(variants["caption"], pdq_from_rgb(photo)[0]) <= MATCH_BITS
