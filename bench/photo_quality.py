@@ -34,17 +34,21 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 
+from photo_sources import LOW_TEXTURE_KINDS, generated_photo, low_texture_photo
+from tahaluf.signals import photo_canonical as pc
 from tahaluf.signals import photo_variants as pv
 from tahaluf.signals.photo import load_photo, pdq_dihedral_from_rgb, pdq_from_rgb
 
 THRESHOLD = 31
 REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "pdq" / "images"
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 REFERENCE_FILES = ["bridge-mods/aaa-orig.jpg"] + [
     f"reg-test-input/labelme-subset/{n}.jpg"
     for n in ("q0003", "q0004", "q0122", "q0291", "q0746", "q1050", "q2821")
 ]
 N_GENERATED = 60
-SIZES = [(640, 480), (800, 600), (720, 540), (600, 800), (768, 512), (512, 512), (960, 540), (480, 640)]
+N_LOW_TEXTURE = 4  # per kind, in the bank; as many more of each kind are negatives
+N_NEGATIVE_GENERATED = 20
 CAPTIONS = [
     "Weather: sunny spells this afternoon, 24 degrees",
     "City news: the new bridge opens on Sunday",
@@ -53,141 +57,6 @@ CAPTIONS = [
     "Market report: fresh dates and oranges today",
 ]
 
-
-# --------------------------------------------------------------------------
-# procedural photos
-
-
-def _noise_field(rng: np.random.Generator, size: tuple[int, int], octaves: int = 5) -> np.ndarray:
-    """Multi-scale smooth noise in [0, 1], shape (H, W)."""
-    width, height = size
-    out = np.zeros((height, width), np.float32)
-    amp, total = 1.0, 0.0
-    for octave in range(octaves):
-        cells = 2 ** (octave + 1)
-        grid = rng.random((cells + 1, cells + 1)).astype(np.float32)
-        layer = Image.fromarray(grid, mode="F").resize((width, height), Image.BICUBIC)
-        out += amp * np.asarray(layer)
-        total += amp
-        amp *= 0.55
-    out /= total
-    return (out - out.min()) / max(1e-6, float(out.max() - out.min()))
-
-
-def _colour(rng: np.random.Generator, lo: int = 0, hi: int = 256) -> tuple[int, int, int]:
-    return tuple(int(v) for v in rng.integers(lo, hi, 3))
-
-
-def _vertical_gradient(size, top, bottom) -> np.ndarray:
-    width, height = size
-    t = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
-    grad = (1 - t) * np.array(top, np.float32) + t * np.array(bottom, np.float32)
-    return np.broadcast_to(grad, (height, width, 3)).copy()
-
-
-def _finish(arr: np.ndarray, rng: np.random.Generator, blur: float = 0.8) -> np.ndarray:
-    arr = arr + rng.normal(0, 3.0, arr.shape).astype(np.float32)  # sensor noise
-    image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    return np.asarray(image.filter(ImageFilter.GaussianBlur(blur)))
-
-
-def _landscape(rng, size) -> np.ndarray:
-    width, height = size
-    sky = _vertical_gradient(size, _colour(rng, 40, 200), _colour(rng, 150, 256))
-    arr = sky + 25 * (_noise_field(rng, size, 4)[..., None] - 0.5)  # clouds
-    xs = np.arange(width)
-    for layer in range(int(rng.integers(1, 4))):
-        base = height * (0.35 + 0.15 * layer + 0.1 * rng.random())
-        walk = np.cumsum(rng.normal(0, 3 + 3 * rng.random(), width))
-        ridge = base + walk - walk.mean() + 30 * np.sin(xs / (40 + 80 * rng.random()) + rng.random() * 6)
-        mask = np.arange(height)[:, None] > ridge[None, :]
-        tex = _noise_field(rng, size, 6)[..., None]
-        col = np.array(_colour(rng, 20, 180), np.float32)
-        arr = np.where(mask[..., None], col * (0.6 + 0.8 * tex), arr)
-    image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(int(rng.integers(0, 12))):  # trees and rocks
-        x, y = rng.integers(0, width), rng.integers(height // 2, height)
-        r = int(rng.integers(8, 60))
-        draw.ellipse((x - r, y - 2 * r, x + r, y), fill=_colour(rng, 0, 120))
-    if rng.random() < 0.5:
-        x, y, r = rng.integers(0, width), rng.integers(0, height // 3), int(rng.integers(15, 50))
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=_colour(rng, 200, 256))
-    return _finish(np.asarray(image, np.float32), rng)
-
-
-def _street(rng, size) -> np.ndarray:
-    width, height = size
-    arr = _vertical_gradient(size, _colour(rng, 60, 220), _colour(rng, 100, 256))
-    image = Image.fromarray(arr.astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    x = int(rng.integers(-40, 0))
-    while x < width:
-        bw = int(rng.integers(50, 180))
-        top = int(rng.integers(height // 10, height * 2 // 3))
-        col = _colour(rng, 30, 230)
-        draw.rectangle((x, top, x + bw, height), fill=col)
-        win = _colour(rng, 0, 256)
-        for wy in range(top + 10, height - 40, int(rng.integers(18, 40))):
-            for wx in range(x + 6, x + bw - 12, int(rng.integers(14, 30))):
-                if rng.random() < 0.7:
-                    draw.rectangle((wx, wy, wx + 8, wy + 12), fill=win)
-        x += bw + int(rng.integers(0, 20))
-    draw.rectangle((0, height - height // 8, width, height), fill=_colour(rng, 20, 90))
-    return _finish(np.asarray(image, np.float32), rng, 1.0)
-
-
-def _room(rng, size) -> np.ndarray:
-    width, height = size
-    wall = np.array(_colour(rng, 80, 240), np.float32)
-    arr = wall * (0.85 + 0.3 * _noise_field(rng, size, 3)[..., None])
-    image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    table = int(height * (0.5 + 0.3 * rng.random()))
-    draw.rectangle((0, table, width, height), fill=_colour(rng, 40, 200))
-    for _ in range(int(rng.integers(2, 8))):
-        cx, cy = int(rng.integers(0, width)), int(rng.integers(height // 4, height))
-        w, h = int(rng.integers(20, width // 3)), int(rng.integers(20, height // 3))
-        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape((cx - w, cy - h, cx + w, cy + h // 3), fill=_colour(rng), outline=_colour(rng, 0, 60))
-    return _finish(np.asarray(image, np.float32), rng, 1.5)
-
-
-def _texture(rng, size) -> np.ndarray:
-    field = _noise_field(rng, size, 7)
-    stops = np.array([_colour(rng) for _ in range(4)], np.float32)
-    idx = field * 3
-    lo = np.clip(idx.astype(int), 0, 2)
-    frac = (idx - lo)[..., None]
-    arr = stops[lo] * (1 - frac) + stops[lo + 1] * frac
-    if rng.random() < 0.5:  # stripes, fabric-like
-        xs = np.arange(size[0])[None, :] + 40 * field
-        arr *= (0.8 + 0.2 * np.sin(xs / (3 + 10 * rng.random())))[..., None]
-    return _finish(arr, rng, 0.6)
-
-
-def _portrait(rng, size) -> np.ndarray:
-    width, height = size
-    back = _noise_field(rng, size, 3)[..., None]
-    arr = np.array(_colour(rng, 0, 200), np.float32) * (0.5 + back)
-    image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    cx = int(width * (0.3 + 0.4 * rng.random()))
-    head = int(min(width, height) * (0.12 + 0.1 * rng.random()))
-    top = int(height * (0.15 + 0.2 * rng.random()))
-    draw.ellipse((cx - 3 * head, top + 2 * head, cx + 3 * head, height + head), fill=_colour(rng))
-    draw.ellipse((cx - head, top, cx + head, top + int(2.4 * head)), fill=_colour(rng, 90, 240))
-    return _finish(np.asarray(image, np.float32), rng, 2.0)
-
-
-KINDS = [_landscape, _street, _room, _texture, _portrait]
-
-
-def generated_photo(index: int) -> np.ndarray:
-    """Deterministic, varied photo number ``index`` as (H, W, 3) uint8."""
-    rng = np.random.default_rng(1000 + index)
-    size = SIZES[int(rng.integers(0, len(SIZES)))]
-    return KINDS[index % len(KINDS)](rng, size)
 
 
 # --------------------------------------------------------------------------
@@ -198,6 +67,14 @@ def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
     buf = io.BytesIO()
     image.convert("RGB").save(buf, "JPEG", quality=quality)
     return buf.getvalue()
+
+
+def _downscale(factor: float, resample: int, quality: int = 90) -> Callable[[Image.Image, int], Image.Image]:
+    def edit(im: Image.Image, i: int) -> Image.Image:
+        size = (max(1, round(im.width * factor)), max(1, round(im.height * factor)))
+        return im.resize(size, resample)
+
+    return edit
 
 
 def _resize(im: Image.Image, i: int) -> Image.Image:
@@ -224,6 +101,78 @@ def _caption(im: Image.Image, i: int) -> Image.Image:
     return out
 
 
+def _caption_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """DejaVu Sans (Debian ``fonts-dejavu-core``) if installed, else Pillow's default."""
+    if DEJAVU.exists():
+        return ImageFont.truetype(str(DEJAVU), size)
+    return ImageFont.load_default(size=size)
+
+
+def _band_colour(im: Image.Image, i: int, below: bool) -> tuple[int, int, int]:
+    """Cycle: a random colour, white, black, and the photo's own colour next to the band."""
+    rng = np.random.default_rng(7000 + i)
+    kind = i % 4
+    if kind == 0:
+        return tuple(int(v) for v in rng.integers(0, 256, 3))
+    if kind in (1, 2):
+        return (255, 255, 255) if kind == 1 else (0, 0, 0)
+    arr = np.asarray(im)
+    edge = arr[-max(1, im.height // 10) :] if below else arr[: max(1, im.height // 10)]
+    near = np.median(edge.reshape(-1, 3), axis=0) + rng.integers(-10, 11, 3)  # close to the photo's own
+    return tuple(int(v) for v in np.clip(near, 0, 255))
+
+
+def _draw_caption(out: Image.Image, top: int, bar: int, back: tuple[int, int, int], i: int) -> None:
+    """Neutral text in the band ``[top, top + bar)``, one or two lines, left or centred."""
+    ink = (0, 0, 0) if sum(back) > 400 else (255, 255, 255)
+    lines = 2 if bar >= 80 else 1
+    font = _caption_font(max(9, int(bar * (0.55 if lines == 1 else 0.32))))
+    draw = ImageDraw.Draw(out)
+    text = CAPTIONS[i % len(CAPTIONS)]
+    words = text.split()
+    rows = [text] if lines == 1 else [" ".join(words[: len(words) // 2]), " ".join(words[len(words) // 2 :])]
+    step = bar // (lines + 1)
+    for n, row in enumerate(rows):
+        width = draw.textlength(row, font=font)
+        x = bar // 4 if i % 3 else max(2, int((out.width - width) / 2))
+        y = top + step * (n + 1) - font.size // 2
+        draw.text((x, y), row, fill=ink, font=font)
+
+
+def _band_fraction(i: int) -> float:
+    return 0.10 + 0.15 * ((i * 7) % 16) / 15  # 10-25% of the height
+
+
+def _caption_added(im: Image.Image, i: int) -> Image.Image:
+    """A band of 10-25% of the new height added above or below the photo."""
+    below = i % 2 == 1
+    bar = max(16, round(im.height * _band_fraction(i) / (1 - _band_fraction(i))))
+    back = _band_colour(im, i, below)
+    out = Image.new("RGB", (im.width, im.height + bar), back)
+    out.paste(im, (0, 0 if below else bar))
+    _draw_caption(out, im.height if below else 0, bar, back, i)
+    return out
+
+
+def _caption_over(alpha: float | None) -> Callable[[Image.Image, int], Image.Image]:
+    """A band over the bottom or top 10-25% of the photo; opaque, or blended with
+    ``alpha`` (``None``: 0.5-0.85 by photo)."""
+
+    def edit(im: Image.Image, i: int) -> Image.Image:
+        below = i % 2 == 0
+        bar = max(16, round(im.height * _band_fraction(i)))
+        back = _band_colour(im, i, below)
+        a = alpha if alpha is not None else 0.5 + 0.35 * ((i * 5) % 8) / 7
+        arr = np.asarray(im).astype(np.float32)
+        rows = slice(im.height - bar, im.height) if below else slice(0, bar)
+        arr[rows] = a * np.array(back, np.float32) + (1 - a) * arr[rows]
+        out = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+        _draw_caption(out, im.height - bar if below else 0, bar, back, i)
+        return out
+
+    return edit
+
+
 def _letterbox(im: Image.Image, i: int) -> Image.Image:
     w, h = im.size
     if w / h < 16 / 9 - 0.01:  # pillarbox into a 16:9 frame
@@ -248,20 +197,33 @@ def _canvas(im: Image.Image, i: int) -> Image.Image:
 
 EDITS: dict[str, Callable[[Image.Image, int], Image.Image]] = {
     "resize 50%": _resize,
+    "resize 50% bilinear": _downscale(0.5, Image.BILINEAR),
+    "resize 50% nearest": _downscale(0.5, Image.NEAREST),
+    "resize 50% box": _downscale(0.5, Image.BOX),
+    "resize 50% q50": _downscale(0.5, Image.BICUBIC),
+    "resize 33% bicubic": _downscale(1 / 3, Image.BICUBIC),
+    "resize 75% bilinear": _downscale(0.75, Image.BILINEAR),
     "jpeg q30": lambda im, i: im,
     "crop 6%/side": _crop6,
     "caption bar": _caption,
+    "caption added": _caption_added,
+    "caption over": _caption_over(1.0),
+    "caption translucent": _caption_over(None),
     "brightness +30%": lambda im, i: ImageEnhance.Brightness(im).enhance(1.3),
     "grayscale": lambda im, i: im.convert("L").convert("RGB"),
     "mirror": lambda im, i: im.transpose(Image.FLIP_LEFT_RIGHT),
+    "flip": lambda im, i: im.transpose(Image.FLIP_TOP_BOTTOM),
     "rotate 90": lambda im, i: im.transpose(Image.ROTATE_90),
+    "rotate 180": lambda im, i: im.transpose(Image.ROTATE_180),
+    "rotate 270": lambda im, i: im.transpose(Image.ROTATE_270),
     "letterbox": _letterbox,
     "plain canvas": _canvas,
 }
+JPEG_QUALITY = {"jpeg q30": 30, "resize 50% q50": 50}
 
 
 def edited_bytes(name: str, image: Image.Image, index: int) -> bytes:
-    return _jpeg(EDITS[name](image, index), 30 if name == "jpeg q30" else 90)
+    return _jpeg(EDITS[name](image, index), JPEG_QUALITY.get(name, 90))
 
 
 # --------------------------------------------------------------------------
@@ -280,10 +242,28 @@ def load_sources() -> list[Source]:
     for i in range(N_GENERATED):
         image = Image.fromarray(generated_photo(i))
         sources.append(Source(f"gen{i:02d}", _jpeg(image, 95), image))
+    for kind in LOW_TEXTURE_KINDS:
+        for i in range(N_LOW_TEXTURE):
+            image = Image.fromarray(low_texture_photo(kind, i))
+            sources.append(Source(f"{kind}{i}", _jpeg(image, 95), image))
     for rel in REFERENCE_FILES:
         data = (REFERENCE / rel).read_bytes()
         sources.append(Source(rel.rsplit("/", 1)[-1], data, Image.open(io.BytesIO(data)).convert("RGB")))
     return sources
+
+
+def load_negatives() -> list[Source]:
+    """Photos not in the bank: more of each low-texture kind (other bricks,
+    gravel, skies...) and more generated scenes, to count wrong matches."""
+    negatives = []
+    for kind in LOW_TEXTURE_KINDS:
+        for i in range(N_LOW_TEXTURE, 2 * N_LOW_TEXTURE):
+            image = Image.fromarray(low_texture_photo(kind, i))
+            negatives.append(Source(f"neg-{kind}{i}", _jpeg(image, 95), image))
+    for i in range(N_GENERATED, N_GENERATED + N_NEGATIVE_GENERATED):
+        image = Image.fromarray(generated_photo(i))
+        negatives.append(Source(f"neg-gen{i:02d}", _jpeg(image, 95), image))
+    return negatives
 
 
 def _ints(hashes) -> np.ndarray:
@@ -296,11 +276,23 @@ def min_distance(query: np.ndarray, bank: np.ndarray) -> int:
     return int(np.bitwise_count(x).sum(axis=2).min())
 
 
+class Bank:
+    """Every source's hashes in one array, to find all sources within the threshold."""
+
+    def __init__(self, per_source: list[np.ndarray]) -> None:
+        self.hashes = np.concatenate(per_source)
+        self.owner = np.repeat(np.arange(len(per_source)), [len(b) for b in per_source])
+
+    def matches(self, query: np.ndarray) -> set[int]:
+        dist = np.bitwise_count(query[:, None, :] ^ self.hashes[None, :, :]).sum(axis=2)
+        return set(self.owner[(dist <= THRESHOLD).any(axis=0)].tolist())
+
+
 def bank_hashes(data: bytes, crops: bool = True) -> list[str]:
     rgb = load_photo(data, min_side=512)
     out = [pdq_from_rgb(rgb)[0]]
     if crops:
-        out += [h for _, h, _ in pv.bank_crop_hashes(rgb)]
+        out += [h for _, h, _ in pv.bank_crop_hashes(rgb) + pc.bank_canonical_hashes(rgb)]
     return out
 
 
@@ -308,47 +300,59 @@ def query_hashes(data: bytes, variants: bool = True) -> list[str]:
     rgb = load_photo(data, min_side=512)
     out = pdq_dihedral_from_rgb(rgb)[0]
     if variants:
-        out += [h for _, h, _ in pv.query_variants(rgb)]
+        out += [h for _, h, _ in pv.query_variants(rgb) + pc.query_canonical_hashes(rgb)]
     return out
 
 
-def evaluate(sources: list[Source]) -> None:
+COLUMNS = ("pytx", "dihedral", "tahaluf")
+
+
+def evaluate(sources: list[Source], negatives: list[Source], edits: list[str]) -> None:
     n = len(sources)
-    base_bank = [_ints([pdq_from_bytes(s.data)[0]]) for s in sources]
-    plain_bank = [_ints(bank_hashes(s.data, crops=False)) for s in sources]
-    full_bank = [_ints(bank_hashes(s.data)) for s in sources]
-    extra = sum(len(b) - 1 for b in full_bank)
-    print(f"sources: {n} ({N_GENERATED} generated, {n - N_GENERATED} reference); "
-          f"bank hashes per photo: {sum(len(b) for b in full_bank) / n:.2f} ({extra} extra)")
-    _originals_report(sources, base_bank)
-    print(f"\n{'edit':<17}{'pytx':>7}{'dihedral':>10}{'tahaluf':>9}{'wrong pytx':>12}"
+    banks = {
+        "pytx": [_ints([pdq_from_bytes(s.data)[0]]) for s in sources],
+        "dihedral": [_ints(bank_hashes(s.data, crops=False)) for s in sources],
+        "tahaluf": [_ints(bank_hashes(s.data)) for s in sources],
+    }
+    index = {k: Bank(v) for k, v in banks.items()}
+    extra = sum(len(b) - 1 for b in banks["tahaluf"])
+    n_low = len(LOW_TEXTURE_KINDS) * N_LOW_TEXTURE
+    print(f"sources: {n} ({N_GENERATED} generated, {n_low} low-texture, {n - N_GENERATED - n_low} reference); "
+          f"negatives: {len(negatives)}; bank hashes per photo: {sum(len(b) for b in banks['tahaluf']) / n:.2f} "
+          f"({extra} extra)")
+    _originals_report(sources, banks["pytx"])
+    print(f"\n{'edit':<21}{'pytx':>6}{'dihedral':>10}{'tahaluf':>9}{'wrong pytx':>12}"
           f"{'wrong tahaluf':>15}{'q-variants':>12}")
-    for edit in EDITS:
-        hit = {"pytx": 0, "dihedral": 0, "tahaluf": 0}
-        wrong = {"pytx": 0, "tahaluf": 0}
+    total = {k: 0 for k in COLUMNS}
+    total_wrong = {k: 0 for k in COLUMNS}
+    for edit in edits:
+        hit = {k: 0 for k in COLUMNS}
+        wrong = {k: 0 for k in COLUMNS}
         n_var = 0
         misses = []
-        for i, src in enumerate(sources):
+        for i, src in enumerate(sources + negatives):
             data = edited_bytes(edit, src.image, i)
-            base_q = _ints([pdq_from_bytes(data)[0]])
-            dih_q = query_hashes(data, variants=False)
-            full_q_list = query_hashes(data)
-            n_var += len(full_q_list) - 8
-            dih_q, full_q = _ints(dih_q), _ints(full_q_list)
-            hit["pytx"] += min_distance(base_q, base_bank[i]) <= THRESHOLD
-            hit["dihedral"] += min_distance(dih_q, plain_bank[i]) <= THRESHOLD
-            d = min_distance(full_q, full_bank[i])
-            hit["tahaluf"] += d <= THRESHOLD
-            if d > THRESHOLD:
-                misses.append(f"{src.name}:{d}")
-            for j in range(n):
-                if j != i:
-                    wrong["pytx"] += min_distance(base_q, base_bank[j]) <= THRESHOLD
-                    wrong["tahaluf"] += min_distance(full_q, full_bank[j]) <= THRESHOLD
-        print(f"{edit:<17}{hit['pytx'] / n:>7.2f}{hit['dihedral'] / n:>10.2f}{hit['tahaluf'] / n:>9.2f}"
-              f"{wrong['pytx']:>12}{wrong['tahaluf']:>15}{n_var / n:>12.2f}")
+            full = query_hashes(data)
+            n_var += len(full) - 8
+            queries = {"pytx": _ints([pdq_from_bytes(data)[0]]), "dihedral": _ints(full[:8]), "tahaluf": _ints(full)}
+            for k in COLUMNS:
+                found = index[k].matches(queries[k])
+                if i < n:
+                    hit[k] += i in found
+                    found.discard(i)
+                wrong[k] += len(found)
+            if i < n and i not in index["tahaluf"].matches(queries["tahaluf"]):
+                misses.append(f"{src.name}:{min_distance(queries['tahaluf'], banks['tahaluf'][i])}")
+        for k in COLUMNS:
+            total[k] += hit[k]
+            total_wrong[k] += wrong[k]
+        print(f"{edit:<21}{hit['pytx'] / n:>6.2f}{hit['dihedral'] / n:>10.2f}{hit['tahaluf'] / n:>9.2f}"
+              f"{wrong['pytx']:>12}{wrong['tahaluf']:>15}{n_var / (n + len(negatives)):>12.2f}")
         if misses:
-            print(f"{'':<17}misses: {' '.join(misses)}")
+            print(f"{'':<21}misses: {' '.join(misses)}")
+    runs = n * len(edits)
+    print(f"{'all edits':<21}{total['pytx'] / runs:>6.3f}{total['dihedral'] / runs:>10.3f}"
+          f"{total['tahaluf'] / runs:>9.3f}{total_wrong['pytx']:>12}{total_wrong['tahaluf']:>15}")
 
 
 def _originals_report(sources: list[Source], base_bank: list[np.ndarray]) -> None:
@@ -378,6 +382,8 @@ def speed(sources: list[Source]) -> None:
         ("query_variants, no borders", lambda: [pv.query_variants(a) for a in arrays]),
         ("query_variants, letterboxed", lambda: [pv.query_variants(a) for a in boxed_arrays]),
         ("bank_crop_hashes", lambda: [pv.bank_crop_hashes(a) for a in arrays]),
+        ("query_canonical_hashes (10)", lambda: [pc.query_canonical_hashes(a) for a in arrays]),
+        ("bank_canonical_hashes (3)", lambda: [pc.bank_canonical_hashes(a) for a in arrays]),
     ]
     for name, run in rows:
         run()
@@ -427,7 +433,9 @@ def main(argv: list[str]) -> None:
     elif "--sweep" in argv:
         sweep(sources)
     else:
-        evaluate(sources)
+        only = [a for a in argv if not a.startswith("--")]
+        edits = [e for e in EDITS if not only or any(o in e for o in only)]
+        evaluate(sources, load_negatives(), edits)
 
 
 if __name__ == "__main__":

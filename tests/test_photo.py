@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from refdata import REFERENCE, needs_full
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 
@@ -395,3 +395,76 @@ def test_signal_json_shape() -> None:
     assert set(out) == {"type", "value", "quality", "dihedral"}
     assert out["type"] == "pdq"
     assert all(len(h) == 64 and h == h.lower() for h in [out["value"], *out["dihedral"]])
+
+
+# --- the scan path: captions over the photo, flipped low-texture photos ---
+
+
+def _brick_wall(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    arr = np.full((480, 640, 3), 185.0)
+    bh, bw = int(rng.integers(16, 30)), int(rng.integers(40, 80))
+    for row, y in enumerate(range(0, 480, bh + 3)):
+        for x in range((row % 2) * bw // 2 - bw, 640, bw + 3):
+            arr[y : y + bh, max(0, x) : max(0, x + bw)] = np.array([165, 88, 58]) * (0.85 + 0.3 * rng.random())
+    return Image.fromarray(np.clip(arr + rng.normal(0, 3, arr.shape), 0, 255).astype(np.uint8))
+
+
+def _street(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (640, 480), (120, 160, 220))
+    draw = ImageDraw.Draw(image)
+    for x in range(0, 640, 70):
+        top = int(rng.integers(80, 300))
+        draw.rectangle((x, top, x + 64, 480), fill=tuple(int(v) for v in rng.integers(30, 230, 3)))
+        for wy in range(top + 10, 440, 24):
+            draw.rectangle((x + 10, wy, x + 20, wy + 12), fill=(250, 230, 150))
+    return image
+
+
+def _caption_over(image: Image.Image, fraction: float, bottom: bool, colour, alpha: float) -> Image.Image:
+    arr = np.asarray(image).astype(np.float64)
+    bar = round(image.height * fraction)
+    rows = slice(image.height - bar, None) if bottom else slice(0, bar)
+    arr[rows] = alpha * np.array(colour) + (1 - alpha) * arr[rows]
+    out = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    ImageDraw.Draw(out).text(
+        (14, (image.height - bar if bottom else 0) + bar // 4), "Market report: fresh dates today",
+        fill=(255, 255, 255), font=ImageFont.load_default(size=bar // 2),
+    )
+    return out
+
+
+def test_captioned_and_flipped_reposts_match_through_the_scan_path(store, tmp_path):
+    from tahaluf import banks
+    from tahaluf.services.banking import add_content
+    from tahaluf.services.hashing import HashOptions, InputItem
+    from tahaluf.services.matching import MatchEngine
+    from tahaluf.services.scanning import scan
+
+    bank_dir, inbox = tmp_path / "bank", tmp_path / "inbox"
+    bank_dir.mkdir()
+    inbox.mkdir()
+    _street(1).save(bank_dir / "street.jpg", quality=95)
+    _brick_wall(2).save(bank_dir / "bricks.jpg", quality=95)
+    banks.create_bank(store, "known", "known", labels={"entity": "demo-entity"})
+    rep = add_content(store, "known", [InputItem("file", str(p)) for p in sorted(bank_dir.iterdir())])
+    assert rep.imported == 2
+    street, bricks = Image.open(bank_dir / "street.jpg"), Image.open(bank_dir / "bricks.jpg")
+    expected = {
+        "caption-black-bottom.jpg": (_caption_over(street, 0.2, True, (0, 0, 0), 1.0), "street.jpg"),
+        "caption-red-top.jpg": (_caption_over(street, 0.25, False, (200, 20, 30), 1.0), "street.jpg"),
+        "caption-translucent.jpg": (_caption_over(street, 0.15, True, (20, 60, 160), 0.6), "street.jpg"),
+        "bricks-mirrored.jpg": (bricks.transpose(Image.FLIP_LEFT_RIGHT), "bricks.jpg"),
+        "bricks-rotated.jpg": (bricks.transpose(Image.ROTATE_90), "bricks.jpg"),
+        "other-bricks-mirrored.jpg": (_brick_wall(7).transpose(Image.FLIP_LEFT_RIGHT), None),
+        "other-street-captioned.jpg": (_caption_over(_street(8), 0.2, True, (0, 0, 0), 1.0), None),
+    }
+    for name, (image, _) in expected.items():
+        image.save(inbox / name, quality=90)
+    engine = MatchEngine(store).load()
+    items = [InputItem("file", str(inbox / name)) for name in expected]
+    got = {Path(r.input).name: r for r in scan(items, engine, hash_opts=HashOptions(trim_borders=True))}
+    for name, (_, source) in expected.items():
+        found = [Path(m.external_id).name for m in got[name].matches]
+        assert found == ([source] if source else []), name

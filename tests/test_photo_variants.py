@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from tahaluf.errors import InvalidInput
-from tahaluf.signals.photo import load_photo, pdq_from_rgb
+from tahaluf.signals.photo import load_photo, pdq_dihedral_from_rgb, pdq_from_rgb
+from tahaluf.signals.photo_canonical import bank_canonical_hashes, canonical_copy, query_canonical_hashes
 from tahaluf.signals.photo_variants import (
     Box,
     bank_crop_hashes,
@@ -206,3 +207,110 @@ def test_any_small_image_gives_a_box_inside_it(height, width, level, seed):
         if box is not None:
             assert 0 <= box.top < box.bottom <= height and 0 <= box.left < box.right <= width
             assert (box.bottom - box.top, box.right - box.left) != (height, width)
+
+
+# --- canonical copy: flips of low-texture photos, captions over the photo ---
+
+
+def brick_wall(seed: int, size: tuple[int, int] = (640, 480)) -> np.ndarray:
+    """A brick wall: little low-frequency structure, the weak spot of PDQ."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    arr = np.full((height, width, 3), 190.0)
+    bh, bw = int(rng.integers(16, 30)), int(rng.integers(40, 80))
+    for row, y in enumerate(range(0, height, bh + 3)):
+        for x in range((row % 2) * bw // 2 - bw, width, bw + 3):
+            arr[y : y + bh, max(0, x) : max(0, x + bw)] = np.array([170, 90, 60]) * (0.85 + 0.3 * rng.random())
+    arr += rng.normal(0, 3, arr.shape)
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def over_caption(photo: np.ndarray, fraction: float, bottom: bool, colour, alpha: float = 1.0) -> np.ndarray:
+    """A band of ``colour`` with neutral text over the bottom or top ``fraction`` of the photo."""
+    height = photo.shape[0]
+    bar = round(height * fraction)
+    rows = slice(height - bar, height) if bottom else slice(0, bar)
+    arr = photo.astype(np.float64)
+    arr[rows] = alpha * np.array(colour) + (1 - alpha) * arr[rows]
+    image = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    ink = (0, 0, 0) if sum(colour) > 400 else (255, 255, 255)
+    ImageDraw.Draw(image).text(
+        (12, (height - bar if bottom else 0) + bar // 4), "Weather: light rain in the north tomorrow",
+        fill=ink, font=ImageFont.load_default(size=max(10, bar // 2)),
+    )
+    return jpeg_roundtrip(np.asarray(image))
+
+
+def best_distance(query: np.ndarray, bank: np.ndarray) -> int:
+    """Closest pair, the way the match engine compares a query with a bank photo."""
+    query_hashes = pdq_dihedral_from_rgb(query)[0] + [
+        h for _, h, _ in query_variants(query, dihedral=True) + query_canonical_hashes(query)
+    ]
+    bank_hashes = [pdq_from_rgb(bank)[0]] + [
+        h for _, h, _ in bank_crop_hashes(bank) + bank_canonical_hashes(bank)
+    ]
+    return min(distance(q, b) for q in query_hashes for b in bank_hashes)
+
+
+@pytest.mark.parametrize(
+    "fraction, bottom, colour, alpha",
+    [
+        (0.10, True, (0, 0, 0), 1.0),
+        (0.18, False, (250, 250, 250), 1.0),
+        (0.25, True, (200, 20, 30), 1.0),
+        (0.15, False, (110, 150, 215), 1.0),  # close to the sky it covers
+        (0.22, True, (20, 60, 160), 0.6),  # translucent
+    ],
+)
+def test_caption_band_over_the_photo_matches(fraction, bottom, colour, alpha):
+    photo = scene(21, (640, 480))
+    captioned = over_caption(photo, fraction, bottom, colour, alpha)
+    assert distance(pdq_from_rgb(captioned)[0], pdq_from_rgb(photo)[0]) > MATCH_BITS
+    assert best_distance(captioned, photo) <= MATCH_BITS
+
+
+@pytest.mark.parametrize("turn", [Image.FLIP_LEFT_RIGHT, Image.FLIP_TOP_BOTTOM, Image.ROTATE_90, Image.ROTATE_270])
+def test_low_texture_photo_flipped_or_rotated_matches(turn):
+    wall = brick_wall(3)
+    turned = jpeg_roundtrip(np.asarray(Image.fromarray(wall).transpose(turn)))
+    assert best_distance(turned, wall) <= MATCH_BITS
+
+
+def test_canonical_copy_turns_exactly_with_the_photo():
+    wall = brick_wall(4, (641, 479))  # odd sizes: pdqhash's own grid is not symmetric there
+    mirrored = np.ascontiguousarray(wall[:, ::-1])
+    turned_back = canonical_copy(mirrored)[:, ::-1].astype(int)
+    assert np.abs(turned_back - canonical_copy(wall)).mean() < 0.5  # rounding at box edges only
+    names = dict((name, h) for name, h, _ in query_canonical_hashes(mirrored))
+    own = dict((name, h) for name, h, _ in bank_canonical_hashes(wall))
+    turned = min(distance(names[f"canonical/{o}"], own["canonical"]) for o in ("flipx", "flipy"))
+    assert turned <= 4
+
+
+def test_other_brick_walls_and_captioned_scenes_do_not_match():
+    assert best_distance(jpeg_roundtrip(brick_wall(5)[:, ::-1].copy()), brick_wall(6)) > MATCH_BITS
+    assert best_distance(over_caption(scene(22), 0.2, True, (0, 0, 0)), scene(23)) > MATCH_BITS
+
+
+def test_canonical_hashes_of_any_size_and_bad_input():
+    for shape in [(1, 1, 3), (2, 40, 3), (17, 17, 3)]:
+        tiny = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        assert len(query_canonical_hashes(tiny)) == 10 and len(bank_canonical_hashes(tiny)) == 3
+    with pytest.raises(InvalidInput):
+        canonical_copy(np.zeros((10, 10), np.uint8))
+
+
+def test_caption_added_in_the_photos_own_colour_is_removed():
+    photo = scene(24, (640, 480))
+    bottom_colour = tuple(int(v) + 6 for v in np.median(photo[-40:].reshape(-1, 3), axis=0))
+    image = Image.new("RGB", (640, 480 + 90), bottom_colour)
+    image.paste(Image.fromarray(photo), (0, 0))
+    ImageDraw.Draw(image).text(
+        (20, 480 + 25), "Library hours: open late on Thursdays", fill=(255, 255, 255),
+        font=ImageFont.load_default(size=36),
+    )
+    captioned = jpeg_roundtrip(np.asarray(image))
+    box = caption_box(captioned)
+    assert box is not None and near(box, Box(0, 480, 0, 640))
+    variants = {name: h for name, h, _ in query_variants(captioned)}
+    assert distance(variants["caption"], pdq_from_rgb(photo)[0]) <= MATCH_BITS

@@ -196,22 +196,24 @@ def hash_photo(
 
     ``query_variants`` adds ``"variants"``: the hashes of the photo with
     uniform borders or a caption band removed (and their dihedral
-    versions), for matching a query; ``bank_crops`` adds ``"crops"``:
-    ``[{"crop", "value", "quality"}]`` of a few standard crops, stored with a
-    bank photo so cropped reposts match (see
-    :mod:`tahaluf.signals.photo_variants` and docs/photo-robustness.md).
+    versions), then the ten hashes of its 64x64 canonical copy, for
+    matching a query; ``bank_crops`` adds ``"crops"``:
+    ``[{"crop", "value", "quality"}]`` of a few standard crops and of the
+    canonical copy, stored with a bank photo so cropped, captioned, flipped
+    or downscaled reposts match (see :mod:`tahaluf.signals.photo_variants`,
+    :mod:`tahaluf.signals.photo_canonical` and docs/photo-robustness.md).
     """
-    from tahaluf.signals import photo_variants
+    from tahaluf.signals import photo_canonical, photo_variants
 
     rgb = load_photo(data, max_pixels=max_pixels, min_side=min_side)
     hashes, quality = pdq_dihedral_from_rgb(rgb)
     extra: dict[str, object] = {"quality": quality, "dihedral": hashes}
     if query_variants:
-        extra["variants"] = [h for _, h, _ in photo_variants.query_variants(rgb, dihedral=True)]
+        found = photo_variants.query_variants(rgb, dihedral=True) + photo_canonical.query_canonical_hashes(rgb)
+        extra["variants"] = [h for _, h, _ in found]
     if bank_crops:
-        extra["crops"] = [
-            {"crop": name, "value": h, "quality": q} for name, h, q in photo_variants.bank_crop_hashes(rgb)
-        ]
+        stored = photo_variants.bank_crop_hashes(rgb) + photo_canonical.bank_canonical_hashes(rgb)
+        extra["crops"] = [{"crop": name, "value": h, "quality": q} for name, h, q in stored]
     return Signal("pdq", hashes[0], extra)
 
 

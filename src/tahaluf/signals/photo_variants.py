@@ -79,6 +79,11 @@ _TEXT_CHANGES = 12
 # stripes 2.9-6 (docs/photo-robustness.md).
 _FLAT_MEAN_DEVIATION = 2.0
 _JPEG_GUARD_PIXELS = 16
+# A caption band in the photo's own colour has no colour edge against the
+# photo; its end is where flat lines (mean deviation <= _FLAT_MEAN_DEVIATION)
+# meet textured ones (mean deviation from the band colour at least this;
+# the photo next to such bands measured 5-14 on the suite, bands 0-1.5).
+_TEXTURED_MEAN_DEVIATION = 4.0
 # The content next to a border must differ from the border colour by more
 # than _EDGE_FACTOR x tolerance on at least _EDGE_FRACTION of a line: a bar
 # ends at an edge, a flat sky fades out.
@@ -164,8 +169,8 @@ def _caption_box(
     found = _trim_small(small, scale, tolerance)
     inner = found[0] if found else Box(0, small.shape[0], 0, small.shape[1])
     sub = small[inner.top : inner.bottom, inner.left : inner.right]
-    top_cut, top_colour = _caption_depth(sub, tolerance)
-    bottom_cut, bottom_colour = _caption_depth(sub[::-1], tolerance)
+    top_cut, top_colour, top_soft = _caption_depth(sub, tolerance)
+    bottom_cut, bottom_colour, bottom_soft = _caption_depth(sub[::-1], tolerance)
     if top_cut == 0 and bottom_cut == 0:
         return None
     full = _to_full(inner, scale, rgb.shape)
@@ -175,11 +180,20 @@ def _caption_box(
     if top_cut >= bottom_cut:
         edge = _to_full(inner._replace(top=inner.top + top_cut), scale, rgb.shape).top
         box = full._replace(top=edge)
-        box = _refine(rgb, box, {"top": top_colour}, scale, tolerance)
+        if top_soft:
+            lines = rgb[: box.bottom, box.left : box.right]
+            box = box._replace(top=_refine_soft_edge(lines, edge, scale[0], top_colour))
+        else:
+            box = _refine(rgb, box, {"top": top_colour}, scale, tolerance)
     else:
         edge = _to_full(inner._replace(bottom=inner.bottom - bottom_cut), scale, rgb.shape).bottom
         box = full._replace(bottom=edge)
-        box = _refine(rgb, box, {"bottom": bottom_colour}, scale, tolerance)
+        if bottom_soft:
+            height = rgb.shape[0]
+            lines = rgb[box.top :, box.left : box.right][::-1]
+            box = box._replace(bottom=height - _refine_soft_edge(lines, height - edge, scale[0], bottom_colour))
+        else:
+            box = _refine(rgb, box, {"bottom": bottom_colour}, scale, tolerance)
     return _accept(box, rgb.shape, 0.5)
 
 
@@ -420,26 +434,31 @@ def _border(lines: np.ndarray, tol: int, guard: int) -> tuple[int, np.ndarray]:
     return _checked_depth(dev, depth, tol), colour
 
 
-def _caption_depth(lines: np.ndarray, tol: int) -> tuple[int, np.ndarray]:
-    """Depth of a caption band (or 0) and its colour.
+def _caption_depth(lines: np.ndarray, tol: int) -> tuple[int, np.ndarray, bool]:
+    """Depth of a caption band (or 0), its colour, and whether its edge is soft.
 
     A band is: uniform lines of one colour from the edge, text lines (every
     line still shows some of that colour, and one changes colour at least
     :data:`_TEXT_CHANGES` times, as glyph strokes do), uniform lines again,
-    then a clear edge against the photo. The deepest such band within 40%
+    then an edge against the photo: a colour edge, or (``soft``) for a band
+    of the photo's own colour, flat lines followed by textured ones. A
+    uniform line is also flat (mean deviation at most
+    :data:`_TEXTURED_MEAN_DEVIATION`), so the photo next to a band of its
+    own colour does not extend the band. The deepest such band within 40%
     of the height is taken.
     """
     first = _line_deviation(lines[:3], tol)
     if first is None:
-        return 0, np.zeros(3)
+        return 0, np.zeros(3), False
     limit = min(len(lines) - 1, int(_CAPTION_MAX * len(lines)) + 1)
     if limit < 2 or (first[0][0] <= tol).mean() < _UNIFORM_FRACTION:
-        return 0, first[1]
+        return 0, first[1], False
     dev, colour = _deviation(lines[: limit + _EDGE_LINES], first[1]), first[1]
     near = dev <= tol
     within = near.mean(axis=1)
+    mean_dev = dev.mean(axis=1)
     present = np.cumprod(within[:limit] >= _CAPTION_PRESENT).astype(bool)
-    uniform = within >= _UNIFORM_FRACTION
+    uniform = (within >= _UNIFORM_FRACTION) & (mean_dev <= _TEXTURED_MEAN_DEVIATION)
     ends = np.flatnonzero(present & uniform[:limit] & ~uniform[1 : limit + 1])
     changes = np.count_nonzero(near[:limit, 1:] != near[:limit, :-1], axis=1)
     for end in ends[::-1]:
@@ -447,10 +466,26 @@ def _caption_depth(lines: np.ndarray, tol: int) -> tuple[int, np.ndarray]:
         if depth < _CAPTION_MIN * len(lines) or changes[:depth].max() < _TEXT_CHANGES:
             continue
         if uniform[:depth].all():
-            return 0, colour  # a plain bar: trimming handles it
+            return 0, colour, False  # a plain bar: trimming handles it
         if _checked_depth(dev, depth, tol):
-            return depth, colour
-    return 0, colour
+            return depth, colour, False
+        after = mean_dev[depth : depth + _EDGE_LINES]
+        before = mean_dev[max(0, depth - _EDGE_LINES) : depth]
+        if before.min() <= _FLAT_MEAN_DEVIATION and len(after) and after.max() >= _TEXTURED_MEAN_DEVIATION:
+            return depth, colour, True
+    return 0, colour, False
+
+
+def _refine_soft_edge(lines: np.ndarray, edge: int, factor: int, colour: np.ndarray) -> int:
+    """Full-size position of a soft band edge near ``edge`` (lines from the outside in):
+    the first line whose mean deviation from the band colour shows texture."""
+    start = max(0, edge - factor)
+    end = min(len(lines), edge + factor + _EDGE_LINES)
+    if end <= start:
+        return edge
+    mean = _deviation(lines[start:end].astype(np.int16), colour).mean(axis=1)
+    inside = np.flatnonzero(mean >= _TEXTURED_MEAN_DEVIATION)
+    return start + int(inside[0]) if len(inside) else edge
 
 
 def _checked_depth(dev: np.ndarray, depth: int, tol: int) -> int:
