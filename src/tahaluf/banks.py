@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tahaluf.bank_file import HEADER_KEY, BankHeader, parse_header
 from tahaluf.errors import InvalidInput, NotFound, TahalufError
 from tahaluf.labels import LabelVocabulary, default_vocabulary, merge_labels
 from tahaluf.signals.base import SIGNAL_TYPES, Signal
@@ -36,7 +38,6 @@ from tahaluf.storage.repository.base import (
 
 __all__ = [
     "KINDS",
-    "PYTX_TYPE_ALIASES",
     "Provenance",
     "NewItem",
     "ItemError",
@@ -57,18 +58,17 @@ __all__ = [
     "iter_signals",
     "item_info",
     "import_pytx",
+    "export_pytx",
     "import_jsonl",
     "export_jsonl",
+    "read_header",
+    "check_header_fits",
+    "bank_header",
+    "VISIBILITIES",
 ]
 
 KINDS = ("known", "allow")
-#: python-threatexchange signal type names that map onto tahaluf's
-PYTX_TYPE_ALIASES = {"video_md5": "md5", "photo_md5": "md5", "video_sha256": "sha256"}
-_PYTX_UNSUPPORTED = {
-    "raw_text": "raw_text holds the text itself; add the posts with `tahaluf bank add` instead",
-    "url_md5": "url_md5 hashes differ from tahaluf's url signal (sha256 of the canonical URL)",
-    "trend_query": "trend_query is not supported",
-}
+VISIBILITIES = ("private", "members", "all")
 _HEX_LENGTHS = {"md5": 32, "sha256": 64, "pdq": 64, "url": 64}
 _HEX = re.compile(r"[0-9a-f]+")
 _BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -292,13 +292,17 @@ def create_bank(
     signal_types: Sequence[str] | None = None,
     pdq_max_distance: int = 31,
     vocabulary: LabelVocabulary | None = None,
+    owner: str | None = None,
+    visibility: str = "all",
 ) -> BankRecord:
     """Create a bank; Conflict if the name is taken."""
     types = list(signal_types) if signal_types is not None else list(SIGNAL_TYPES)
     _check_bank_args(name, kind, types, pdq_max_distance)
+    if visibility not in VISIBILITIES:
+        raise InvalidInput(f"invalid visibility {_short(visibility)} (use one of: {', '.join(VISIBILITIES)})")
     vocab = vocabulary or default_vocabulary()
     default_labels = vocab.validate(labels or {})
-    return repo.create_bank(NewBank(name, kind, default_labels, types, pdq_max_distance))
+    return repo.create_bank(NewBank(name, kind, default_labels, types, pdq_max_distance, owner, visibility))
 
 
 def list_banks(repo: Repository) -> list[BankRecord]:
@@ -480,31 +484,6 @@ def _ext_of(item: Any) -> str | None:
 
 
 # -- pytx import ------------------------------------------------------------------
-Converter = Callable[[str], Signal]
-
-
-def _pytx_signal(line: str, default_type: str | None, converters: Mapping[str, Converter]) -> Signal:
-    stripped = line.strip()
-    head, _, rest = stripped.partition(" ")
-    if default_type is not None and (not rest or head not in SIGNAL_TYPES and head not in PYTX_TYPE_ALIASES):
-        stype, payload = default_type, stripped
-    else:
-        stype, payload = head, rest.strip()
-    if stype in converters:
-        return converters[stype](payload)
-    stype = PYTX_TYPE_ALIASES.get(stype, stype)
-    if stype in _PYTX_UNSUPPORTED:
-        raise InvalidInput(f"unsupported signal type {stype!r}: {_PYTX_UNSUPPORTED[stype]}")
-    if stype not in SIGNAL_TYPES:
-        raise InvalidInput(f"unknown signal type {_short(stype)} (expected '<type> <value>')")
-    if not payload:
-        raise InvalidInput(f"{stype} line has no value")
-    # Hex signals: the value is the first column; later columns (collaboration,
-    # opinion and tags printed by `threatexchange dataset -P`) are ignored.
-    value = payload.split(None, 1)[0] if stype in _HEX_LENGTHS else payload
-    return Signal(stype, value)
-
-
 def _pytx_external_id(row: SignalRow) -> str:
     ext = f"{row.signal_type}:{row.value}"
     if len(ext) <= 200:
@@ -531,43 +510,111 @@ def import_pytx(
     lines: Iterable[str | bytes],
     *,
     default_type: str | None = None,
-    converters: Mapping[str, Converter] | None = None,
+    labels: Mapping[str, Any] | None = None,
+    vocabulary: LabelVocabulary | None = None,
     added_by: str | None = None,
     source: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: Progress | None = None,
     on_batch: BatchHook | None = None,
 ) -> ImportReport:
-    """Import python-threatexchange signal lines (``<signal_type> <value>``).
+    """Import python-threatexchange signal lists: everything ``tx hash`` and
+    ``tx dataset -P`` (with ``-S``, ``-s``, ``-c`` or ``--csv``) write (see
+    :mod:`tahaluf.pytx_format`).
 
-    One item per line with external id ``<type>:<value>``, so a re-run skips
-    what is already there. ``default_type`` reads lines holding only a value
-    (pytx's ``signal_type`` file setting); ``converters`` turns other pytx
-    types into tahaluf signals (e.g. ``raw_text`` -> ``text``). Blank lines
-    and ``#`` comments are skipped. Lines given as bytes are decoded one by
-    one (a line that is not UTF-8 is that line's error).
+    One item per signal with external id ``<type>:<value>``, so a re-run skips
+    what is already there; a video's ``video_md5`` line followed by its
+    ``video_sha256`` line (``tx hash video``) is one item. ``default_type``
+    reads lines holding only a value (``tx dataset -P -s TYPE``, pytx's
+    ``signal_type`` file setting). ``labels`` are given to every item, with
+    the collaboration, category and tags of the line as ``tags``. Blank lines
+    and ``#`` comments are skipped; a line that cannot be read is that line's
+    error (with the reason), the rest is imported.
     """
+    from tahaluf.pytx_format import PytxLine, is_csv_header, parse_csv_row, parse_line
+
     record = get_bank(repo, bank)
-    conv = dict(converters or {})
+    vocab = vocabulary or default_vocabulary()
+    base_labels = vocab.validate(labels or {})
     added = _now()
     who = added_by or default_added_by()
+    ptype_default = default_type.lower() if default_type else None
+
+    def item_labels(tags: Sequence[str]) -> dict[str, Any]:
+        if not tags:
+            return base_labels
+        return vocab.validate({**base_labels, "tags": list(dict.fromkeys([*base_labels.get("tags", []), *tags]))})
 
     def entries() -> Iterator[_Entry]:
+        csv_mode = False
+        pending: tuple[int, PytxLine, SignalRow] | None = None  # a bare video_md5, waiting for its sha256
+        started = False
         for number, line in _decoded(lines):
             if isinstance(line, ItemError):
                 yield number, line
                 continue
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
+            if not started:
+                started = True
+                if is_csv_header(line):
+                    csv_mode = True
+                    continue
             try:
-                row = validate_signal(_pytx_signal(line, default_type, conv))
+                parsed = parse_csv_row(line) if csv_mode else parse_line(line, ptype_default)
+                row = validate_signal(parsed.signal)
+                lab = item_labels(parsed.tags)
             except TahalufError as exc:
                 yield number, ItemError(number, None, f"line {number}: {exc.message}")
                 continue
-            where = f"{source}:{number}" if source else None
-            yield number, ItemRow(_pytx_external_id(row), {}, (row,), who, where, added, True)
+            rows = [row]
+            if pending is not None:
+                p_number, p_line, p_row = pending
+                pending = None
+                if parsed.bare and parsed.pytx_type == "video_sha256" and p_line.tags == parsed.tags:
+                    rows = [p_row, row]
+                else:
+                    yield p_number, _pytx_item(p_row, [p_row], item_labels(p_line.tags), who, source, p_number, added)
+            if parsed.bare and parsed.pytx_type == "video_md5" and not csv_mode:
+                pending = (number, parsed, row)
+                continue
+            yield number, _pytx_item(rows[0], rows, lab, who, source, number, added)
+        if pending is not None:
+            p_number, p_line, p_row = pending
+            yield p_number, _pytx_item(p_row, [p_row], item_labels(p_line.tags), who, source, p_number, added)
 
     return _store(repo, record.id, entries(), chunk_size, progress, on_batch)
+
+
+def _pytx_item(first: SignalRow, rows: list[SignalRow], labels: dict[str, Any], who: str, source: str | None,
+               number: int, added: datetime) -> ItemRow:
+    where = f"{source}:{number}" if source else None
+    return ItemRow(_pytx_external_id(first), labels, tuple(rows), who, where, added, True)
+
+
+def export_pytx(repo: Repository, bank: str | BankRecord) -> tuple[Iterator[str], Callable[[], int]]:
+    """``<type> <value>`` lines of ``bank`` for python-threatexchange and HMA (see
+    :func:`tahaluf.pytx_format.pytx_lines`), and a function giving the number
+    of signals left out so far (types pytx has no counterpart for)."""
+    from tahaluf.pytx_format import pytx_lines
+
+    record = get_bank(repo, bank)
+    left_out = 0
+
+    def items() -> Iterator[list[tuple[str, str, dict[str, Any] | None]]]:
+        for item in repo.iter_items(record.id):
+            if item.enabled:
+                yield [(s.signal_type, s.value, s.extra) for s in item.signals]
+
+    def lines() -> Iterator[str]:
+        nonlocal left_out
+        for line in pytx_lines(items()):
+            if line is None:
+                left_out += 1
+            else:
+                yield line
+
+    return lines(), lambda: left_out
 
 
 # -- tahaluf JSONL ----------------------------------------------------------------
@@ -649,14 +696,24 @@ def import_jsonl(
     """Import tahaluf JSONL (as written by :func:`export_jsonl`) into ``bank``.
 
     Provenance and the enabled flag in the file are kept; the ``bank`` field
-    of each object is informational (everything goes into ``bank``).
+    of each object is informational (everything goes into ``bank``). A file
+    that starts with a bank header (:mod:`tahaluf.bank_file`) imports only into
+    a bank of the header's kind: InvalidInput, and nothing imported, otherwise.
+    Files without a header import as they are.
     """
     record = get_bank(repo, bank)
     vocab = vocabulary or default_vocabulary()
     default = Provenance(added_by or default_added_by(), source, _now())
+    numbered = _decoded(lines)
+    first = next(numbered, None)
+    if first is not None and isinstance(first[1], str):
+        header = read_header(first[1])
+        if header is not None:
+            check_header_fits(header, record)
+            first = None  # the header is not an item
 
     def entries() -> Iterator[_Entry]:
-        for number, line in _decoded(lines):
+        for number, line in itertools.chain([first] if first is not None else [], numbered):
             if isinstance(line, ItemError):
                 yield number, line
                 continue
@@ -670,9 +727,52 @@ def import_jsonl(
     return _store(repo, record.id, entries(), chunk_size, progress, on_batch)
 
 
-def export_jsonl(repo: Repository, bank: str | BankRecord) -> Iterator[str]:
-    """One JSON line (no newline) per item of ``bank``, in insertion order."""
+def read_header(line: str | bytes) -> BankHeader | None:
+    """The bank header on a file's first line, None if that line is an item (or
+    not JSON: the import reports it as that line's error); InvalidInput for a
+    header this version cannot read."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not line.lstrip().startswith("{") or HEADER_KEY not in line:
+        return None
+    try:
+        obj = load_json_line(line)
+    except InvalidInput:
+        return None
+    return parse_header(obj)
+
+
+def check_header_fits(header: BankHeader, record: BankRecord) -> None:
+    """InvalidInput unless an export with ``header`` may be imported into ``record``."""
+    if header.kind != record.kind:
+        raise InvalidInput(
+            f"the file is an export of {header.kind} bank {header.name!r}; bank {record.name!r} is a "
+            f"{record.kind} bank, and importing would change what its items mean (import into a new "
+            f"bank instead: `tahaluf bank import NEW-NAME FILE` creates it from the file)"
+        )
+
+
+def bank_header(record: BankRecord, *, shared_with: Sequence[str] = (), exported_by: str | None = None) -> BankHeader:
+    """The header an export of ``record`` starts with."""
+    return BankHeader(
+        name=record.name, kind=record.kind, default_labels=record.default_labels,
+        signal_types=list(record.signal_types), pdq_max_distance=record.pdq_max_distance,
+        visibility=record.visibility, owner=record.owner, shared_with=list(shared_with),
+        provenance={"created_at": record.created_at.isoformat(), "exported_at": _now().isoformat(),
+                    "exported_by": exported_by or default_added_by()},
+    )
+
+
+def export_jsonl(
+    repo: Repository, bank: str | BankRecord, *, shared_with: Sequence[str] = (), exported_by: str | None = None
+) -> Iterator[str]:
+    """The bank header line, then one JSON line per item of ``bank`` in insertion
+    order (lines without newline)."""
     record = get_bank(repo, bank)
+    yield bank_header(record, shared_with=shared_with, exported_by=exported_by).to_line()
     for item in repo.iter_items(record.id):
         obj = {
             "bank": record.name,
