@@ -131,6 +131,9 @@ class ImportReport:
     error_count: int = 0
     #: the first 1000 errors, in input order
     errors: list[ItemError] = field(default_factory=list)
+    #: ``(external id, external id of the item with the same content)`` of inputs
+    #: skipped because the bank holds their content (counted in ``duplicates``)
+    same_content: list[tuple[str, str]] = field(default_factory=list)
 
     def add_error(self, error: ItemError) -> None:
         self.error_count += 1

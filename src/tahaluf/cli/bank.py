@@ -217,7 +217,8 @@ def add(
 ) -> None:
     """Hash files, folders and JSONL posts ({"id","text"} or {"id","path"}) and add them to a bank.
 
-    The external id is the post's id or the file path; re-adding skips items already there.
+    The external id is the post's id, or the file's name (its path relative to a folder given);
+    re-adding skips items already there, and files whose content the bank already holds.
     """
     from tahaluf.cli.hash_cmd import expand_paths
     from tahaluf.cli.hub_cmd import cli_actor
@@ -233,7 +234,7 @@ def add(
     ) as bar:
         task = bar.add_task("add", total=None)
         report = add_content(
-            store, name, iter_inputs(expand_paths(paths)), labels=labels,
+            store, name, iter_inputs(expand_paths(paths), relative_ids=True), labels=labels,
             hash_opts=HashOptions(bank_crops=not no_crops), jobs=jobs or default_jobs(),
             vocabulary=get_vocabulary(ctx),
             on_result=lambda _res: bar.advance(task),
@@ -242,12 +243,14 @@ def add(
         )
     for error in report.errors[:20]:
         typer.echo(f"warning: {error.external_id}: {error.message}", err=True)
+    for ext, earlier in report.same_content[:20]:
+        typer.echo(f"note: skipped {ext}: same content as item {earlier}", err=True)
     typer.echo(report.summary())
     if report.error_count:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-ItemArg = Annotated[str, typer.Argument(help="The item's external id (the post id or file path it was added with).")]
+ItemArg = Annotated[str, typer.Argument(help="The item's external id (the post id or file name it was added with).")]
 
 
 def _set_enabled(ctx: typer.Context, name: str, item: str, enabled: bool) -> None:

@@ -1,6 +1,9 @@
 """Add content to a bank: hash files, folders and JSONL posts, then store their signals.
 
-The item's external id is the post's ``id`` (JSONL) or the file path. Photos
+The item's external id is the post's ``id`` (JSONL) or the input's id (see
+``iter_inputs(..., relative_ids=True)``: the file name, or the path relative
+to the folder given), else its path. A file whose content (SHA-256) the bank
+already holds is skipped as a duplicate, whatever its name. Photos
 are stored with their PDQ hash plus the PDQ hashes of a few standard crops
 (see :func:`tahaluf.signals.photo.bank_photo_signals`, when available) so
 that cropped reposts still match; the dihedral hashes are not stored (queries
@@ -10,6 +13,7 @@ use them instead).
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +94,10 @@ def add_content(
         for it in items:
             yield it if isinstance(it, HashResult) else (it, opts)
 
+    record = banks.get_bank(repo, bank)
+    seen: dict[str, str] = {}  # sha256 of content -> external id, in this run
+    same_content: list[tuple[str, str]] = []
+
     def new_items() -> Iterator[NewItem]:
         position = 0
         for results in run_ordered(safe_hash, work(), jobs=jobs, passthrough=ready_results):
@@ -101,16 +109,26 @@ def add_content(
                 if not res.ok:
                     failures.append(ItemError(position, ext, res.error or "failed"))
                     continue
+                digest = next((s.value for s in res.signals if s.type == "sha256"), None)
+                if digest is not None:
+                    earlier = seen.get(digest) or repo.items_with_signal(record.id, "sha256", [digest]).get(digest)
+                    if earlier is not None and earlier != ext:
+                        same_content.append((ext, earlier))
+                        continue
+                    seen[digest] = ext
                 yield NewItem(
                     external_id=ext,
                     signals=bank_signals_of(res),
                     labels=dict(labels or {}),
-                    provenance=Provenance(who, res.path),
+                    # a post's source is its JSONL file's name, a file's its external id: no local paths
+                    provenance=Provenance(who, Path(res.path).name if res.line is not None and res.path else ext),
                 )
 
-    report = add_items(repo, bank, new_items(), added_by=who, vocabulary=vocabulary, on_batch=on_batch)
+    report = add_items(repo, record, new_items(), added_by=who, vocabulary=vocabulary, on_batch=on_batch)
     for err in failures:
         report.add_error(err)
+    report.duplicates += len(same_content)
+    report.same_content = same_content
     return report
 
 
