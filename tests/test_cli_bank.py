@@ -84,14 +84,15 @@ def test_import_pytx_then_export_jsonl(run, tmp_path: Path) -> None:
     out = tmp_path / "h.jsonl"
     exported = run("export", "h", "--out", str(out))
     assert exported.exit_code == 0 and "exported 2 items" in exported.stderr
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    header, *rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert header["tahaluf_bank"] == 1 and header["kind"] == "known"
     assert [r["signals"][0]["value"] for r in rows] == [PDQ_A, PDQ_B]
     assert run("create", "copy").exit_code == 0
     copied = run("import", "copy", str(out), "--format", "jsonl")
     assert copied.exit_code == 0 and "imported 2, skipped 0 duplicates, 0 errors" in copied.stdout
     assert json.loads(run("show", "copy").stdout)["counts"] == {"items": 2, "enabled": 2, "pdq": 2}
     to_stdout = run("export", "copy")
-    assert [json.loads(line)["external_id"] for line in to_stdout.stdout.splitlines()] == [f"pdq:{PDQ_A}", f"pdq:{PDQ_B}"]
+    assert [json.loads(line)["external_id"] for line in to_stdout.stdout.splitlines()[1:]] == [f"pdq:{PDQ_A}", f"pdq:{PDQ_B}"]
 
 
 def test_import_problems_are_reported_cleanly(run, tmp_path: Path) -> None:

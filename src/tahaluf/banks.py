@@ -4,7 +4,7 @@ Every function takes the repository first, so the same code runs on SQLite,
 PostgreSQL or any other implementation of the storage contract. Input is
 validated here (bank names, kinds, labels against the vocabulary, signal
 values per type); errors are tahaluf errors. Batch operations
-(:func:`add_items`, :func:`import_pytx`, :func:`import_jsonl`) validate each
+(:func:`add_items`, and the imports in :mod:`tahaluf.bank_io`) validate each
 item on its own, report bad ones by item or line number without stopping, and
 commit one chunk at a time: an interrupted import keeps what it committed and
 can be re-run, because items are unique per (bank, external id).
@@ -13,8 +13,6 @@ can be re-run, because items are unique per (bank, external id).
 from __future__ import annotations
 
 import getpass
-import hashlib
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -22,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tahaluf.errors import InvalidInput, NotFound, TahalufError
+from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.labels import LabelVocabulary, default_vocabulary, merge_labels
 from tahaluf.signals.base import SIGNAL_TYPES, Signal
 from tahaluf.storage.models import VISIBILITIES
@@ -37,7 +35,6 @@ from tahaluf.storage.repository.base import (
 
 __all__ = [
     "KINDS",
-    "PYTX_TYPE_ALIASES",
     "Provenance",
     "NewItem",
     "ItemError",
@@ -59,18 +56,16 @@ __all__ = [
     "iter_signals",
     "item_info",
     "import_pytx",
+    "export_pytx",
     "import_jsonl",
     "export_jsonl",
+    "read_header",
+    "check_header_fits",
+    "bank_header",
+    "VISIBILITIES",
 ]
 
 KINDS = ("known", "allow")
-#: python-threatexchange signal type names that map onto tahaluf's
-PYTX_TYPE_ALIASES = {"video_md5": "md5", "photo_md5": "md5", "video_sha256": "sha256"}
-_PYTX_UNSUPPORTED = {
-    "raw_text": "raw_text holds the text itself; add the posts with `tahaluf bank add` instead",
-    "url_md5": "url_md5 hashes differ from tahaluf's url signal (sha256 of the canonical URL)",
-    "trend_query": "trend_query is not supported",
-}
 _HEX_LENGTHS = {"md5": 32, "sha256": 64, "pdq": 64, "url": 64}
 _HEX = re.compile(r"[0-9a-f]+")
 _BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -133,6 +128,9 @@ class ImportReport:
     error_count: int = 0
     #: the first 1000 errors, in input order
     errors: list[ItemError] = field(default_factory=list)
+    #: ``(external id, external id of the item with the same content)`` of inputs
+    #: skipped because the bank holds their content (counted in ``duplicates``)
+    same_content: list[tuple[str, str]] = field(default_factory=list)
 
     def add_error(self, error: ItemError) -> None:
         self.error_count += 1
@@ -509,211 +507,14 @@ def _ext_of(item: Any) -> str | None:
     return ext if isinstance(ext, str) else None
 
 
-# -- pytx import ------------------------------------------------------------------
-Converter = Callable[[str], Signal]
+#: batch imports and exports, in :mod:`tahaluf.bank_io` (read from here too)
+_BANK_IO = frozenset({"import_pytx", "export_pytx", "import_jsonl", "export_jsonl", "read_header",
+                      "check_header_fits", "bank_header", "load_json_line"})
 
 
-def _pytx_signal(line: str, default_type: str | None, converters: Mapping[str, Converter]) -> Signal:
-    stripped = line.strip()
-    head, _, rest = stripped.partition(" ")
-    if default_type is not None and (not rest or head not in SIGNAL_TYPES and head not in PYTX_TYPE_ALIASES):
-        stype, payload = default_type, stripped
-    else:
-        stype, payload = head, rest.strip()
-    if stype in converters:
-        return converters[stype](payload)
-    stype = PYTX_TYPE_ALIASES.get(stype, stype)
-    if stype in _PYTX_UNSUPPORTED:
-        raise InvalidInput(f"unsupported signal type {stype!r}: {_PYTX_UNSUPPORTED[stype]}")
-    if stype not in SIGNAL_TYPES:
-        raise InvalidInput(f"unknown signal type {_short(stype)} (expected '<type> <value>')")
-    if not payload:
-        raise InvalidInput(f"{stype} line has no value")
-    # Hex signals: the value is the first column; later columns (collaboration,
-    # opinion and tags printed by `threatexchange dataset -P`) are ignored.
-    value = payload.split(None, 1)[0] if stype in _HEX_LENGTHS else payload
-    return Signal(stype, value)
+def __getattr__(name: str) -> Any:
+    if name in _BANK_IO:
+        from tahaluf import bank_io
 
-
-def _pytx_external_id(row: SignalRow) -> str:
-    ext = f"{row.signal_type}:{row.value}"
-    if len(ext) <= 200:
-        return ext
-    return f"{row.signal_type}:sha256:{hashlib.sha256(row.value.encode()).hexdigest()}"
-
-
-def _decoded(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str | ItemError]]:
-    """Number the lines (from 1) and decode those given as bytes: a line that is not
-    UTF-8 becomes that line's error instead of ending the whole import."""
-    for number, line in enumerate(lines, 1):
-        if isinstance(line, bytes):
-            try:
-                line = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield number, ItemError(number, None, f"line {number}: not UTF-8 text (byte {exc.start + 1})")
-                continue
-        yield number, line
-
-
-def import_pytx(
-    repo: Repository,
-    bank: str | BankRecord,
-    lines: Iterable[str | bytes],
-    *,
-    default_type: str | None = None,
-    converters: Mapping[str, Converter] | None = None,
-    added_by: str | None = None,
-    source: str | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
-    progress: Progress | None = None,
-    on_batch: BatchHook | None = None,
-) -> ImportReport:
-    """Import python-threatexchange signal lines (``<signal_type> <value>``).
-
-    One item per line with external id ``<type>:<value>``, so a re-run skips
-    what is already there. ``default_type`` reads lines holding only a value
-    (pytx's ``signal_type`` file setting); ``converters`` turns other pytx
-    types into tahaluf signals (e.g. ``raw_text`` -> ``text``). Blank lines
-    and ``#`` comments are skipped. Lines given as bytes are decoded one by
-    one (a line that is not UTF-8 is that line's error).
-    """
-    record = get_bank(repo, bank)
-    conv = dict(converters or {})
-    added = _now()
-    who = added_by or default_added_by()
-
-    def entries() -> Iterator[_Entry]:
-        for number, line in _decoded(lines):
-            if isinstance(line, ItemError):
-                yield number, line
-                continue
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            try:
-                row = validate_signal(_pytx_signal(line, default_type, conv))
-            except TahalufError as exc:
-                yield number, ItemError(number, None, f"line {number}: {exc.message}")
-                continue
-            where = f"{source}:{number}" if source else None
-            yield number, ItemRow(_pytx_external_id(row), {}, (row,), who, where, added, True)
-
-    return _store(repo, record.id, entries(), chunk_size, progress, on_batch)
-
-
-# -- tahaluf JSONL ----------------------------------------------------------------
-def _no_constant(name: str) -> Any:
-    raise InvalidInput(f"{name} is not a JSON number")
-
-
-def load_json_line(line: str) -> Any:
-    """Parse one JSON line strictly: NaN and Infinity refused, nesting past the
-    parser's depth (``[[[[...]]]]``) an InvalidInput rather than a crash;
-    deeper-than-stored values are refused later by :func:`check_json_value`."""
-    try:
-        return json.loads(line, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"malformed JSON ({exc.msg} at column {exc.colno})") from exc
-    except RecursionError as exc:
-        raise InvalidInput(f"JSON nested more than {MAX_JSON_DEPTH} levels deep") from exc
-
-
-def _parse_jsonl_item(line: str, vocab: LabelVocabulary, default: Provenance) -> ItemRow:
-    obj = load_json_line(line)
-    if not isinstance(obj, dict):
-        raise InvalidInput("expected a JSON object")
-    raw_signals = obj.get("signals")
-    if not isinstance(raw_signals, list) or not all(isinstance(s, dict) for s in raw_signals):
-        raise InvalidInput("'signals' must be a list of objects")
-    signals = []
-    for s in raw_signals:
-        extra = {k: v for k, v in s.items() if k not in ("type", "value")}
-        signals.append(Signal(str(s.get("type")), s.get("value"), extra))  # type: ignore[arg-type]
-    prov = obj.get("provenance") or {}
-    if not isinstance(prov, dict):
-        raise InvalidInput("'provenance' must be an object")
-    for key in ("added_by", "source", "added_at"):
-        if not isinstance(prov.get(key), (str, type(None))):
-            raise InvalidInput(f"provenance '{key}' must be text (or null), not {type(prov[key]).__name__}")
-    enabled = obj.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise InvalidInput(f"'enabled' must be true or false, not {_short(enabled)}")
-    labels = obj.get("labels") or {}
-    if not isinstance(labels, dict):
-        raise InvalidInput("'labels' must be an object")
-    item = NewItem(
-        external_id=obj.get("external_id", obj.get("id")),
-        signals=signals,
-        labels=labels,
-        provenance=Provenance(
-            prov.get("added_by") or default.added_by,
-            prov.get("source", default.source),
-            _parse_time(prov.get("added_at")) or default.added_at,
-        ),
-        enabled=enabled,
-    )
-    return _item_row(item, vocab, default)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise InvalidInput(f"added_at {_short(value)} is not an ISO 8601 time") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-
-
-def import_jsonl(
-    repo: Repository,
-    bank: str | BankRecord,
-    lines: Iterable[str | bytes],
-    *,
-    added_by: str | None = None,
-    source: str | None = None,
-    vocabulary: LabelVocabulary | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
-    progress: Progress | None = None,
-    on_batch: BatchHook | None = None,
-) -> ImportReport:
-    """Import tahaluf JSONL (as written by :func:`export_jsonl`) into ``bank``.
-
-    Provenance and the enabled flag in the file are kept; the ``bank`` field
-    of each object is informational (everything goes into ``bank``).
-    """
-    record = get_bank(repo, bank)
-    vocab = vocabulary or default_vocabulary()
-    default = Provenance(added_by or default_added_by(), source, _now())
-
-    def entries() -> Iterator[_Entry]:
-        for number, line in _decoded(lines):
-            if isinstance(line, ItemError):
-                yield number, line
-                continue
-            if not line.strip():
-                continue
-            try:
-                yield number, _parse_jsonl_item(line, vocab, default)
-            except InvalidInput as exc:
-                yield number, ItemError(number, None, f"line {number}: {exc.message}")
-
-    return _store(repo, record.id, entries(), chunk_size, progress, on_batch)
-
-
-def export_jsonl(repo: Repository, bank: str | BankRecord) -> Iterator[str]:
-    """One JSON line (no newline) per item of ``bank``, in insertion order."""
-    record = get_bank(repo, bank)
-    for item in repo.iter_items(record.id):
-        obj = {
-            "bank": record.name,
-            "external_id": item.external_id,
-            "labels": item.labels,
-            "provenance": {
-                "added_by": item.added_by,
-                "source": item.source,
-                "added_at": item.added_at.isoformat(),
-            },
-            "enabled": item.enabled,
-            "signals": [Signal(s.signal_type, s.value, s.extra or {}).to_json() for s in item.signals],
-        }
-        yield json.dumps(obj, ensure_ascii=False)
+        return getattr(bank_io, name)
+    raise AttributeError(f"module 'tahaluf.banks' has no attribute {name!r}")

@@ -226,8 +226,9 @@ def add(
 ) -> None:
     """Hash files, folders and JSONL posts ({"id","text"} or {"id","path"}) and add them to a bank.
 
-    The external id is the file path, or FILE.jsonl#ID for a post (FILE.jsonl#line-N without an id:
-    post ids need only be unique within their file); re-adding skips items already there.
+    The external id is the file's name (its path relative to a folder given), or FILE.jsonl#ID for
+    a post (FILE.jsonl#line-N without an id: post ids need only be unique within their file);
+    re-adding skips items already there, and files whose content the bank already holds.
     A small thumbnail of each photo and video and the text of each post are kept
     in the database for scan reports (not exported, never shared) unless --no-previews.
     """
@@ -245,7 +246,7 @@ def add(
     ) as bar:
         task = bar.add_task("add", total=None)
         report = add_content(
-            store, name, iter_inputs(expand_paths(paths)), labels=labels,
+            store, name, iter_inputs(expand_paths(paths), relative_ids=True), labels=labels,
             hash_opts=HashOptions(bank_crops=not no_crops), jobs=jobs or default_jobs(), previews=not no_previews,
             vocabulary=get_vocabulary(ctx),
             on_result=lambda _res: bar.advance(task),
@@ -254,12 +255,14 @@ def add(
         )
     for error in report.errors[:20]:
         typer.echo(f"warning: {error.external_id}: {error.message}", err=True)
+    for ext, earlier in report.same_content[:20]:
+        typer.echo(f"note: skipped {ext}: same content as item {earlier}", err=True)
     typer.echo(report.summary())
     if report.error_count:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-ItemArg = Annotated[str, typer.Argument(help="The item's external id (the file path, or FILE.jsonl#ID of a post, it was added with).")]
+ItemArg = Annotated[str, typer.Argument(help="The item's external id (the file name, or FILE.jsonl#ID of a post, it was added with).")]
 
 
 def _set_enabled(ctx: typer.Context, name: str, item: str, enabled: bool) -> None:
@@ -325,17 +328,32 @@ def _read_lines(path: Path) -> Iterator[bytes]:
 @_handles_errors
 def import_(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Bank name.")],
+    name: Annotated[str, typer.Argument(help="Bank name (created from the file's header if it has one).")],
     file: Annotated[Path, typer.Argument(help="File to import ('-' for stdin).")],
-    fmt: Annotated[ImportFormat, typer.Option("--format", "-f", help="pytx: '<type> <value>' lines; jsonl: tahaluf export.")],
+    fmt: Annotated[ImportFormat, typer.Option(
+        "--format", "-f", help="jsonl: tahaluf export; pytx: what python-threatexchange's `tx hash` and "
+        "`tx dataset -P` (also -S, --csv) print.")],
     signal_type: Annotated[
-        str | None, typer.Option("--signal-type", help="pytx: type of lines that hold only a value.")
+        str | None, typer.Option("--signal-type", help="pytx: type of lines that hold only a value (tx dataset -s).")
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", "-l", help="pytx: label every item key=value (repeatable; lists comma-separated)."),
     ] = None,
 ) -> None:
-    """Import signals into a bank; re-running skips what is already there."""
-    from tahaluf.cli.hub_cmd import cli_actor
-    from tahaluf.services.banking import audited_batches
+    """Import signals into a bank; re-running skips what is already there.
 
+    A tahaluf export (jsonl) starts with its bank's header: imported under a
+    name that is not taken, it creates the bank as it was (kind, default
+    labels, threshold, visibility, owner and shares when those members exist);
+    into an existing bank, only one of the same kind.
+    """
+    from tahaluf.cli.hub_cmd import cli_actor
+    from tahaluf.services.banking import import_bank_file
+
+    labels = parse_label_args(label or [])
+    if labels and fmt is not ImportFormat.pytx:
+        raise InvalidInput("--label applies to --format pytx (a tahaluf export carries its labels)")
     lines = sys.stdin.buffer if str(file) == "-" else _read_lines(file)
     err = _stderr()
     with _store(ctx) as store, Progress(
@@ -348,19 +366,25 @@ def import_(
         def progress(done: int) -> None:
             bar.update(task, completed=done)
 
-        # each committed chunk of lines gets its audit entry in its own transaction
-        audit = audited_batches(store, cli_actor(), "item.import", f"bank:{name}",
-                                {"file": str(file), "format": fmt.value})
-        common: dict[str, Any] = dict(source=str(file), progress=progress, on_batch=audit)
-        if fmt is ImportFormat.pytx:
-            report = banks.import_pytx(store, name, lines, default_type=signal_type, **common)
-        else:
-            report = banks.import_jsonl(store, name, lines, vocabulary=get_vocabulary(ctx), **common)
+        result = import_bank_file(
+            store, name, lines, fmt=fmt.value, actor=cli_actor(), source=str(file),
+            vocabulary=get_vocabulary(ctx), default_type=signal_type, labels=labels, progress=progress,
+        )
+    if result.created is not None:
+        typer.echo(f"created {result.created.kind} bank {result.created.name} from the file's header", err=True)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    report = result.report
     for error in report.errors[:20]:
         typer.echo(f"warning: {error.message}", err=True)
     typer.echo(report.summary())
     if report.error_count:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+class ExportFormat(str, Enum):
+    jsonl = "jsonl"
+    pytx = "pytx"
 
 
 @bank_app.command("export")
@@ -369,17 +393,32 @@ def export(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: stdout).")] = None,
+    fmt: Annotated[ExportFormat, typer.Option(
+        "--format", "-f", help="jsonl: lossless tahaluf export (bank header, then items); pytx: "
+        "'<type> <value>' lines for python-threatexchange and HMA.")] = ExportFormat.jsonl,
 ) -> None:
-    """Export a bank as tahaluf JSONL (lossless; import it with --format jsonl)."""
+    """Export a bank (jsonl: import it elsewhere with `bank import NAME FILE --format jsonl`)."""
+    from tahaluf.cli.hub_cmd import cli_actor
+    from tahaluf.services.banking import export_bank
+
+    left_out = None
     with _store(ctx) as store:
-        lines = banks.export_jsonl(store, name)
+        if fmt is ExportFormat.pytx:
+            lines, left_out = banks.export_pytx(store, name)
+            what = "signals"
+        else:
+            lines, what = export_bank(store, name, exported_by=cli_actor()), "items"
         if out is None:
             for line in lines:
                 typer.echo(line)
-            return
-        try:
-            with out.open("w", encoding="utf-8") as f:
-                count = sum(1 for line in lines if f.write(line + "\n"))
-        except OSError as exc:
-            raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
-    typer.echo(f"exported {count} items to {out}", err=True)
+        else:
+            try:
+                with out.open("w", encoding="utf-8") as f:
+                    count = sum(1 for line in lines if f.write(line + "\n"))
+            except OSError as exc:
+                raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
+            items = count if fmt is ExportFormat.pytx else count - 1  # the bank header is no item
+            typer.echo(f"exported {items} {what} to {out}", err=True)
+    if left_out is not None and left_out():
+        typer.echo(f"note: left out {left_out()} signals pytx has no type for (text sketches, URL hashes, vPDQ, "
+                   "digests of photos and documents)", err=True)

@@ -116,9 +116,10 @@ def demo_command(
     try:
         _recreate_banks(store)
         jobs = default_jobs()
-        known = add_content(store, KNOWN, iter_inputs([str(root / "content")]),
+        known = add_content(store, KNOWN, iter_inputs([str(root / "content")], relative_ids=True),
                             added_by="demo", hash_opts=HashOptions(bank_crops=True), jobs=jobs)
-        allow = add_content(store, ALLOW, iter_inputs([str(root / "allow")]), added_by="demo", jobs=jobs)
+        allow = add_content(store, ALLOW, iter_inputs([str(root / "allow")], relative_ids=True), added_by="demo",
+                            jobs=jobs)
         console.print(f"in {where}:")
         console.print(f"[bold]{KNOWN}[/]: {known.summary()}   [bold]{ALLOW}[/]: {allow.summary()}")
         engine = MatchEngine(store).load()

@@ -163,6 +163,14 @@ def add_content_item(
     hub: Hub, actor: Principal, bank: str, external_id: str, signals: Sequence[Signal],
     labels: Mapping[str, Any], *, vocabulary: Any = None,
 ) -> ImportReport:
+    """Add uploaded content as one item, unless the bank already holds the same
+    content (SHA-256) under another external id: then a duplicate naming it."""
+    view = hub.bank_for_change(actor, bank)
+    digest = next((s.value for s in signals if s.type == "sha256"), None)
+    if digest is not None:
+        earlier = hub.store.items_with_signal(view.record.id, "sha256", [digest]).get(digest)
+        if earlier is not None and earlier != external_id:
+            return ImportReport(duplicates=1, same_content=[(external_id, earlier)])
     return add_signal_items(hub, actor, bank, [NewItem(external_id, list(signals), dict(labels))],
                             source="api upload", vocabulary=vocabulary)
 

@@ -134,11 +134,14 @@ class InputItem:
     id: str | None = None
 
 
-def iter_inputs(paths: Iterable[str]) -> Iterator[InputItem | HashResult]:
+def iter_inputs(paths: Iterable[str], *, relative_ids: bool = False) -> Iterator[InputItem | HashResult]:
     """Expand paths (folders are walked, sorted) into input items.
 
     A path that does not exist is yielded as a failed :class:`HashResult`
-    so that it is reported in order with the rest.
+    so that it is reported in order with the rest. With ``relative_ids``,
+    each file's id is its name (a file argument) or its path relative to the
+    folder argument (``sub/photo.jpg``, with ``/``), never a path of this
+    machine: what banks use as external ids.
     """
     for raw in paths:
         p = Path(raw)
@@ -147,9 +150,11 @@ def iter_inputs(paths: Iterable[str]) -> Iterator[InputItem | HashResult]:
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if not name.startswith("."):
-                        yield InputItem("file", str(Path(root) / name))
+                        path = Path(root) / name
+                        rel = path.relative_to(p).as_posix() if relative_ids else None
+                        yield InputItem("file", str(path), rel)
         elif p.is_file():
-            yield InputItem("file", str(p))
+            yield InputItem("file", str(p), p.name if relative_ids else None)
         elif p.exists():
             yield HashResult(raw).fail(InvalidInput(f"not a regular file: {raw}"))
         else:
@@ -162,7 +167,14 @@ def hash_item(item: InputItem, opts: HashOptions) -> list[HashResult]:
         return [hash_text(item.value, opts, item_id=item.id)]
     if item.kind == "url":
         return [hash_url(item.value, item_id=item.id)]
-    return _hash_file(item.value, opts)
+    results = _hash_file(item.value, opts)
+    if item.id is not None and len(results) == 1 and results[0].id is None:
+        results[0].id = item.id  # a file's own id (JSONL posts keep theirs)
+    if item.id is not None:
+        for r in results:  # posts name their file as the caller named it, never by a path of this machine
+            if r.source is not None:
+                r.source = item.id
+    return results
 
 
 def safe_hash(args: tuple[InputItem, HashOptions]) -> list[HashResult]:

@@ -596,6 +596,23 @@ class Store(ScanLogMixin):
                 out.extend(SignalRecord(r[0], r[1], r[2], signal_type, r[3], r[4], r[5]) for r in rows)
         return out
 
+    def items_with_signal(self, bank_id: int, signal_type: str, values: Sequence[str]) -> dict[str, str]:
+        if signal_type not in EXACT_TYPES:
+            raise ValueError(f"{signal_type} is not an exact-match type")
+        found: dict[str, str] = {}
+        with self._read() as conn:
+            for part in _chunks(list(dict.fromkeys(values))):
+                rows = conn.execute(
+                    select(_signals.c.value, _items.c.external_id)
+                    .join(_items, _items.c.id == _signals.c.item_id)
+                    .where(_signals.c.signal_type == signal_type, text(EXACT_TYPES_SQL),
+                           _signals.c.value.in_(part), _items.c.bank_id == bank_id)
+                    .order_by(_items.c.id)
+                )
+                for value, ext in rows:
+                    found.setdefault(value, ext)
+        return found
+
     # -- change log ------------------------------------------------------------
     def changes_since(self, cursor: int, *, limit: int = 10_000) -> list[ChangeRecord]:
         with self._read() as conn:

@@ -1,0 +1,207 @@
+"""Reading and writing python-threatexchange (pytx) signal lists.
+
+Everything python-threatexchange 1.2.x's own CLI writes is read:
+
+* ``tx hash``: ``<type> <value>`` lines; a video gives a ``video_md5`` line
+  and a ``video_sha256`` line (one item here); ``--photo-preprocess`` adds a
+  rotation name (``ROTATE90 pdq <hash>``) or a leading space;
+* ``tx dataset -P``: ``<type> <value> '<collab>' <CATEGORY> [tag,tag]``, with
+  the type left out under ``-s TYPE`` and the collaboration under ``-c NAME``;
+  ``-S`` prints type and value only; ``--csv`` writes
+  ``signal_type,signal_str,collab,category,tags`` rows under a header.
+
+Type names are case-insensitive, columns may be separated by tabs. The
+collaboration, category and tags become ``tags`` labels (``pytx-collab:...``,
+``pytx-category:...`` and the tags themselves). pytx types map onto
+tahaluf's: ``video_md5``/``photo_md5`` -> ``md5``, ``video_sha256`` ->
+``sha256``, ``raw_text`` -> ``text`` (the post's sketch), ``url`` (a raw URL)
+-> ``url`` (the hash of its canonical form). ``url_md5`` and ``trend_query``
+have no tahaluf counterpart and are refused per line with the reason.
+
+:func:`pytx_lines` writes a bank back as ``<type> <value>`` lines, the format
+pytx's local file exchange (``LocalFileSignalExchangeAPI``) and HMA read.
+
+Pure: parsing and formatting only, no storage.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from tahaluf.errors import InvalidInput
+from tahaluf.signals.base import SIGNAL_TYPES, Signal
+
+__all__ = ["PYTX_TYPES", "CSV_HEADER", "PytxLine", "parse_line", "parse_csv_row", "is_csv_header", "pytx_lines"]
+
+#: pytx type name -> tahaluf type
+PYTX_TYPES = {
+    "pdq": "pdq",
+    "video_md5": "md5",
+    "photo_md5": "md5",
+    "video_sha256": "sha256",
+    "raw_text": "text",
+    "url": "url",
+    "md5": "md5",
+    "sha256": "sha256",
+    "text": "text",
+    "vpdq": "vpdq",
+}
+_REFUSED = {
+    "url_md5": "url_md5 is the MD5 of a URL, which tahaluf cannot turn into its url signal (the SHA-256 of the "
+               "canonical URL); import the URLs themselves (`url <URL>` lines) instead",
+    "trend_query": "trend_query (a keyword query) is not a signal tahaluf matches",
+}
+_ROTATIONS = {"ORIGINAL", "ROTATE90", "ROTATE180", "ROTATE270", "FLIPX", "FLIPY", "FLIPPLUS1", "FLIPMINUS1"}
+_CATEGORIES = {"NEGATIVE_CLASS", "INVESTIGATION_SEED", "POSITIVE_CLASS", "DISPUTED", "FALSE_POSITIVE",
+               "TRUE_POSITIVE"}
+CSV_HEADER = ("signal_type", "signal_str", "collab", "category", "tags")
+_HEX_TYPES = {"pdq", "video_md5", "photo_md5", "video_sha256", "md5", "sha256", "url_md5"}
+_COLLAB = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
+_META = re.compile(rf"^(?P<value>.*?)(?:\s+(?P<collab>{_COLLAB}))?\s+(?P<cat>[A-Z_]+)(?:\s+(?P<tags>\S+))?$")
+_TAG_BAD = re.compile(r"[^\w.:/-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class PytxLine:
+    """One pytx signal: its pytx type, the tahaluf signal, and tags from its metadata."""
+
+    pytx_type: str
+    signal: Signal
+    tags: list[str] = field(default_factory=list)
+    #: True for output of ``tx hash`` (no metadata), where a video's md5 and sha256 follow each other
+    bare: bool = True
+
+
+def _tag(prefix: str, value: str) -> str:
+    tag = prefix + _TAG_BAD.sub("_", value.strip())
+    return tag[:64]
+
+
+def _meta_tags(collab: str | None, category: str | None, tags: str | None) -> list[str]:
+    out = []
+    if collab:
+        out.append(_tag("pytx-collab:", collab))
+    if category:
+        out.append(_tag("pytx-category:", category))
+    for tag in (tags or "").replace(",", " ").split():
+        out.append(_tag("", tag))
+    return out
+
+
+def _signal(pytx_type: str, value: str) -> Signal:
+    ptype = pytx_type.lower()
+    if ptype in _REFUSED:
+        raise InvalidInput(f"unsupported signal type {ptype!r}: {_REFUSED[ptype]}")
+    stype = PYTX_TYPES.get(ptype)
+    if stype is None:
+        raise InvalidInput(f"unknown signal type {pytx_type[:40]!r} (expected '<type> <value>' with a pytx "
+                           f"type: {', '.join(sorted(PYTX_TYPES))})")
+    if not value:
+        raise InvalidInput(f"{ptype} line has no value")
+    if stype == "url" and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        from tahaluf.signals.url import url_signal
+
+        return Signal("url", url_signal(value).value, {"pytx_type": ptype})
+    extra = {"pytx_type": ptype} if ptype != stype else {}
+    return Signal(stype, value, extra)
+
+
+def _is_type(word: str) -> bool:
+    w = word.lower()
+    return w in PYTX_TYPES or w in _REFUSED
+
+
+def parse_line(line: str, default_type: str | None = None) -> PytxLine:
+    """One line of ``tx hash`` or ``tx dataset -P [-S]`` output (not blank, not a comment)."""
+    words = line.strip().split(None, 1)
+    if len(words) == 2 and words[0].upper() in _ROTATIONS and _is_type(words[1].split(None, 1)[0]):
+        rotation, rest = words[0].upper(), words[1]
+        parsed = parse_line(rest, default_type)
+        return PytxLine(parsed.pytx_type, Signal(parsed.signal.type, parsed.signal.value,
+                                                 {**parsed.signal.extra, "rotation": rotation}), parsed.tags)
+    if words and _is_type(words[0]) and (len(words) == 2 or default_type is None):
+        ptype, rest = words[0].lower(), (words[1] if len(words) == 2 else "").strip()
+    elif default_type is not None:
+        ptype, rest = default_type.lower(), line.strip()
+    else:
+        raise InvalidInput(
+            f"{words[0][:40]!r} is not a signal type: lines are '<type> <value>' (as `tx hash` and "
+            "`tx dataset -P` print them); for lines that hold only a value, give their type with --signal-type"
+            if words else "empty line"
+        )
+    value, tags, bare = _split_metadata(ptype, rest)
+    return PytxLine(ptype, _signal(ptype, value), tags, bare)
+
+
+def _split_metadata(ptype: str, rest: str) -> tuple[str, list[str], bool]:
+    """The value and the metadata tags of the rest of a ``tx dataset -P`` line."""
+    if ptype in _HEX_TYPES:
+        parts = rest.split(None, 1)
+        value = parts[0] if parts else ""
+        meta = parts[1] if len(parts) == 2 else ""
+        if not meta:
+            return value, [], True
+        found = re.fullmatch(rf"(?:(?P<collab>{_COLLAB})\s*)?(?:(?P<cat>[A-Z_]+)(?:\s+(?P<tags>\S+))?)?", meta)
+        if found is None:
+            raise InvalidInput(f"unexpected text after the {ptype} value: {meta[:40]!r}")
+        return value, _meta_tags(_collab(found["collab"]), found["cat"], found["tags"]), False
+    found = _META.match(rest)
+    if found is not None and (found["collab"] or found["cat"] in _CATEGORIES):
+        return found["value"], _meta_tags(_collab(found["collab"]), found["cat"], found["tags"]), False
+    return rest, [], True
+
+
+def _collab(quoted: str | None) -> str | None:
+    if not quoted:
+        return None
+    try:
+        value = ast.literal_eval(quoted)
+    except (ValueError, SyntaxError) as exc:
+        raise InvalidInput(f"malformed collaboration name {quoted[:40]!r}") from exc
+    return str(value)
+
+
+def is_csv_header(line: str) -> bool:
+    """True for the header row of ``tx dataset -P --csv``."""
+    return tuple(c.strip() for c in line.strip().split(",")) == CSV_HEADER
+
+
+def parse_csv_row(line: str) -> PytxLine:
+    """One data row of ``tx dataset -P --csv``."""
+    try:
+        rows = list(csv.reader([line]))
+    except csv.Error as exc:
+        raise InvalidInput(f"malformed CSV row ({exc})") from exc
+    if len(rows) != 1 or len(rows[0]) != len(CSV_HEADER):
+        raise InvalidInput(f"expected {len(CSV_HEADER)} CSV columns ({','.join(CSV_HEADER)})")
+    ptype, value, collab, category, tags = rows[0]
+    return PytxLine(ptype.lower(), _signal(ptype, value.strip()), _meta_tags(collab, category, tags), False)
+
+
+def _export_type(signal_type: str, extra: dict[str, object] | None, has_video: bool) -> str | None:
+    pytx_type = (extra or {}).get("pytx_type")
+    if signal_type == "pdq":
+        return "pdq"
+    if signal_type in ("md5", "sha256") and (has_video or pytx_type in ("video_md5", "video_sha256",
+                                                                         "photo_md5")):
+        return str(pytx_type) if pytx_type else f"video_{signal_type}"
+    return None
+
+
+def pytx_lines(items: Iterable[Sequence[tuple[str, str, dict[str, object] | None]]]) -> Iterator[str | None]:
+    """``<type> <value>`` lines (no newline) for the signals of ``items`` (each a
+    sequence of ``(type, value, extra)``) that pytx has a type for: PDQ hashes,
+    and the MD5/SHA-256 of videos. None for each signal left out (text
+    sketches, URL hashes, vPDQ, the digests of photos and documents)."""
+    for signals in items:
+        has_video = any(t == "vpdq" for t, _v, _e in signals)
+        for stype, value, extra in signals:
+            ptype = _export_type(stype, extra, has_video)
+            yield f"{ptype} {value}" if ptype else None
+
+
+assert set(PYTX_TYPES.values()) <= set(SIGNAL_TYPES)
