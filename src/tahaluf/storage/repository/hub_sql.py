@@ -179,16 +179,6 @@ class HubStore:
         assert found is not None
         return found
 
-    def member_for_key(self, key_hash: str) -> MemberRecord | None:
-        """The enabled member holding the unrevoked key with this hash."""
-        with self.store.connection() as conn:
-            row = conn.execute(
-                select(_members)
-                .join(_keys, _keys.c.member_id == _members.c.id)
-                .where(_keys.c.key_hash == key_hash, _keys.c.revoked_at.is_(None), _members.c.enabled.is_(True))
-            ).first()
-        return _member(row) if row is not None else None
-
     def rotate_key(self, member_id: int, key_hash: str, prefix: str) -> None:
         """Revoke every key of the member and store the new one, in one transaction."""
         with self.store.transaction() as conn:
