@@ -447,11 +447,11 @@ def test_stops_cleanly_on_a_signal(sig: signal.Signals, fleet: Fleet) -> None:
         assert http.get("/health/live").status_code == 200
     assert any("webhooks deliver" in cmd for cmd in served.hub.survivors())
     start = time.monotonic()
-    status = served.hub.stop(sig, timeout_s=5)
+    status = served.hub.stop(sig, timeout_s=10)  # the server gives its deliverer up to 5 s; a loaded CI machine more
     took = time.monotonic() - start
     log = served.hub.log()
     assert status in (0, -sig, 128 + sig), log  # success, or "ended by this signal" (uvicorn re-raises it)
-    assert took < 5 and "Traceback" not in log and "error" not in log.lower(), log
+    assert took < 10 and "Traceback" not in log and "error" not in log.lower(), log
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{served.hub.url}/health/live", timeout=2)
     try:
