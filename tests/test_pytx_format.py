@@ -22,7 +22,7 @@ from tahaluf.signals.url import url_signal
 from tahaluf.storage import Store, open_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pytx"
-UNSUPPORTED = {"url_md5", "trend_query"}  # no tahaluf counterpart: refused per line, with the reason
+UNSUPPORTED = {"trend_query"}  # no tahaluf counterpart: refused per line, with the reason
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_tx_dataset_lines_import_with_their_metadata(repo: Store, name: str) -> 
     report = banks.import_pytx(repo, "sample", lines, labels={"entity": "demo-entity"})
     refused = [t for t in _types(lines) if t in UNSUPPORTED]
     assert (report.imported, report.error_count) == (len(lines) - len(refused), len(refused))
-    assert all(("url_md5" in e.message or "trend_query" in e.message) for e in report.errors)
+    assert all("trend_query" in e.message for e in report.errors)
     items = _items(repo, "sample")
     assert all(i.labels["entity"] == "demo-entity" for i in items)
     if name == "tx-dataset.txt":
@@ -60,6 +60,7 @@ def test_tx_dataset_lines_import_with_their_metadata(repo: Store, name: str) -> 
     assert ("text", text_signal("The quick brown fox jumps over the lazy dog").value) in values
     assert ("url", url_signal("https://developers.facebook.com/docs/threat-exchange/reference/apis/").value) in values
     assert ("md5", "cab08b36195edb1a1231d2d09fa450e0") in values
+    assert ("url_md5", "95c3a3934d38b06959d4f6d5bfe48a79") in values
 
 
 def test_tx_dataset_csv_imports_every_row(repo: Store) -> None:
@@ -79,7 +80,7 @@ def test_tx_dataset_with_one_type_or_one_collab(repo: Store) -> None:
     typed = banks.import_pytx(repo, "sample", _lines("tx-dataset-pdq.txt"), default_type="PDQ")
     assert (typed.imported, typed.error_count) == (16, 0)
     one = banks.import_pytx(repo, "sample", _lines("tx-dataset-one-collab.txt"))
-    assert one.error_count == 2 and one.imported + one.duplicates == 24
+    assert one.error_count == 1 and one.imported + one.duplicates == 25  # all but the trend_query
     assert all("pytx-category:INVESTIGATION_SEED" in i.labels["tags"] for i in _items(repo, "sample"))
 
 
@@ -87,12 +88,12 @@ def test_tx_hash_output_imports_and_a_video_is_one_item(repo: Store) -> None:
     banks.create_bank(repo, "hashed")
     lines = _lines("tx-hash.txt")
     report = banks.import_pytx(repo, "hashed", lines)
-    # photos (pdq), one video (md5 + sha256), URLs as url_md5 (refused: tahaluf hashes URLs otherwise)
-    assert report.error_count == _types(lines).count("url_md5")
+    # photos (pdq), one video (md5 + sha256), URLs as url_md5: every line imports
+    assert report.error_count == 0
     items = _items(repo, "hashed")
     video = [i for i in items if any(s.signal_type == "md5" for s in i.signals)]
     assert len(video) == 1 and sorted(s.signal_type for s in video[0].signals) == ["md5", "sha256"]
-    assert report.imported == _types(lines).count("pdq") + 1
+    assert report.imported == _types(lines).count("pdq") + 1 + _types(lines).count("url_md5")
     rotations = banks.import_pytx(repo, "hashed", _lines("tx-hash-rotations.txt") + _lines("tx-hash-unletterbox.txt"))
     assert rotations.error_count == 0 and rotations.imported + rotations.duplicates == 9
 
@@ -109,6 +110,7 @@ def test_cli_import_with_label_then_pytx_export_reads_back_in_pytx(tmp_path: Pat
     from threatexchange.signal_type.md5 import VideoMD5Signal
     from threatexchange.signal_type.pdq.signal import PdqSignal
     from threatexchange.signal_type.sha256 import VideoSHA256Signal
+    from threatexchange.signal_type.url_md5 import UrlMD5Signal
 
     runner = CliRunner()
     db = f"sqlite:///{tmp_path / 'cli.db'}"
@@ -119,7 +121,7 @@ def test_cli_import_with_label_then_pytx_export_reads_back_in_pytx(tmp_path: Pat
     assert run("create", "hashed").exit_code == 0
     imported = run("import", "hashed", str(FIXTURES / "tx-hash.txt"), "--format", "pytx",
                    "--label", "entity=demo-entity", "--label", "tags=weather")
-    assert imported.exit_code == 3 and "url_md5" in imported.stderr  # the url_md5 lines, with the reason
+    assert imported.exit_code == 0, imported.output  # url_md5 lines too
     shown = run("export", "hashed")
     assert all('"entity": "demo-entity"' in line for line in shown.stdout.splitlines()[1:])
     out = tmp_path / "hashed.txt"
@@ -128,8 +130,8 @@ def test_cli_import_with_label_then_pytx_export_reads_back_in_pytx(tmp_path: Pat
     api = LocalFileSignalExchangeAPI(FileCollaborationConfig(name="back", api="local_file", enabled=True,
                                                              filename=str(out)))
     read = {key for delta in api.fetch_iter([], None) for key in delta.updates}
-    types = {t.get_name(): t for t in (PdqSignal, VideoMD5Signal, VideoSHA256Signal)}
+    types = {t.get_name(): t for t in (PdqSignal, VideoMD5Signal, VideoSHA256Signal, UrlMD5Signal)}
     for stype, value in read:
         assert types[stype].validate_signal_str(value) == value
-    wanted = {tuple(line.split()) for line in _lines("tx-hash.txt") if not line.startswith("url_md5")}
+    wanted = {tuple(line.split()) for line in _lines("tx-hash.txt")}
     assert read == wanted

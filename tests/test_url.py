@@ -17,6 +17,7 @@ from tahaluf.signals.url import (
     TRACKING_PREFIXES,
     canonicalize_url,
     looks_like_url,
+    url_md5_signal,
     url_signal,
 )
 
@@ -269,3 +270,77 @@ def test_query_order_does_not_matter(params: list[tuple[str, str]], seed) -> Non
     a = "https://example.com/a?" + "&".join(f"{k}={v}" for k, v in params)
     b = "https://example.com/a?" + "&".join(f"{k}={v}" for k, v in shuffled)
     assert canonicalize_url(a) == canonicalize_url(b)
+
+
+# URLs on which tahaluf's url_md5 must equal python-threatexchange's (plus its own examples)
+_PYTX_URLS = [
+    "https://example.org/weather/today?city=Tunis",
+    "HTTPS://WWW.Example.ORG/Weather/Today?City=Tunis",
+    "http://example.org/weather/today?city=Tunis",
+    "example.org/weather/today?city=Tunis",
+    "www.example.org/markets/",
+    "https://example.org/markets/",
+    "https://example.org/markets",
+    "https://example.org",
+    "https://example.org/",
+    "https://example.org/library?b=2&a=1&utm_source=demo",
+    "https://example.org/library?q=",
+    "https://example.org/library?",
+    "https://example.org/library#",
+    "https://example.org/library#section-2",
+    "https://example.org/app#!/weather/today",
+    "https://example.org/a/./b/../c",
+    "https://user:pass@Example.org:8443/x?y=z#w",
+    "https://مثال.مصر/الطقس/اليوم?مدينة=تونس",
+    "https://xn--mgbh0fb.xn--wgbh1c/",
+    "https://example.org/%D8%B7%D9%82%D8%B3?q=%7e",
+    "https://example.org/Straße/ÉTÉ",
+    "https://example.org/i̇stanbul/İSTANBUL",
+    "https://example.org/redirect?to=https://example.com/x",
+    "https://[2001:db8::1]:8080/markets",
+    "https://example.org/weather today",
+    "https://example.org/weather%20today/",
+    "HTTP://EXAMPLE.ORG/UPPER/CASE/",
+    "https://example.org/emoji/☀️",
+]
+
+
+@pytest.mark.parametrize("url", _PYTX_URLS)
+def test_url_md5_is_pytx_url_md5(url: str) -> None:
+    from threatexchange.signal_type.url_md5 import UrlMD5Signal
+
+    signal = url_md5_signal(url)
+    assert signal.type == "url_md5" and re.fullmatch(r"[0-9a-f]{32}", signal.value)
+    assert signal.value == UrlMD5Signal.hash_from_str(url)
+
+
+def test_url_md5_of_pytx_examples() -> None:
+    from threatexchange.signal_type.url import URLSignal
+    from threatexchange.signal_type.url_md5 import UrlMD5Signal
+
+    examples = URLSignal.get_examples()
+    assert examples
+    assert [url_md5_signal(u).value for u in examples] == UrlMD5Signal.get_examples()
+
+
+def test_url_md5_refuses_what_the_url_signal_refuses() -> None:
+    for bad in ("javascript:alert(1)", "", "https://exa mple.org/"):
+        with pytest.raises(InvalidInput):
+            url_md5_signal(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=st.sampled_from(["http://", "https://", "HTTPS://", "HtTp://", ""]),
+    host=st.sampled_from(["example.org", "WWW.Example.ORG", "مثال.مصر", "example.org:8080", "[2001:db8::1]"]),
+    rest=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30),
+)
+def test_url_md5_matches_pytx_on_generated_urls(scheme: str, host: str, rest: str) -> None:
+    from threatexchange.signal_type.url_md5 import UrlMD5Signal
+
+    url = f"{scheme}{host}/{rest}"
+    try:
+        ours = url_md5_signal(url).value
+    except (InvalidInput, ContentTooLarge):
+        return  # not a web URL for tahaluf: neither signal is computed
+    assert ours == UrlMD5Signal.hash_from_str(url.strip("\t\n\r\f\v "))

@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 KINDS = ("known", "allow")
-_HEX_LENGTHS = {"md5": 32, "sha256": 64, "pdq": 64, "url": 64}
+_HEX_LENGTHS = {"md5": 32, "sha256": 64, "pdq": 64, "url": 64, "url_md5": 32}
 _HEX = re.compile(r"[0-9a-f]+")
 _BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MAX_EXTERNAL_ID = 1024

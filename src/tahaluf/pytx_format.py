@@ -15,8 +15,9 @@ collaboration, category and tags become ``tags`` labels (``pytx-collab:...``,
 ``pytx-category:...`` and the tags themselves). pytx types map onto
 tahaluf's: ``video_md5``/``photo_md5`` -> ``md5``, ``video_sha256`` ->
 ``sha256``, ``raw_text`` -> ``text`` (the post's sketch), ``url`` (a raw URL)
--> ``url`` (the hash of its canonical form). ``url_md5`` and ``trend_query``
-have no tahaluf counterpart and are refused per line with the reason.
+-> ``url`` (the hash of its canonical form), ``url_md5`` -> ``url_md5``
+(the same MD5 tahaluf computes for every URL it hashes). ``trend_query`` has
+no tahaluf counterpart and is refused per line with the reason.
 
 :func:`pytx_lines` writes a bank back as ``<type> <value>`` lines, the format
 pytx's local file exchange (``LocalFileSignalExchangeAPI``) and HMA read.
@@ -45,14 +46,13 @@ PYTX_TYPES = {
     "video_sha256": "sha256",
     "raw_text": "text",
     "url": "url",
+    "url_md5": "url_md5",
     "md5": "md5",
     "sha256": "sha256",
     "text": "text",
     "vpdq": "vpdq",
 }
 _REFUSED = {
-    "url_md5": "url_md5 is the MD5 of a URL, which tahaluf cannot turn into its url signal (the SHA-256 of the "
-               "canonical URL); import the URLs themselves (`url <URL>` lines) instead",
     "trend_query": "trend_query (a keyword query) is not a signal tahaluf matches",
 }
 _ROTATIONS = {"ORIGINAL", "ROTATE90", "ROTATE180", "ROTATE270", "FLIPX", "FLIPY", "FLIPPLUS1", "FLIPMINUS1"}
@@ -184,8 +184,8 @@ def parse_csv_row(line: str) -> PytxLine:
 
 def _export_type(signal_type: str, extra: dict[str, object] | None, has_video: bool) -> str | None:
     pytx_type = (extra or {}).get("pytx_type")
-    if signal_type == "pdq":
-        return "pdq"
+    if signal_type in ("pdq", "url_md5"):
+        return signal_type
     if signal_type in ("md5", "sha256") and (has_video or pytx_type in ("video_md5", "video_sha256",
                                                                          "photo_md5")):
         return str(pytx_type) if pytx_type else f"video_{signal_type}"
@@ -195,8 +195,8 @@ def _export_type(signal_type: str, extra: dict[str, object] | None, has_video: b
 def pytx_lines(items: Iterable[Sequence[tuple[str, str, dict[str, object] | None]]]) -> Iterator[str | None]:
     """``<type> <value>`` lines (no newline) for the signals of ``items`` (each a
     sequence of ``(type, value, extra)``) that pytx has a type for: PDQ hashes,
-    and the MD5/SHA-256 of videos. None for each signal left out (text
-    sketches, URL hashes, vPDQ, the digests of photos and documents)."""
+    URL MD5s and the MD5/SHA-256 of videos. None for each signal left out (text
+    sketches, tahaluf's own URL hashes, vPDQ, the digests of photos and documents)."""
     for signals in items:
         has_video = any(t == "vpdq" for t, _v, _e in signals)
         for stype, value, extra in signals:

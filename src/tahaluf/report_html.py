@@ -288,6 +288,8 @@ def _how(m: Match, r: ScanResult, item: ItemRecord | None) -> str:
         how = f"Identical file (same {m.signal_type.upper().replace('SHA256', 'SHA-256')})"
     elif m.signal_type == "url":
         how = "Same URL (canonical form)"
+    elif m.signal_type == "url_md5":
+        how = "Same URL (python-threatexchange url_md5)"
     elif m.signal_type == "text":
         how = f"Text: {_RELATION.get(ev.get('relation'), 'similar text')}"
     elif m.signal_type == "vpdq":

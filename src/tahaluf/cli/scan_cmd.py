@@ -45,6 +45,7 @@ class LookupType(str, Enum):
     md5 = "md5"
     sha256 = "sha256"
     url = "url"
+    url_md5 = "url_md5"
     text = "text"
 
 

@@ -206,12 +206,13 @@ def hash_text(
 
 
 def hash_url(url: str, *, item_id: str | None = None) -> HashResult:
-    """Hash a URL into its canonical ``url`` signal."""
-    from tahaluf.signals.url import url_signal
+    """Hash a URL into its canonical ``url`` signal and pytx's ``url_md5``."""
+    from tahaluf.signals.url import url_md5_signal, url_signal
 
     result = HashResult(None, "url", id=item_id)
     try:
         result.signals.append(url_signal(url))
+        result.signals.append(url_md5_signal(url))
     except TahalufError as exc:
         result.fail(exc)
     return result

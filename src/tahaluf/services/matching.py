@@ -44,9 +44,9 @@ __all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM", "EXACT_TYPE
 log = logging.getLogger("tahaluf.matching")
 
 SLOTS_PER_ITEM = 16
-EXACT_TYPES = ("md5", "sha256", "url")
+EXACT_TYPES = ("md5", "sha256", "url", "url_md5")
 #: on equal scores, the signal named as a match's evidence (exact copies first)
-_TYPE_RANK = {"sha256": 0, "md5": 1, "url": 2, "pdq": 3, "vpdq": 4, "text": 5}
+_TYPE_RANK = {"sha256": 0, "md5": 1, "url": 2, "url_md5": 3, "pdq": 4, "vpdq": 5, "text": 6}
 _SNAPSHOT_VERSION = 2  # 2: tied to the database and its log (Repository.log_mark)
 #: how long a change-log id skipped over is asked for again (see refresh)
 GAP_RETRY_S = 30.0

@@ -314,4 +314,8 @@ def _signal_for_lookup(signal_type: str, value: str) -> Signal:
         from tahaluf.signals.url import url_signal
 
         return url_signal(value)
+    if signal_type == "url_md5" and not all(c in "0123456789abcdefABCDEF" for c in value):
+        from tahaluf.signals.url import url_md5_signal
+
+        return url_md5_signal(value)
     return Signal(signal_type, value.lower())

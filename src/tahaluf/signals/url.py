@@ -18,6 +18,10 @@ are in ``docs/url-canonical-form.md``; in short:
 * tracking parameters (:data:`TRACKING_PARAMS`, :data:`TRACKING_PREFIXES`)
   removed; the remaining query parameters sorted.
 
+:func:`url_md5_signal` gives a second signal for the same URL, ``url_md5``: the
+MD5 python-threatexchange computes (its own, simpler normalisation), so that
+pytx data sets of URL MD5s can be matched.
+
 Pure: standard library and ``idna`` only, no network access, deterministic.
 """
 
@@ -39,6 +43,7 @@ __all__ = [
     "TRACKING_PREFIXES",
     "canonicalize_url",
     "looks_like_url",
+    "url_md5_signal",
     "url_signal",
 ]
 
@@ -123,6 +128,27 @@ def url_signal(url: str) -> Signal:
     canonical = canonicalize_url(url)
     digest = hashlib.sha256(canonical.encode("ascii")).hexdigest()
     return Signal("url", digest, {"canonical": canonical})
+
+
+def url_md5_signal(url: str) -> Signal:
+    """The ``url_md5`` signal: the MD5 (hex) python-threatexchange's ``url_md5``
+    signal type computes for a URL, so that pytx data sets can be matched.
+
+    pytx's own normalisation, not :func:`canonicalize_url`: the URL lower-cased,
+    the scheme and ``://`` removed (its first occurrence), UTF-8 encoded. Only
+    URLs :func:`canonicalize_url` accepts are hashed, so a post gets both
+    signals or neither.
+    """
+    from urllib.parse import urlparse
+
+    canonicalize_url(url)  # the same checks as the url signal
+    try:
+        parsed = urlparse(url.strip(_WS_STRIP).lower())
+    except ValueError as exc:  # pragma: no cover - canonicalize_url refuses these first
+        raise InvalidInput(f"not a URL: {_preview(url)}") from exc
+    pytx_form = parsed.geturl().replace(f"{parsed.scheme}://", "", 1)
+    digest = hashlib.md5(pytx_form.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
+    return Signal("url_md5", digest)
 
 
 # Common file extensions that are also (or look like) top-level domains:

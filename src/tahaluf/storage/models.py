@@ -38,8 +38,8 @@ __all__ = [
 ]
 
 #: signal types looked up by exact value in SQL; the partial index covers these
-EXACT_TYPES = ("md5", "sha256", "url")
-EXACT_TYPES_SQL = "signal_type IN ('md5', 'sha256', 'url')"
+EXACT_TYPES = ("md5", "sha256", "url", "url_md5")
+EXACT_TYPES_SQL = "signal_type IN ('md5', 'sha256', 'url', 'url_md5')"
 #: ops recorded in change_log; ``item_id`` NULL means the whole bank
 CHANGE_OPS = ("add", "update", "disable", "enable", "delete")
 

@@ -38,7 +38,7 @@ class BankIn(Strict):
     visibility: Visibility = "private"
     shared_with: list[str] = Field(default_factory=list, max_length=1000,
                                    description="members who may see it when visibility is `members`")
-    signal_types: list[Literal["pdq", "md5", "sha256", "url", "text", "vpdq"]] | None = None
+    signal_types: list[Literal["pdq", "md5", "sha256", "url", "url_md5", "text", "vpdq"]] | None = None
     pdq_max_distance: int = Field(31, ge=0, le=256)
 
 

@@ -18,7 +18,7 @@ from tahaluf.errors import ContentTooLarge
 
 __all__ = ["make_router", "Strict", "SignalIn", "SIGNAL_TYPE", "upload_path"]
 
-SIGNAL_TYPE = Literal["pdq", "md5", "sha256", "url", "text", "vpdq"]
+SIGNAL_TYPE = Literal["pdq", "md5", "sha256", "url", "url_md5", "text", "vpdq"]
 
 
 def make_router(tag: str) -> APIRouter:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
 from tahaluf.errors import Conflict, InvalidInput, NotFound, StorageError
+from tahaluf.signals.base import type_enabled
 from tahaluf.storage.engine import WRITE, describe_url, translate_errors
 from tahaluf.storage.repository.bulk import sqlite_add_items
 from tahaluf.storage.models import (
@@ -531,7 +532,7 @@ class Store(ScanLogMixin):
     def _banks_with(self, conn: Connection, signal_type: str, bank_ids: Sequence[int] | None) -> list[int]:
         banks = [_bank_record(r) for r in conn.execute(select(_banks)).all()]
         wanted = set(bank_ids) if bank_ids is not None else None
-        return [b.id for b in banks if signal_type in b.signal_types and (wanted is None or b.id in wanted)]
+        return [b.id for b in banks if type_enabled(signal_type, b.signal_types) and (wanted is None or b.id in wanted)]
 
     def _signal_page(
         self, signal_type: str, bank_ids: Sequence[int] | None, include_disabled: bool, after: int, limit: int
