@@ -292,3 +292,46 @@ def test_urls_are_resolved() -> None:
 def test_unreachable_server_gives_storage_error() -> None:
     with pytest.raises(StorageError, match="cannot use database"):
         open_store("postgresql://postgres:secret@127.0.0.1:1/none?connect_timeout=2")
+
+
+def _exact_index_sql(db_url: str) -> str:
+    from sqlalchemy import text
+
+    from tahaluf.storage.engine import create_engine_for, resolve_url
+
+    engine = create_engine_for(resolve_url(db_url))
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            found = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_item_signals_exact'"))
+        else:
+            found = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_item_signals_exact' "
+                                      "AND schemaname = current_schema()"))
+        sql = found.scalar_one()
+    engine.dispose()
+    return str(sql)
+
+
+def test_url_md5_is_an_exact_type_across_migration_0012(db_url: str) -> None:
+    """url_md5 signals are stored, streamed and looked up exactly (in banks enabling ``url``), and
+    migration 0012 puts them in the exact-value index of a store that holds data, both ways."""
+    from alembic import command
+
+    from tahaluf.storage.engine import _alembic_config, create_engine_for, resolve_url
+
+    value = "95c3a3934d38b06959d4f6d5bfe48a79"
+    with open_store(db_url) as s:
+        bank_id = _bank(s, "links", ["url"])  # listed before url_md5 existed: it comes with url
+        s.add_items(bank_id, [_item("link-1", SignalRow("url_md5", value), SignalRow("md5", "ab" * 16))])
+    assert "url_md5" in _exact_index_sql(db_url)
+    engine = create_engine_for(resolve_url(db_url))
+    cfg = _alembic_config()
+    with engine.connect() as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    engine.dispose()
+    assert "url_md5" not in _exact_index_sql(db_url) and "'url'" in _exact_index_sql(db_url)
+    with open_store(db_url) as s:  # upgrades again, the data kept
+        assert "url_md5" in _exact_index_sql(db_url)
+        assert s.items_with_signal(bank_id, "url_md5", [value, "0" * 32]) == {value: "link-1"}
+        assert [r.value for batch in s.iter_signals("url_md5") for r in batch] == [value]
+        assert [r.value for batch in s.iter_signals("md5") for r in batch] == []  # md5 is not enabled
