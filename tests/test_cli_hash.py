@@ -71,9 +71,12 @@ def test_inline_text_and_url():
     code, out, _ = run_hash("--text", "مرحبا بكم في معرض الكتاب", "--url", "HTTPS://Example.COM:443/a?utm_source=x")
     assert code == 0
     assert out[0]["content_type"] == "text" and types_of(out[0]) == ["text"]
-    assert out[1]["content_type"] == "url" and types_of(out[1]) == ["url"]
+    assert out[1]["content_type"] == "url" and types_of(out[1]) == ["url", "url_md5"]
     _, again, _ = run_hash("--url", "https://example.com/a")
     assert again[0]["signals"][0]["value"] == out[1]["signals"][0]["value"]
+    from threatexchange.signal_type.url_md5 import UrlMD5Signal  # pytx's own URL MD5
+
+    assert out[1]["signals"][1]["value"] == UrlMD5Signal.hash_from_str("HTTPS://Example.COM:443/a?utm_source=x")
 
 
 def test_jsonl_posts_each_get_a_line_and_bad_lines_an_error(tmp_path):
