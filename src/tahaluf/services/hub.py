@@ -265,7 +265,7 @@ class Hub:
         applied = self.engine.refresh(lock=self.lock)
         if self.engine.bank_changes != self._bank_changes_seen:  # a bank made or changed elsewhere
             self._bank_changes_seen = self.engine.bank_changes
-            self._shares_at = 0.0
+            self.forget_banks()
         self.flush_key_use()
         return applied
 
@@ -485,7 +485,7 @@ class Hub:
             self.hubstore.append_audit(actor.name, "bank.create", f"bank:{record.name}",
                                        {"kind": kind, "visibility": visibility, "shared_with": sorted(shared_with)},
                                        conn=conn)
-        self._shares_at = 0.0
+        self.forget_banks()
         return self.bank(actor, f"{actor.name}{QUALIFIER}{name}")
 
     def update_bank(
@@ -522,7 +522,7 @@ class Hub:
                 self.hubstore.set_bank_shares(view.record.id, member_ids)
                 changes["shared_with"] = sorted(shared_with)
             self.audit(actor, "bank.update", f"bank:{view.record.name}", changes)
-        self._shares_at = 0.0  # the cached bank list (visibility, threshold, shares) is stale
+        self.forget_banks()
         return self.bank(actor, qualified_name(view.record))
 
     def delete_bank(self, actor: Principal, name: str) -> None:
@@ -530,7 +530,7 @@ class Hub:
         with self.change():
             self.store.delete_bank(view.record.id)
             self.audit(actor, "bank.delete", f"bank:{view.record.name}")
-        self._shares_at = 0.0
+        self.forget_banks()
 
     def _member_ids(self, names: Sequence[str]) -> list[int]:
         ids = []
