@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from tahaluf.api.app import create_app
+from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 
 with warnings.catch_warnings():
@@ -17,7 +18,7 @@ with warnings.catch_warnings():
 
 
 def _client(tmp_path: Path) -> tuple[Hub, TestClient]:
-    hub = Hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False))
+    hub = open_hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False))
     return hub, TestClient(create_app(hub.config, hub=hub, load=False))
 
 

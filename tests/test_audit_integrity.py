@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from hubproc import add_member, hub_env, run_cli, start_hub
 from tahaluf.access import Principal
+from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.signals.base import Signal
 from tahaluf.storage import open_store
@@ -33,7 +34,7 @@ def _count(db_url: str, sql: str) -> int:
 
 def _import_entries(db_url: str) -> list[dict[str, Any]]:
     with open_store(db_url) as store:
-        hub = Hub(HubConfig(db=db_url, snapshot=False), store=store)
+        hub = open_hub(HubConfig(db=db_url, snapshot=False), store=store)
         return [e.to_json() for e in hub.hubstore.list_audit(limit=100_000) if e.action == "item.import"]
 
 
@@ -110,7 +111,7 @@ def test_a_hub_killed_during_writes_leaves_no_item_without_its_audit_entry(tmp_p
                 t.join()
         with open_store(db) as store, store.connection() as conn:
             stored = {r[0] for r in conn.execute(text("SELECT external_id FROM bank_items"))}
-        h = Hub(HubConfig(db=db, snapshot=False))
+        h = open_hub(HubConfig(db=db, snapshot=False))
         try:
             named = {x for e in h.hubstore.list_audit(limit=100_000) if e.action == "item.add"
                      and e.details.get("imported") for x in e.details["external_ids"]}
@@ -121,16 +122,16 @@ def test_a_hub_killed_during_writes_leaves_no_item_without_its_audit_entry(tmp_p
 
 
 def _admin(hub: Hub) -> Principal:
-    member, _key = hub.add_member("cli:test", "org-admin", ["admin"])
+    member, _key = hub.accounts.add_member("cli:test", "org-admin", ["admin"])
     return Principal(member.id, member.name, tuple(member.roles))
 
 
 def test_a_negative_zero_setting_does_not_break_verify(db_url: str) -> None:
-    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    hub = open_hub(HubConfig(db=db_url, snapshot=False))
     try:
         admin = _admin(hub)
-        hub.update_settings(admin, {"review_match_min_score": -0.0})
-        hub.update_settings(admin, {"review_match_min_score": 0.9})
+        hub.settings.update(admin, {"review_match_min_score": -0.0})
+        hub.settings.update(admin, {"review_match_min_score": 0.9})
         check = hub.hubstore.verify_audit()
         assert check.problems == [] and check.entries == 3
     finally:
@@ -138,7 +139,7 @@ def test_a_negative_zero_setting_does_not_break_verify(db_url: str) -> None:
 
 
 def test_details_a_json_column_would_rewrite_still_verify(db_url: str) -> None:
-    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    hub = open_hub(HubConfig(db=db_url, snapshot=False))
     try:
         details = {"zeta": -0.0, "alpha": [1.0, 0.1, 1e300, 2**70, -(2**63)], "e\u0301": "cafe\u0301",
                    "nan": float("nan"), "nul": "a\x00b", "lone": "\ud800", "nested": {"b": 2, "a": 1}}
@@ -181,7 +182,7 @@ def test_entries_written_before_0005_still_verify(db_url: str) -> None:
                           "h": digest})
             prev = digest
     engine.dispose()
-    hub = Hub(HubConfig(db=db_url, snapshot=False))  # migrates to 0005
+    hub = open_hub(HubConfig(db=db_url, snapshot=False))  # migrates to 0005
     try:
         hub.audit("cli:op", "settings.update", "settings", {"lookup_exclude_disputed": True})
         check = hub.hubstore.verify_audit()
@@ -208,36 +209,36 @@ def failing_audit(monkeypatch: pytest.MonkeyPatch):
 
 def test_no_change_is_kept_when_its_audit_entry_cannot_be_written(db_url: str, failing_audit) -> None:
     from tahaluf.banks import NewItem
-    from tahaluf.services import curation, webhooks
+    from tahaluf.services import webhooks
 
-    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    hub = open_hub(HubConfig(db=db_url, snapshot=False))
     try:
         admin = _admin(hub)
-        hub.create_bank(admin, "markets")
+        hub.banks.create(admin, "markets")
         before = hub.hubstore.audit_head()
         failing_audit()
         attempts = [
-            lambda: hub.add_member(admin, "org-new", ["viewer"]),
-            lambda: hub.update_settings(admin, {"review_match_min_score": 0.5}),
-            lambda: hub.create_bank(admin, "weather"),
-            lambda: hub.update_bank(admin, "markets", visibility="members"),
-            lambda: hub.rotate_key(admin, "org-admin"),
-            lambda: hub.set_member_enabled(admin, "org-admin", False),
-            lambda: curation.add_signal_items(hub, admin, "markets", [
+            lambda: hub.accounts.add_member(admin, "org-new", ["viewer"]),
+            lambda: hub.settings.update(admin, {"review_match_min_score": 0.5}),
+            lambda: hub.banks.create(admin, "weather"),
+            lambda: hub.banks.update(admin, "markets", visibility="members"),
+            lambda: hub.accounts.rotate_key(admin, "org-admin"),
+            lambda: hub.accounts.set_enabled(admin, "org-admin", False),
+            lambda: hub.curation.add_signal_items(admin, "markets", [
                 NewItem("item-1", [Signal("md5", "0" * 32)], {"entity": "demo-entity"})]),
             lambda: webhooks.register(hub, admin, "https://example.org/hook", ["review.decided"]),
-            lambda: hub.delete_bank(admin, "markets"),
+            lambda: hub.banks.delete(admin, "markets"),
         ]
         for attempt in attempts:
             with pytest.raises(_AuditDown):
                 attempt()
         assert [m.name for m in hub.hubstore.list_members()] == ["org-admin"]
-        assert hub.member("org-admin").enabled
+        assert hub.accounts.member("org-admin").enabled
         assert hub.hubstore.get_settings() == {}
         assert [b.name for b in hub.store.list_banks()] == ["markets"]
         assert hub.store.get_bank("markets").visibility == "private"
         assert hub.store.count_items(hub.store.get_bank("markets").id)["items"] == 0
-        assert len(hub.hubstore.keys_of(hub.member("org-admin").id)) == 1
+        assert len(hub.hubstore.keys_of(hub.accounts.member("org-admin").id)) == 1
         assert webhooks.WebhookStore(hub.store).list_webhooks() == []
         assert hub.hubstore.audit_head() == before
     finally:

@@ -14,14 +14,15 @@ import sqlalchemy as sa
 from alembic import command
 from test_cli_hub import Run, add, authenticates, cli, one_error_line  # noqa: F401 - the `cli` fixture
 
-from tahaluf.services.hub import Hub, HubConfig, hash_key, new_api_key
+from tahaluf.bootstrap import open_hub
+from tahaluf.services.hub import HubConfig, hash_key, new_api_key
 from tahaluf.storage.engine import WRITE, _alembic_config, create_engine_for, resolve_url
 
 
 def roles_of(db_url: str, key: str) -> tuple[str, ...] | None:
-    hub = Hub(HubConfig(db=db_url, snapshot=False, key_cache_s=0))
+    hub = open_hub(HubConfig(db=db_url, snapshot=False, key_cache_s=0))
     try:
-        who = hub.authenticate(key)
+        who = hub.accounts.authenticate(key)
     finally:
         hub.close()
     return who.roles if who else None
@@ -81,12 +82,12 @@ def test_member_roles_changes_what_the_keys_may_do(cli: Run, db_url: str) -> Non
 def test_member_remove_and_bank_transfer(cli: Run, db_url: str) -> None:
     key = add(cli, "ngo-a", "curator")
     add(cli, "ngo-b", "curator")
-    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    hub = open_hub(HubConfig(db=db_url, snapshot=False))
     try:
-        who = hub.authenticate(key)
+        who = hub.accounts.authenticate(key)
         assert who is not None
-        hub.create_bank(who, "ngo-a-weather", labels={"entity": "demo-entity"})
-        hub.create_bank(who, "ngo-a-markets", labels={"entity": "demo-entity"})
+        hub.banks.create(who, "ngo-a-weather", labels={"entity": "demo-entity"})
+        hub.banks.create(who, "ngo-a-markets", labels={"entity": "demo-entity"})
     finally:
         hub.close()
     refused = cli("member", "remove", "ngo-a")
@@ -139,17 +140,16 @@ def test_migration_keeps_each_existing_key_with_its_members_roles(db_url: str) -
                          {"i": i, "h": hash_key(keys[name]), "p": keys[name][:8], "t": at})
     engine.dispose()
 
-    hub = Hub(HubConfig(db=db_url, snapshot=False, key_cache_s=0))  # opening migrates to the head
+    hub = open_hub(HubConfig(db=db_url, snapshot=False, key_cache_s=0))  # opening migrates to the head
     try:
-        a, b = hub.authenticate(keys["ngo-a"]), hub.authenticate(keys["ngo-b"])
+        a, b = hub.accounts.authenticate(keys["ngo-a"]), hub.accounts.authenticate(keys["ngo-b"])
         assert a is not None and (a.name, a.roles) == ("ngo-a", ("curator", "reviewer"))
         assert b is not None and (b.name, b.roles) == ("ngo-b", ("viewer",))
-        from tahaluf.services import accounts
 
-        member, [key] = accounts.list_keys(hub, "cli:test", "ngo-a")
+        member, [key] = hub.accounts.list_keys("cli:test", "ngo-a")
         assert key.to_json(member)["inherits_roles"] is True and key.label is None
-        accounts.set_member_roles(hub, "cli:test", "ngo-a", ["reviewer"])
-        after = hub.authenticate(keys["ngo-a"])
+        hub.accounts.set_roles("cli:test", "ngo-a", ["reviewer"])
+        after = hub.accounts.authenticate(keys["ngo-a"])
         assert after is not None and after.roles == ("reviewer",)
     finally:
         hub.close()
@@ -163,18 +163,17 @@ def _remover(db_url: str, role: str, barrier: Any, out: Any) -> None:
     """One process of the race: each round, remove ``a<i>`` giving its bank to ``b<i>``
     ("a"), or remove ``b<i>`` ("b"), at the same moment as the other process."""
     from tahaluf.errors import TahalufError
-    from tahaluf.services import accounts
 
-    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    hub = open_hub(HubConfig(db=db_url, snapshot=False))
     done = 0
     try:
         for i in range(ROUNDS):
             barrier.wait(timeout=60)
             try:
                 if role == "a":
-                    accounts.remove_member(hub, "cli:race", f"a{i}", transfer_banks_to=f"b{i}")
+                    hub.accounts.remove("cli:race", f"a{i}", transfer_banks_to=f"b{i}")
                 else:
-                    accounts.remove_member(hub, "cli:race", f"b{i}")
+                    hub.accounts.remove("cli:race", f"b{i}")
                 done += 1
             except TahalufError:  # refused: b owns the bank by now, or b is gone
                 pass
@@ -191,14 +190,14 @@ def test_removing_a_member_while_it_receives_banks_leaves_no_bank_without_an_own
     (without the member row locks in accounts_sql this fails: banks owned by a removed b<i>)."""
     import multiprocessing
 
-    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    hub = open_hub(HubConfig(db=db_url, snapshot=False))
     try:
         for i in range(ROUNDS):
-            _, key = hub.add_member("cli:test", f"a{i}", ["curator"])
-            hub.add_member("cli:test", f"b{i}", ["curator"])
-            who = hub.authenticate(key)
+            _, key = hub.accounts.add_member("cli:test", f"a{i}", ["curator"])
+            hub.accounts.add_member("cli:test", f"b{i}", ["curator"])
+            who = hub.accounts.authenticate(key)
             assert who is not None
-            hub.create_bank(who, f"weather-{i}", labels={"entity": "demo-entity"})
+            hub.banks.create(who, f"weather-{i}", labels={"entity": "demo-entity"})
     finally:
         hub.close()
     ctx = multiprocessing.get_context("spawn")
@@ -209,7 +208,7 @@ def test_removing_a_member_while_it_receives_banks_leaves_no_bank_without_an_own
     for p in procs:
         p.join(timeout=120)
         assert p.exitcode == 0
-    hub = Hub(HubConfig(db=db_url, snapshot=False))
+    hub = open_hub(HubConfig(db=db_url, snapshot=False))
     try:
         members = {m.name for m in hub.hubstore.list_members()}
         orphans = [(b.name, b.owner) for b in hub.store.list_banks() if b.owner not in members]

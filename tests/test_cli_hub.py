@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tahaluf.cli.main import app
-from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.bootstrap import open_hub
+from tahaluf.services.hub import HubConfig
 
 Run = Callable[..., Result]
 
@@ -39,9 +40,9 @@ def sqlite_cli(tmp_path: Path) -> Run:
 
 def authenticates(db_url: str, key: str) -> str | None:
     """The member name a key authenticates as, asked of the database (no key cache)."""
-    hub = Hub(HubConfig(db=db_url, snapshot=False, key_cache_s=0))
+    hub = open_hub(HubConfig(db=db_url, snapshot=False, key_cache_s=0))
     try:
-        who = hub.authenticate(key)
+        who = hub.accounts.authenticate(key)
     finally:
         hub.close()
     return who.name if who else None
@@ -309,7 +310,7 @@ def test_bank_import_never_stores_a_value_the_hub_cannot_load(sqlite_cli: Run, t
     assert sqlite_cli("bank", "create", "imported").exit_code == 0
     imported = sqlite_cli("bank", "import", "imported", str(signals), "--format", "pytx")
     assert "Traceback" not in imported.output
-    hub = Hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False))
+    hub = open_hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False))
     try:
         hub.load()  # what every hub worker does when it starts
     finally:

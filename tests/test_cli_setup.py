@@ -140,10 +140,11 @@ def test_the_deprecated_private_webhooks_flag_still_works_with_a_warning(tmp_pat
 def test_registering_a_webhook_the_deliverer_refuses_answers_with_a_warning(tmp_path: Path) -> None:
     from tahaluf.api.app import create_app
     from tahaluf.services import webhooks
-    from tahaluf.services.hub import Hub, HubConfig
+    from tahaluf.bootstrap import open_hub
+    from tahaluf.services.hub import HubConfig
 
-    hub = Hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False))
-    _, key = hub.add_member("cli:test", "weather-desk", ["viewer"])
+    hub = open_hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False))
+    _, key = hub.accounts.add_member("cli:test", "weather-desk", ["viewer"])
     with TestClient(create_app(hub.config, hub=hub, load=False)) as client:
         def register(url: str) -> dict:
             resp = client.post("/v1/webhooks", json={"url": url, "events": ["match"]},

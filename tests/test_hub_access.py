@@ -27,6 +27,7 @@ from hubproc import READY_TIMEOUT_S, SETTLE_S
 from tahaluf.access import Principal
 from tahaluf.api.app import create_app
 from tahaluf.banks import NewItem, add_items, create_bank
+from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.signals.base import Signal
 from tahaluf.signals.text import text_signal
@@ -183,13 +184,13 @@ class Env:
             record = create_bank(self.hub.store, name, labels={"entity": "demo-entity"})
             self.hub.store.update_bank(record.id, visibility=visibility)
         else:
-            self.hub.create_bank(self.who[owner], name, labels={"entity": "demo-entity"}, visibility=visibility,
+            self.hub.banks.create(self.who[owner], name, labels={"entity": "demo-entity"}, visibility=visibility,
                                  shared_with=list(shared))
         add_items(self.hub.store, name, [NewItem("item-1", [Signal("md5", ITEM_MD5)])], added_by="test")
         return name
 
     def send(self, call: Call, auth: str | None, *, bank: str = "", member: str = "") -> Any:
-        key = str(self.hub.hubstore.keys_of(self.hub.member(member).id)[0].id) if member else ""
+        key = str(self.hub.hubstore.keys_of(self.hub.accounts.member(member).id)[0].id) if member else ""
         names = {"bank": bank, "item": "item-1", "member": member, "key": key, "new": self.new("new")}
         kwargs: dict[str, Any] = {"headers": {"Authorization": auth} if auth else {}}
         if call.json is not None:
@@ -215,7 +216,7 @@ class Env:
             "items": record and [(i.external_id, i.enabled, i.labels)
                                  for i in hub.store.list_items(record.id, limit=100)],
             "members": [(m.name, m.enabled, m.roles) for m in hub.hubstore.list_members()],
-            "member_keys": member and [(k.prefix, k.revoked_at) for k in hub.hubstore.keys_of(hub.member(member).id)],
+            "member_keys": member and [(k.prefix, k.revoked_at) for k in hub.hubstore.keys_of(hub.accounts.member(member).id)],
             "settings": hub.hubstore.get_settings(),
             "audit_head": head and head.id,
         }
@@ -233,10 +234,10 @@ def _fill(value: Any, names: dict[str, str]) -> Any:
 
 @contextmanager
 def open_env(url: str) -> Iterator[Env]:
-    hub = Hub(HubConfig(db=url, snapshot=False, refresh_interval_s=0.05, rate_limit_per_s=0))
+    hub = open_hub(HubConfig(db=url, snapshot=False, refresh_interval_s=0.05, rate_limit_per_s=0))
     keys, who = {}, {}
     for name, roles in MEMBERS.items():
-        member, keys[name] = hub.add_member("cli:test", name, roles)
+        member, keys[name] = hub.accounts.add_member("cli:test", name, roles)
         who[name] = Principal(member.id, member.name, tuple(member.roles))
     with TestClient(create_app(hub.config, hub=hub)) as client:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -257,7 +258,7 @@ def check_access(env: Env, call: Call, member: str, vis: str) -> None:
     """Send ``call`` as ``member`` about a new bank of visibility ``vis``; check the answer
     and, when refused, that nothing changed."""
     bank = env.bank(vis) if call.bank else ""
-    target = env.hub.add_member("cli:test", env.new("target"), ["viewer"])[0].name if "{member}" in call.path else ""
+    target = env.hub.accounts.add_member("cli:test", env.new("target"), ["viewer"])[0].name if "{member}" in call.path else ""
     before = env.world(bank, target)
     resp = env.as_member(call, member, bank=bank, member=target)
     want = expected(call, member, vis)
@@ -312,11 +313,11 @@ def test_a_missing_or_wrong_key_gets_401(env: Env, call: Call, auth: str) -> Non
     header = {"none": None, "wrong": "Bearer thf_not-a-key", "not-bearer": f"Basic {env.keys['admin']}"}.get(auth)
     if auth in ("rotated", "disabled"):
         name = env.new(auth)
-        _, key = env.hub.add_member("cli:test", name, ["admin"])
+        _, key = env.hub.accounts.add_member("cli:test", name, ["admin"])
         if auth == "rotated":
-            env.hub.rotate_key("cli:test", name)
+            env.hub.accounts.rotate_key("cli:test", name)
         else:
-            env.hub.set_member_enabled("cli:test", name, False)
+            env.hub.accounts.set_enabled("cli:test", name, False)
         header = f"Bearer {key}"
     bank = env.bank("all")
     before = env.world(bank, "viewer")
@@ -356,7 +357,7 @@ def test_the_bank_list_holds_exactly_the_banks_a_member_sees(env: Env) -> None:
 def test_every_member_may_rotate_its_own_key(env: Env) -> None:
     for role in ("admin", "curator", "reviewer", "matcher", "viewer"):
         name = env.new(f"self-{role}")
-        _, old = env.hub.add_member("cli:test", name, [role])
+        _, old = env.hub.accounts.add_member("cli:test", name, [role])
         resp = env.client.post(f"/v1/members/{name}/key", headers={"Authorization": f"Bearer {old}"})
         assert resp.status_code == 200, resp.text
         new = resp.json()["api_key"]

@@ -18,6 +18,7 @@ from neutral_posts import OTHER_EN, POST_EN
 from tahaluf.access import Principal
 from tahaluf.api.app import create_app
 from tahaluf.errors import InvalidInput
+from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 
 with warnings.catch_warnings():
@@ -61,11 +62,11 @@ class Api:
 @contextmanager
 def running(db_url: str) -> Iterator[Api]:
     cfg = HubConfig(db=db_url, snapshot=False, refresh_interval_s=0.05, rate_limit_per_s=0)
-    hub = Hub(cfg)
+    hub = open_hub(cfg)
     keys = {}
     for name, roles in {"boss": ["admin"], "alpha": ["curator", "reviewer"], "beta": ["curator", "reviewer"],
                         "scanner": ["matcher"], "rev": ["reviewer"]}.items():
-        keys[name] = hub.add_member("cli:test", name, roles)[1]
+        keys[name] = hub.accounts.add_member("cli:test", name, roles)[1]
     # other members' submissions are reviewed by admins and designated reviewers only (docs/review.md)
     hub.hubstore.put_settings({"review_submission_reviewers": ["alpha", "beta", "rev"]})
     try:
@@ -331,18 +332,18 @@ BAD_NAMES = ["org/x", "Org", "a b", ".hidden", "-dash", "x" * 64, "", "ümlaut",
 def test_organisation_names_are_checked_at_every_entry_point(api: Api) -> None:
     for name in BAD_NAMES:
         with pytest.raises(InvalidInput, match="invalid organisation name"):
-            api.hub.add_member("cli:test", name, ["viewer"])
+            api.hub.accounts.add_member("cli:test", name, ["viewer"])
         r = api.admin("POST", "/v1/members", json={"name": name, "roles": ["viewer"]})
         assert r.status_code == 422 and r.json()["error"]["message"].startswith("name: "), (name, r.text)
     assert {m.name for m in api.hub.hubstore.list_members()} == {"boss", "alpha", "beta", "scanner", "rev"}
     for good in ("ngo-1.demo_2", "a", "9" * 63):
-        member, _key = api.hub.add_member("cli:test", good, ["viewer"])
+        member, _key = api.hub.accounts.add_member("cli:test", good, ["viewer"])
         assert member.name == good
 
 
 def test_a_principal_made_in_process_equals_the_one_its_key_gives(api: Api) -> None:
     """Two keys of one organisation with the same roles act as the same member."""
     other = api.new_key("alpha", None)
-    a, b = api.hub.authenticate(api.keys["alpha"]), api.hub.authenticate(other["api_key"])
+    a, b = api.hub.accounts.authenticate(api.keys["alpha"]), api.hub.accounts.authenticate(other["api_key"])
     assert a is not None and b is not None and a.key_id != b.key_id
     assert a == b == Principal(a.member_id, "alpha", ("curator", "reviewer"))

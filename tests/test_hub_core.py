@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from tahaluf.access import ROLES, Capability, Principal, check_roles
 from tahaluf.audit import GENESIS, AuditRecord, entry_hash, verify_chain
 from tahaluf.errors import InvalidInput, PermissionDenied
-from tahaluf.services.hub import SETTINGS, Hub, HubConfig, hash_key, new_api_key, validate_settings
+from tahaluf.bootstrap import open_hub
+from tahaluf.services.hub import HubConfig, hash_key, new_api_key
+from tahaluf.services.settings import SETTINGS, validate_settings
 
 # -- audit chain ---------------------------------------------------------------
 
@@ -70,7 +72,7 @@ def test_rewriting_the_whole_tail_still_breaks_at_the_first_rewritten_link() -> 
 
 
 def test_audit_entries_are_chained_in_the_database(store) -> None:  # noqa: ANN001
-    hub = Hub(HubConfig(snapshot=False), store=store)
+    hub = open_hub(HubConfig(snapshot=False), store=store)
     for i in range(5):
         hub.audit("cli:test", "bank.create", f"bank:b{i}", {"i": i})
     entries = list(hub.hubstore.iter_audit())
@@ -140,25 +142,25 @@ def test_bank_visibility(owner, visibility, shared, who, sees, owns) -> None:  #
 def test_keys_are_random_and_stored_hashed(store) -> None:  # noqa: ANN001
     keys = {new_api_key() for _ in range(100)}
     assert len(keys) == 100 and all(k.startswith("thf_") and len(k) > 40 for k in keys)
-    hub = Hub(HubConfig(snapshot=False, key_cache_s=0), store=store)
-    member, key = hub.add_member("cli:test", "org-a", ["viewer"])
-    assert hub.authenticate(key) == Principal(member.id, "org-a", ("viewer",))
-    assert hub.authenticate(key + "x") is None and hub.authenticate("") is None
+    hub = open_hub(HubConfig(snapshot=False, key_cache_s=0), store=store)
+    member, key = hub.accounts.add_member("cli:test", "org-a", ["viewer"])
+    assert hub.accounts.authenticate(key) == Principal(member.id, "org-a", ("viewer",))
+    assert hub.accounts.authenticate(key + "x") is None and hub.accounts.authenticate("") is None
     with store.connection() as conn:
         stored = [r[0] for r in conn.exec_driver_sql("SELECT key_hash FROM api_keys").all()]
     assert stored == [hash_key(key)] and key not in stored
-    new = hub.rotate_key("cli:test", "org-a")
-    assert hub.authenticate(key) is None and hub.authenticate(new) is not None
-    hub.set_member_enabled("cli:test", "org-a", False)
-    assert hub.authenticate(new) is None
+    new = hub.accounts.rotate_key("cli:test", "org-a")
+    assert hub.accounts.authenticate(key) is None and hub.accounts.authenticate(new) is not None
+    hub.accounts.set_enabled("cli:test", "org-a", False)
+    assert hub.accounts.authenticate(new) is None
 
 
 def test_settings_are_validated_and_shared_through_the_database(store) -> None:  # noqa: ANN001
     admin = Principal(1, "root", ("admin",))
-    a = Hub(HubConfig(snapshot=False, key_cache_s=0), store=store)
-    b = Hub(HubConfig(snapshot=False, key_cache_s=0), store=store)
+    a = open_hub(HubConfig(snapshot=False, key_cache_s=0), store=store)
+    b = open_hub(HubConfig(snapshot=False, key_cache_s=0), store=store)
     assert a.settings() == {name: s.default for name, s in SETTINGS.items()}
-    a.update_settings(admin, {"review_two_person_rule": True, "review_match_min_score": 1})
+    a.settings.update(admin, {"review_two_person_rule": True, "review_match_min_score": 1})
     assert b.settings()["review_two_person_rule"] is True
     assert b.settings()["review_match_min_score"] == 1.0
     with pytest.raises(InvalidInput, match="unknown setting"):
@@ -170,7 +172,7 @@ def test_settings_are_validated_and_shared_through_the_database(store) -> None: 
     with pytest.raises(InvalidInput, match="negative"):
         validate_settings({"review_claim_ttl_s": -5})
     with pytest.raises(PermissionDenied):
-        a.update_settings(Principal(2, "org", ("curator",)), {"review_two_person_rule": False})
+        a.settings.update(Principal(2, "org", ("curator",)), {"review_two_person_rule": False})
 
 
 def test_config_from_environment() -> None:

@@ -291,9 +291,10 @@ def test_a_post_added_as_a_text_signal_is_matched_and_does_not_stop_the_indexes(
         for value, item in ((near, "photo-1"), (far, "photo-2")):
             poll(lambda: item in matched_ids(http, value), PROPAGATION_S, f"{item} is matched")
     assert "refresh failed" not in served.hub.log(), served.hub.log()
-    from tahaluf.services.hub import Hub, HubConfig
+    from tahaluf.bootstrap import open_hub
+    from tahaluf.services.hub import HubConfig
 
-    restarted = Hub(HubConfig(db=served.hub.db, snapshot=False))
+    restarted = open_hub(HubConfig(db=served.hub.db, snapshot=False))
     try:
         restarted.load()  # what every worker does when it starts
     finally:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from tahaluf.access import Principal
 from tahaluf.errors import StorageError
+from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.storage.models import ChangeLog
 
@@ -24,13 +25,13 @@ LABELS = {"entity": "demo-entity"}
 
 @pytest.fixture
 def hub(store) -> Iterator[Hub]:  # noqa: ANN001
-    h = Hub(HubConfig(snapshot=False), store=store)
+    h = open_hub(HubConfig(snapshot=False), store=store)
     yield h
     h.close()
 
 
 def _member(hub: Hub, name: str, roles: list[str]) -> Principal:
-    member, _ = hub.add_member("cli:test", name, roles)
+    member, _ = hub.accounts.add_member("cli:test", name, roles)
     return Principal(member.id, member.name, member.roles)
 
 
@@ -43,18 +44,18 @@ def test_a_failed_creation_leaves_no_bank_behind(hub: Hub, monkeypatch: pytest.M
 
     monkeypatch.setattr(hub.hubstore, "append_audit", broken)
     with pytest.raises(StorageError):
-        hub.create_bank(alpha, "weather-private", labels=LABELS, visibility="private", shared_with=["beta"])
+        hub.banks.create(alpha, "weather-private", labels=LABELS, visibility="private", shared_with=["beta"])
     monkeypatch.undo()
     assert hub.store.get_bank("weather-private") is None
-    assert [v.record.name for v in hub.visible_banks(beta)] == []
-    again = hub.create_bank(alpha, "weather-private", labels=LABELS, visibility="private")
+    assert [v.record.name for v in hub.banks.visible(beta)] == []
+    again = hub.banks.create(alpha, "weather-private", labels=LABELS, visibility="private")
     assert (again.record.owner, again.record.visibility) == ("alpha", "private")
 
 
 def test_a_bank_is_stored_with_its_owner_visibility_and_shares_at_once(hub: Hub) -> None:
     alpha = _member(hub, "alpha", ["curator"])
     _member(hub, "beta", ["viewer"])
-    view = hub.create_bank(alpha, "markets-shared", labels=LABELS, visibility="members", shared_with=["beta"])
+    view = hub.banks.create(alpha, "markets-shared", labels=LABELS, visibility="members", shared_with=["beta"])
     assert (view.record.owner, view.record.visibility, view.shared_with) == ("alpha", "members", ("beta",))
     [entry] = hub.hubstore.list_audit(action="bank.create")
     assert (entry.actor, entry.target, entry.details["visibility"]) == ("alpha", "bank:markets-shared", "members")

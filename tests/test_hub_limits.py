@@ -22,6 +22,7 @@ from neutral_posts import OTHER_EN, POST_EN
 from hubproc import READY_TIMEOUT_S, SETTLE_S
 from tahaluf.api.app import create_app
 from tahaluf.errors import StorageError
+from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 
 with warnings.catch_warnings():
@@ -65,8 +66,8 @@ def running(url: str, **config: Any) -> Iterator[Api]:
     """A hub app on ``url`` with members boss (admin), alpha (curator), scanner (matcher)."""
     settings = {"snapshot": False, "refresh_interval_s": 0.05, "max_request_bytes": LIMIT, "max_batch": 5,
                 "max_page": 3, "rate_limit_per_s": 0, **config}
-    hub = Hub(HubConfig(db=url, **settings))
-    keys = {name: hub.add_member("cli:test", name, roles)[1]
+    hub = open_hub(HubConfig(db=url, **settings))
+    keys = {name: hub.accounts.add_member("cli:test", name, roles)[1]
             for name, roles in (("boss", ["admin"]), ("alpha", ["curator"]), ("scanner", ["matcher"]))}
     with TestClient(create_app(hub.config, hub=hub)) as client:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -222,7 +223,7 @@ def test_malformed_bank_signals_are_refused_and_posts_become_sketches(api: Api) 
         time.sleep(0.05)
     by_url = api.call("GET", "/v1/lookup", params={"type": "url", "value": "HTTPS://example.org/weather?day=1"})
     assert [m["external_id"] for m in by_url.json()["matches"]] == ["a-url"]
-    fresh = Hub(api.hub.config)
+    fresh = open_hub(api.hub.config)
     fresh.load()  # a new worker still loads the indexes
     fresh.close()
 
@@ -388,7 +389,7 @@ def test_the_rate_limit_is_per_key(db_url: str) -> None:
 def test_a_disabled_member_and_a_rotated_key_stop_working_on_every_worker(db_url: str) -> None:
     """Worker B caches nothing (key_cache_s=0): a change made through worker A applies at once."""
     with running(db_url, key_cache_s=0) as api:
-        other = Hub(HubConfig(db=db_url, snapshot=False, key_cache_s=0, rate_limit_per_s=0))
+        other = open_hub(HubConfig(db=db_url, snapshot=False, key_cache_s=0, rate_limit_per_s=0))
         with TestClient(create_app(other.config, hub=other, load=False)) as worker_b:
             def me(key: str) -> int:
                 return worker_b.get("/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code

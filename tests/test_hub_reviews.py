@@ -24,6 +24,7 @@ from hubproc import READY_TIMEOUT_S, SETTLE_S
 from tahaluf.access import Principal
 from tahaluf.api.app import create_app
 from tahaluf.services import reviews
+from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.services.scanning import ScanResult
 from tahaluf.storage.repository.feedback_sql import AuditNote
@@ -94,13 +95,13 @@ BANKS = (("alpha-known", "known", "all"), ("alpha-private", "known", "private"),
 def running_hub(db_url: str) -> Iterator[Hubby]:
     """A hub with MEMBERS and BANKS (each bank owned by the member its name starts with)."""
     cfg = HubConfig(db=db_url, snapshot=False, refresh_interval_s=0.05)
-    hub = Hub(cfg)
+    hub = open_hub(cfg)
     keys, members = {}, {}
     for name, roles in MEMBERS.items():
-        member, keys[name] = hub.add_member("cli", name, roles)
+        member, keys[name] = hub.accounts.add_member("cli", name, roles)
         members[name] = Principal(member.id, name, member.roles)
     for name, kind, visibility in BANKS:
-        hub.create_bank(members[name.split("-")[0]], name, kind, visibility=visibility)
+        hub.banks.create(members[name.split("-")[0]], name, kind, visibility=visibility)
     hub.hubstore.put_settings({"review_submission_reviewers": DESIGNATED})
     try:
         with TestClient(create_app(cfg, hub=hub)) as client:

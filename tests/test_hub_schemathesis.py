@@ -30,7 +30,7 @@ from neutral_posts import POST_EN
 from tahaluf.access import Principal
 from tahaluf.api.app import create_app
 from tahaluf.banks import NewItem, add_items
-from tahaluf.services import accounts
+from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.signals.base import Signal
 from tahaluf.signals.text import text_signal
@@ -74,19 +74,19 @@ def _restore(hub: Hub, admin: Principal) -> None:
     """Put back the bank (owned by the admin), its items and the enabled victim with a
     live key, whatever the last operation did."""
     if hub.store.get_bank(BANK) is None:
-        hub.create_bank(admin, BANK, labels={"entity": "demo-entity"}, visibility="all")
+        hub.banks.create(admin, BANK, labels={"entity": "demo-entity"}, visibility="all")
     bank = hub.store.get_bank(BANK)
     if bank is not None and bank.owner != ADMIN:  # a transfer moved it away
-        accounts.transfer_bank(hub, "cli:test", BANK, ADMIN)
+        hub.banks.transfer("cli:test", BANK, ADMIN)
     add_items(hub.store, BANK, ITEMS, added_by=ADMIN)  # those still there are skipped as duplicates
     victim = hub.hubstore.get_member(VICTIM)
     if victim is None:
-        hub.add_member("cli:test", VICTIM, ["viewer"])
+        hub.accounts.add_member("cli:test", VICTIM, ["viewer"])
     elif not victim.enabled:
-        hub.set_member_enabled("cli:test", VICTIM, True)
-    victim = hub.member(VICTIM)
+        hub.accounts.set_enabled("cli:test", VICTIM, True)
+    victim = hub.accounts.member(VICTIM)
     if all(k.revoked_at is not None for k in hub.hubstore.keys_of(victim.id)):
-        hub.rotate_key("cli:test", VICTIM)
+        hub.accounts.rotate_key("cli:test", VICTIM)
 
 
 def _fixed(path: str, hub: Hub) -> dict[str, str] | None:
@@ -94,7 +94,7 @@ def _fixed(path: str, hub: Hub) -> dict[str, str] | None:
     if path.startswith("/v1/banks/{name}"):
         return {"name": BANK, "external_id": "item-1"}
     if path.startswith("/v1/members/{name}"):
-        live = [k.id for k in hub.hubstore.keys_of(hub.member(VICTIM).id) if k.revoked_at is None]
+        live = [k.id for k in hub.hubstore.keys_of(hub.accounts.member(VICTIM).id) if k.revoked_at is None]
         return {"name": VICTIM, "key": str(live[-1])}
     return None
 
@@ -127,11 +127,11 @@ def _variants(op: Any, hub: Hub) -> list[tuple[str, GenerationMode, dict[str, st
 
 def _hub(tmp_path: Path) -> tuple[Hub, Principal, str]:
     # no rate limit: hundreds of requests from one key in a few seconds are the point here
-    hub = Hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, refresh_interval_s=0.05,
+    hub = open_hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, refresh_interval_s=0.05,
                         rate_limit_per_s=0, max_request_bytes=2 * 1024 * 1024))
-    member, key = hub.add_member("cli:test", ADMIN, ["admin"])
-    hub.add_member("cli:test", VICTIM, ["viewer"])
-    hub.add_member("cli:test", "ngo-b", ["curator"])  # the spec's example of a bank transfer's receiver
+    member, key = hub.accounts.add_member("cli:test", ADMIN, ["admin"])
+    hub.accounts.add_member("cli:test", VICTIM, ["viewer"])
+    hub.accounts.add_member("cli:test", "ngo-b", ["curator"])  # the spec's example of a bank transfer's receiver
     admin = Principal(member.id, member.name, tuple(member.roles))
     _restore(hub, admin)
     hub.load()

@@ -24,6 +24,7 @@ from hubproc import SETTLE_S
 from tahaluf.access import Principal
 from tahaluf.errors import InvalidInput, PermissionDenied
 from tahaluf.services import webhooks
+from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.storage import open_store
 from tahaluf.storage.models import WebhookDelivery
@@ -132,13 +133,13 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def hub(store) -> Iterator[Hub]:  # noqa: ANN001
-    h = Hub(HubConfig(snapshot=False, refresh_interval_s=0.05), store=store)
+    h = open_hub(HubConfig(snapshot=False, refresh_interval_s=0.05), store=store)
     yield h
     h.close()
 
 
 def _member(hub: Hub, name: str, roles: list[str]) -> tuple[Principal, str]:
-    member, key = hub.add_member("cli:test", name, roles)
+    member, key = hub.accounts.add_member("cli:test", name, roles)
     return Principal(member.id, member.name, member.roles), key
 
 
@@ -352,13 +353,13 @@ def test_a_disabled_member_gets_no_deliveries_until_enabled_again(hub: Hub, rece
     alpha, _ = _member(hub, "alpha", ["curator"])
     webhooks.register(hub, alpha, receiver.url(), ["feedback.disputed"])
     webhooks.emit(hub, alpha.member_id, "feedback.disputed", {"reason": "the market report is a forecast"})
-    hub.set_member_enabled("cli:test", "alpha", False)
+    hub.accounts.set_enabled("cli:test", "alpha", False)
     assert _deliver(hub, now=_later(1)) == 0  # queued before: waits
     webhooks.emit(hub, alpha.member_id, "feedback.disputed", {"reason": "the weather map is old"})  # cached subs
     assert _deliver(hub, now=_later(2)) == 0
     assert receiver.requests == []
     assert len(_rows(hub)) == 1  # nothing queued while disabled
-    hub.set_member_enabled("cli:test", "alpha", True)
+    hub.accounts.set_enabled("cli:test", "alpha", True)
     assert _deliver(hub, now=_later(3)) == 1
     [got] = receiver.requests
     assert json.loads(got.body)["data"]["reason"] == "the market report is a forecast"

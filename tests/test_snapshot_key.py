@@ -11,7 +11,8 @@ from conftest import pg_schema_url
 from tahaluf.banks import NewItem, add_items, create_bank
 from tahaluf.cli.scan_cmd import _engine
 from tahaluf.index.pdq_segment import MIN_TABLE_ROWS
-from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.bootstrap import open_hub
+from tahaluf.services.hub import HubConfig
 from tahaluf.services.matching import snapshot_dir_for
 from tahaluf.signals.base import Signal
 from tahaluf.storage import open_store
@@ -38,7 +39,7 @@ def test_cli_scan_maps_the_snapshot_the_hub_prepared(
         create_bank(store, "markets-known", "known", labels={"entity": "demo-entity"})
         add_items(store, "markets-known", [NewItem(f"m{i}", [Signal("pdq", h)]) for i, h in enumerate(hexes)],
                   added_by="test")
-    hub = Hub(HubConfig(db=url, snapshot=True))
+    hub = open_hub(HubConfig(db=url, snapshot=True))
     try:
         assert hub.prepare_snapshot()  # written where the hub's workers will map it
     finally:

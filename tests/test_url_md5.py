@@ -17,7 +17,8 @@ from hubproc import READY_TIMEOUT_S
 from tahaluf import banks
 from tahaluf.api.app import create_app
 from tahaluf.cli.main import app
-from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.bootstrap import open_hub
+from tahaluf.services.hub import HubConfig
 from tahaluf.signals.url import url_signal
 from tahaluf.storage import open_store
 
@@ -61,9 +62,9 @@ def test_a_pytx_url_md5_line_matches_a_post_and_a_lookup_of_an_equivalent_url(tm
 
 
 def test_api_lookup_of_a_url_md5(tmp_path: Path) -> None:
-    hub = Hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, refresh_interval_s=0.05,
+    hub = open_hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, refresh_interval_s=0.05,
                         rate_limit_per_s=0))
-    key = hub.add_member("cli:test", "alpha", ["curator", "matcher"])[1]
+    key = hub.accounts.add_member("cli:test", "alpha", ["curator", "matcher"])[1]
     auth = {"Authorization": f"Bearer {key}"}
     value = UrlMD5Signal.hash_from_str(BANKED)
     with TestClient(create_app(hub.config, hub=hub)) as client:

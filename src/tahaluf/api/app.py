@@ -25,7 +25,9 @@ from tahaluf.api.deps import RateLimiter
 from tahaluf.api.docs_ui import install_docs
 from tahaluf.api.errors import error_response, install_error_handlers
 from tahaluf.errors import TahalufError
-from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.bootstrap import open_hub
+from tahaluf.config import HubConfig
+from tahaluf.services.hub import Hub
 
 __all__ = ["create_app", "app_from_env"]
 
@@ -183,7 +185,7 @@ async def _refresh_loop(hub: Hub, interval_s: float) -> None:
 def create_app(config: HubConfig | None = None, *, hub: Hub | None = None, load: bool = True) -> FastAPI:
     """The hub app. ``hub`` may be given (tests); ``load=False`` leaves loading to the caller."""
     config = config or (hub.config if hub else HubConfig.from_env())
-    hub = hub or Hub(config)
+    hub = hub or open_hub(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -223,7 +225,7 @@ def create_app(config: HubConfig | None = None, *, hub: Hub | None = None, load:
              responses={503: {"description": "still loading, or loading failed"}})
     async def ready() -> Response:
         if hub.ready:
-            return JSONResponse({"status": "ready", "cursor": hub.engine.cursor})
+            return JSONResponse({"status": "ready", "cursor": hub.lookup.engine.cursor})
         status = "failed: " + app.state.load_error if app.state.load_error else "loading"
         return JSONResponse({"status": status}, status_code=503)
 

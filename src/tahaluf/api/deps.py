@@ -63,7 +63,7 @@ async def principal(
         raise HTTPException(401, "missing API key: send `Authorization: Bearer <key>`",
                             headers={"WWW-Authenticate": "Bearer"})
     hub: Hub = request.app.state.hub
-    who = hub.authenticate(creds.credentials)
+    who = hub.accounts.authenticate(creds.credentials)
     if who is None:
         raise HTTPException(401, "unknown, revoked or disabled API key", headers={"WWW-Authenticate": "Bearer"})
     wait = request.app.state.limiter.allow(creds.credentials)

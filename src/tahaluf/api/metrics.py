@@ -50,7 +50,7 @@ class MetricsMiddleware:
 
 
 def render(hub: Any) -> Response:
-    engine = hub.engine
+    engine = hub.lookup.engine
     READY.set(1 if hub.ready else 0)
     CURSOR.set(engine.cursor)
     INDEX_SIZE.labels("pdq").set(len(engine.pdq))

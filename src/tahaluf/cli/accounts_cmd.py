@@ -18,7 +18,6 @@ from rich.table import Table
 from tahaluf.access import ROLES
 from tahaluf.cli.hub_cmd import _hub, cli_actor, key_app, member_app
 from tahaluf.cli.output import print_json_line
-from tahaluf.services import accounts
 
 __all__ = ["register"]
 
@@ -33,7 +32,7 @@ def member_roles(
     """Change a member's roles. Its keys without roles of their own follow; keys with
     their own roles keep those still allowed (a key left with none is revoked)."""
     with _hub(ctx) as hub:
-        member = accounts.set_member_roles(hub, cli_actor(), name, role)
+        member = hub.accounts.set_roles(cli_actor(), name, role)
     typer.echo(f"member {member.name}: {', '.join(member.roles)}", err=True)
 
 
@@ -47,7 +46,7 @@ def member_remove(
     """Remove a member: its keys, webhooks, feed, feedback and shares go; its
     submissions and review history stay without a member. Refused while it owns banks."""
     with _hub(ctx) as hub:
-        out = accounts.remove_member(hub, cli_actor(), name, transfer_banks_to=transfer_banks_to)
+        out = hub.accounts.remove(cli_actor(), name, transfer_banks_to=transfer_banks_to)
     moved = out["banks_transferred"]
     typer.echo(f"member {name} removed ({out['keys']} key(s), {out['webhooks_deleted']} webhook(s), "
                f"{out['feedback_deleted']} feedback opinion(s) deleted"
@@ -65,7 +64,7 @@ def key_add(
 ) -> None:
     """Give a member another API key and print it (shown once; only its hash is stored)."""
     with _hub(ctx) as hub:
-        member, info, key = accounts.add_key(hub, cli_actor(), name, role or None, label)
+        member, info, key = hub.accounts.add_key(cli_actor(), name, role or None, label)
     roles = info.roles(member.roles)
     Console(stderr=True).print(f"key {info.id} of [bold]{member.name}[/] ({', '.join(roles)}):")
     typer.echo(key)
@@ -78,7 +77,7 @@ def key_list(
 ) -> None:
     """List a member's keys (ids, prefixes, labels, roles, last use; revoked ones too)."""
     with _hub(ctx) as hub:
-        member, keys = accounts.list_keys(hub, cli_actor(), name)
+        member, keys = hub.accounts.list_keys(cli_actor(), name)
     if json_out:
         for k in keys:
             print_json_line(k.to_json(member))
@@ -99,7 +98,7 @@ def key_revoke(
 ) -> None:
     """Revoke one key of a member; its other keys keep working."""
     with _hub(ctx) as hub:
-        member, info = accounts.revoke_key(hub, cli_actor(), name, key)
+        member, info = hub.accounts.revoke_key(cli_actor(), name, key)
     typer.echo(f"key {info.id} ({info.prefix}) of {member.name} revoked", err=True)
 
 
@@ -110,8 +109,8 @@ def bank_transfer(
 ) -> None:
     """Give a bank (its items, visibility and sharing) to another member."""
     with _hub(ctx) as hub:
-        out = accounts.transfer_bank(hub, cli_actor(), name, to)
-    typer.echo(f"bank {out['bank']} now belongs to {out['owner']}", err=True)
+        out = hub.banks.transfer(cli_actor(), name, to)
+    typer.echo(f"bank {out.bank} now belongs to {out.owner}", err=True)
 
 
 def register(bank_app: typer.Typer | None = None) -> None:

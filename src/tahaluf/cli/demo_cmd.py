@@ -87,13 +87,14 @@ def _use_demo_db(ctx: typer.Context) -> str:
 def _demo_admin_key(store) -> str:  # noqa: ANN001
     """A fresh key for the demo admin member (created on first run)."""
     from tahaluf.cli.hub_cmd import cli_actor
-    from tahaluf.services.hub import Hub, HubConfig
+    from tahaluf.bootstrap import open_hub
+    from tahaluf.config import HubConfig
 
-    hub = Hub(HubConfig(snapshot=False), store=store)
+    hub = open_hub(HubConfig(snapshot=False), store=store)
     if hub.hubstore.get_member(ADMIN) is None:
-        return hub.add_member(cli_actor(), ADMIN, ["admin"])[1]
-    hub.set_member_enabled(cli_actor(), ADMIN, True)
-    return hub.rotate_key(cli_actor(), ADMIN)
+        return hub.accounts.add_member(cli_actor(), ADMIN, ["admin"]).api_key
+    hub.accounts.set_enabled(cli_actor(), ADMIN, True)
+    return hub.accounts.rotate_key(cli_actor(), ADMIN)
 
 
 def demo_command(

@@ -25,7 +25,9 @@ from tahaluf.access import ROLES
 from tahaluf.banks import default_added_by
 from tahaluf.cli.output import fail, print_json_line, warn
 from tahaluf.errors import InvalidInput, TahalufError
-from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.bootstrap import open_hub
+from tahaluf.config import HubConfig
+from tahaluf.services.hub import Hub
 
 __all__ = ["register", "member_app", "key_app", "audit_app", "cli_actor", "hub_config", "prepare", "serve_hub"]
 
@@ -53,7 +55,7 @@ def hub_config(ctx: typer.Context, **overrides: object) -> HubConfig:
 def _hub(ctx: typer.Context) -> Iterator[Hub]:
     """The hub's database for one command: errors end the command in one line, always closed."""
     try:
-        hub = Hub(hub_config(ctx, snapshot=False))
+        hub = open_hub(hub_config(ctx, snapshot=False))
     except TahalufError as exc:
         fail(exc)
     try:
@@ -79,7 +81,7 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def _prepare_here(config: HubConfig) -> None:
-    hub = Hub(config)
+    hub = open_hub(config)
     try:
         hub.prepare_snapshot()
     finally:
@@ -175,7 +177,7 @@ def member_add(
 ) -> None:
     """Add a member and print its API key (shown once; only its hash is stored)."""
     with _hub(ctx) as hub:
-        member, key = hub.add_member(cli_actor(), name, role)
+        member, key = hub.accounts.add_member(cli_actor(), name, role)
     Console(stderr=True).print(f"member [bold]{member.name}[/] ({', '.join(member.roles)}); its API key:")
     typer.echo(key)
 
@@ -186,7 +188,7 @@ def member_list(
 ) -> None:
     """List members, their roles and whether they are enabled."""
     with _hub(ctx) as hub:
-        members = hub.hubstore.list_members()
+        members = hub.accounts.list_members(cli_actor())
     if json_out:
         for m in members:
             print_json_line(m.to_json())
@@ -199,7 +201,7 @@ def member_list(
 
 def _set_enabled(ctx: typer.Context, name: str, enabled: bool) -> None:
     with _hub(ctx) as hub:
-        hub.set_member_enabled(cli_actor(), name, enabled)
+        hub.accounts.set_enabled(cli_actor(), name, enabled)
     typer.echo(f"member {name} {'enabled' if enabled else 'disabled'}", err=True)
 
 
@@ -219,7 +221,7 @@ def member_enable(ctx: typer.Context, name: str) -> None:
 def key_rotate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Member name.")]) -> None:
     """Revoke all of a member's keys and print a new one (with all the member's roles)."""
     with _hub(ctx) as hub:
-        key = hub.rotate_key(cli_actor(), name)
+        key = hub.accounts.rotate_key(cli_actor(), name)
     typer.echo(key)
 
 
@@ -244,8 +246,8 @@ def audit_verify(
         except ValueError:
             fail(InvalidInput(f"--head {head!r}: expected 'ID HASH' as `tahaluf audit head` prints it, or a hash"))
     with _hub(ctx) as hub:
-        check = hub.hubstore.verify_audit(recorded_head=recorded,
-                                          trusted_keys=[public_key.lower()] if public_key else None)
+        check = hub.audit.verify(cli_actor(), recorded_head=recorded,
+                                 trusted_keys=[public_key.lower()] if public_key else None)
     for p in check.problems:
         typer.echo(f"audit: {p}", err=True)
     if check.problems:
@@ -262,7 +264,7 @@ def audit_head(ctx: typer.Context) -> None:
     """Sign the current head with the hub's key and print it as 'ID HASH' (record it
     elsewhere; `verify --head` checks that it is still in the chain)."""
     with _hub(ctx) as hub:
-        signed = hub.hubstore.sign_head()
+        signed = hub.audit.sign(cli_actor())
     typer.echo(f"{signed.entry_id} {signed.entry_hash}" if signed else "0 -")
 
 
@@ -270,7 +272,7 @@ def audit_head(ctx: typer.Context) -> None:
 def audit_sign(ctx: typer.Context) -> None:
     """Sign the current head with the hub's key (the hub also signs every 100th entry)."""
     with _hub(ctx) as hub:
-        signed = hub.hubstore.sign_head()
+        signed = hub.audit.sign(cli_actor())
     typer.echo(f"signed entry {signed.entry_id} {signed.entry_hash}" if signed else "the audit log is empty",
                err=True)
 
@@ -279,8 +281,9 @@ def audit_sign(ctx: typer.Context) -> None:
 def audit_public_key(ctx: typer.Context) -> None:
     """Print the hub's audit public key (hex; give it to auditors for `verify --public-key`)."""
     with _hub(ctx) as hub:
-        typer.echo(hub.hubstore.key.public_key)
-        typer.echo(f"key file: {hub.hubstore.key.path}", err=True)
+        key = hub.audit.public_key(cli_actor())
+    typer.echo(key.public_key)
+    typer.echo(f"key file: {key.path}", err=True)
 
 
 @audit_app.command("list")
@@ -291,8 +294,9 @@ def audit_list(
 ) -> None:
     """Print audit entries as JSON lines."""
     with _hub(ctx) as hub:
-        for e in hub.hubstore.list_audit(after_id=after, limit=limit):
-            print_json_line(e.to_json())
+        page = hub.audit.entries(cli_actor(), after=after, limit=limit)
+    for e in page.entries:
+        print_json_line(e.to_json())
 
 
 webhooks_app = typer.Typer(help="Deliver webhook calls.", no_args_is_help=True)

@@ -7,20 +7,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tahaluf.access import Capability, Principal
 from tahaluf.banks import (ImportReport, ItemError, NewItem, Provenance, add_items, delete_item, set_item_enabled,
                            set_item_labels, validate_signal)
 from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.labels import LIST_LABELS, merge_labels
-from tahaluf.services.hub import Hub
+from tahaluf.services.audit import AuditService
+from tahaluf.services.banks import BankService
+from tahaluf.services.lookup import LookupService
 from tahaluf.signals.base import Signal
 from tahaluf.signals.url import url_signal
-from tahaluf.storage import ItemRecord
+from tahaluf.storage import ItemRecord, Store
 
-__all__ = ["ItemFilter", "index_signal", "item_json", "list_items", "get_item", "add_signal_items", "update_item",
-           "remove_item"]
+__all__ = ["CurationService", "ItemFilter", "ItemPage", "index_signal", "item_json"]
 
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 
@@ -53,6 +54,13 @@ class ItemFilter:
         self.disputed = disputed
 
 
+class ItemPage(NamedTuple):
+    """One page of items (as JSON objects) and the ``after`` of the next page (None: the last)."""
+
+    items: list[dict[str, Any]]
+    next_after: int | None
+
+
 def item_json(item: ItemRecord, bank_defaults: Mapping[str, Any], *, disputed: bool | None = None,
               with_signals: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
@@ -79,64 +87,6 @@ def _default_matches(defaults: Mapping[str, Any], key: str, value: str) -> bool:
     return have == value
 
 
-def list_items(
-    hub: Hub, actor: Principal, bank: str, flt: ItemFilter, *, after_id: int = 0, limit: int = 100
-) -> tuple[list[dict[str, Any]], int | None]:
-    """One page of items (and the ``after`` of the next page, None on the last)."""
-    actor.require(Capability.READ)
-    limit = max(1, min(limit, hub.config.max_page))
-    view = hub.bank(actor, bank)
-    defaults = view.record.default_labels
-    labels = [(k, v, _default_matches(defaults, k, v)) for k, v in flt.labels]
-    items = hub.store.list_items(
-        view.record.id, after_id=after_id, limit=limit + 1, labels=labels, added_after=flt.added_after,
-        added_before=flt.added_before, enabled=flt.enabled, disputed=flt.disputed,
-    )
-    more = len(items) > limit
-    items = items[:limit]
-    disputed = hub.disputed_items({i.id for i in items})
-    page = [item_json(i, defaults, disputed=i.id in disputed) for i in items]
-    return page, (items[-1].id if more else None)
-
-
-def get_item(hub: Hub, actor: Principal, bank: str, external_id: str) -> dict[str, Any]:
-    actor.require(Capability.READ)
-    view = hub.bank(actor, bank)
-    item = hub.store.get_item(view.record.id, external_id)
-    if item is None:
-        raise NotFound(f"bank {bank!r} has no item {external_id!r}")
-    disputed = item.id in hub.disputed_items({item.id})
-    return item_json(item, view.record.default_labels, disputed=disputed)
-
-
-def add_signal_items(
-    hub: Hub, actor: Principal, bank: str, items: Sequence[NewItem], *, source: str = "api",
-    vocabulary: Any = None,
-) -> ImportReport:
-    """Add items given as signals (validated; bad ones reported by position)."""
-    view = hub.bank_for_change(actor, bank)
-    prov = Provenance(actor.name, source)
-    good: list[NewItem] = []
-    positions: list[int] = []
-    refused: list[ItemError] = []
-    for number, item in enumerate(items, 1):
-        try:
-            signals = [index_signal(s) for s in item.signals]
-        except InvalidInput as exc:
-            refused.append(ItemError(number, item.external_id, exc.message))
-            continue
-        good.append(NewItem(item.external_id, signals, item.labels, item.provenance or prov, item.enabled))
-        positions.append(number)
-    with hub.change():
-        report = add_items(hub.store, view.record, good, added_by=actor.name, vocabulary=vocabulary)
-        report = _renumbered(report, positions, refused)
-        hub.audit(actor, "item.add", f"bank:{bank}", {
-            "imported": report.imported, "duplicates": report.duplicates, "errors": report.error_count,
-            "external_ids": [i.external_id for i in items][:100],
-        })
-    return report
-
-
 def index_signal(signal: Signal) -> Signal:
     """A signal as a bank stores it, checked: a URL becomes its hash (as in lookups) and a
     text post its sketch; InvalidInput if the indexes could not load it (see
@@ -159,42 +109,110 @@ def _renumbered(report: ImportReport, positions: Sequence[int], refused: Sequenc
     return out
 
 
-def add_content_item(
-    hub: Hub, actor: Principal, bank: str, external_id: str, signals: Sequence[Signal],
-    labels: Mapping[str, Any], *, vocabulary: Any = None,
-) -> ImportReport:
-    """Add uploaded content as one item, unless the bank already holds the same
-    content (SHA-256) under another external id: then a duplicate naming it."""
-    view = hub.bank_for_change(actor, bank)
-    digest = next((s.value for s in signals if s.type == "sha256"), None)
-    if digest is not None:
-        earlier = hub.store.items_with_signal(view.record.id, "sha256", [digest]).get(digest)
-        if earlier is not None and earlier != external_id:
-            return ImportReport(duplicates=1, same_content=[(external_id, earlier)])
-    return add_signal_items(hub, actor, bank, [NewItem(external_id, list(signals), dict(labels))],
-                            source="api upload", vocabulary=vocabulary)
+class CurationService:
+    """A bank's items, for members: every change checked against the caller's roles and
+    the bank's owner, and audited."""
 
+    def __init__(self, store: Store, banks: BankService, audit: AuditService, lookup: LookupService,
+                 vocabulary: Any, max_page: int) -> None:
+        self.store = store
+        self.banks = banks
+        self.audit = audit
+        self.lookup = lookup
+        self.vocabulary = vocabulary
+        self.max_page = max_page
 
-def update_item(
-    hub: Hub, actor: Principal, bank: str, external_id: str, *, labels: Mapping[str, Any] | None = None,
-    enabled: bool | None = None, vocabulary: Any = None,
-) -> dict[str, Any]:
-    view = hub.bank_for_change(actor, bank)
-    details: dict[str, Any] = {}
-    with hub.change():
-        if labels is not None:
-            set_item_labels(hub.store, view.record, external_id, labels, vocabulary=vocabulary)
-            details["labels"] = dict(labels)
-        if enabled is not None:
-            set_item_enabled(hub.store, view.record, external_id, enabled)
-            details["enabled"] = enabled
-        if details:
-            hub.audit(actor, "item.update", f"bank:{bank}/item:{external_id}", details)
-    return get_item(hub, actor, bank, external_id)
+    def list_items(
+        self, actor: Principal, bank: str, flt: ItemFilter, *, after_id: int = 0, limit: int = 100
+    ) -> ItemPage:
+        """One page of items (and the ``after`` of the next page, None on the last)."""
+        actor.require(Capability.READ)
+        limit = max(1, min(limit, self.max_page))
+        view = self.banks.get(actor, bank)
+        defaults = view.record.default_labels
+        labels = [(k, v, _default_matches(defaults, k, v)) for k, v in flt.labels]
+        items = self.store.list_items(
+            view.record.id, after_id=after_id, limit=limit + 1, labels=labels, added_after=flt.added_after,
+            added_before=flt.added_before, enabled=flt.enabled, disputed=flt.disputed,
+        )
+        more = len(items) > limit
+        items = items[:limit]
+        disputed = self.lookup.disputed_items({i.id for i in items})
+        page = [item_json(i, defaults, disputed=i.id in disputed) for i in items]
+        return ItemPage(page, items[-1].id if more else None)
 
+    def get_item(self, actor: Principal, bank: str, external_id: str) -> dict[str, Any]:
+        actor.require(Capability.READ)
+        view = self.banks.get(actor, bank)
+        item = self.store.get_item(view.record.id, external_id)
+        if item is None:
+            raise NotFound(f"bank {bank!r} has no item {external_id!r}")
+        disputed = item.id in self.lookup.disputed_items({item.id})
+        return item_json(item, view.record.default_labels, disputed=disputed)
 
-def remove_item(hub: Hub, actor: Principal, bank: str, external_id: str) -> None:
-    view = hub.bank_for_change(actor, bank)
-    with hub.change():
-        delete_item(hub.store, view.record, external_id)
-        hub.audit(actor, "item.delete", f"bank:{bank}/item:{external_id}")
+    def add_signal_items(
+        self, actor: Principal, bank: str, items: Sequence[NewItem], *, source: str = "api",
+        vocabulary: Any = None,
+    ) -> ImportReport:
+        """Add items given as signals (validated; bad ones reported by position)."""
+        view = self.banks.for_change(actor, bank)
+        prov = Provenance(actor.name, source)
+        good: list[NewItem] = []
+        positions: list[int] = []
+        refused: list[ItemError] = []
+        for number, item in enumerate(items, 1):
+            try:
+                signals = [index_signal(s) for s in item.signals]
+            except InvalidInput as exc:
+                refused.append(ItemError(number, item.external_id, exc.message))
+                continue
+            good.append(NewItem(item.external_id, signals, item.labels, item.provenance or prov, item.enabled))
+            positions.append(number)
+        with self.audit.change():
+            report = add_items(self.store, view.record, good, added_by=actor.name,
+                               vocabulary=vocabulary or self.vocabulary)
+            report = _renumbered(report, positions, refused)
+            self.audit.append(actor, "item.add", f"bank:{bank}", {
+                "imported": report.imported, "duplicates": report.duplicates, "errors": report.error_count,
+                "external_ids": [i.external_id for i in items][:100],
+            })
+        return report
+
+    def add_content_item(
+        self, actor: Principal, bank: str, external_id: str, signals: Sequence[Signal],
+        labels: Mapping[str, Any], *, vocabulary: Any = None,
+    ) -> ImportReport:
+        """Add uploaded content as one item, unless the bank already holds the same
+        content (SHA-256) under another external id: then a duplicate naming it."""
+        view = self.banks.for_change(actor, bank)
+        digest = next((s.value for s in signals if s.type == "sha256"), None)
+        if digest is not None:
+            earlier = self.store.items_with_signal(view.record.id, "sha256", [digest]).get(digest)
+            if earlier is not None and earlier != external_id:
+                return ImportReport(duplicates=1, same_content=[(external_id, earlier)])
+        return self.add_signal_items(actor, bank, [NewItem(external_id, list(signals), dict(labels))],
+                                     source="api upload", vocabulary=vocabulary or self.vocabulary)
+
+    def update_item(
+        self, actor: Principal, bank: str, external_id: str, *, labels: Mapping[str, Any] | None = None,
+        enabled: bool | None = None, vocabulary: Any = None,
+    ) -> dict[str, Any]:
+        view = self.banks.for_change(actor, bank)
+        details: dict[str, Any] = {}
+        with self.audit.change():
+            if labels is not None:
+                set_item_labels(self.store, view.record, external_id, labels,
+                                vocabulary=vocabulary or self.vocabulary)
+                details["labels"] = dict(labels)
+            if enabled is not None:
+                set_item_enabled(self.store, view.record, external_id, enabled)
+                details["enabled"] = enabled
+            if details:
+                self.audit.append(actor, "item.update", f"bank:{bank}/item:{external_id}", details)
+        return self.get_item(actor, bank, external_id)
+
+    def remove_item(self, actor: Principal, bank: str, external_id: str) -> None:
+        view = self.banks.for_change(actor, bank)
+        with self.audit.change():
+            delete_item(self.store, view.record, external_id)
+            self.audit.append(actor, "item.delete", f"bank:{bank}/item:{external_id}")

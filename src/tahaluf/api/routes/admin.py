@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from tahaluf.access import ORG_NAME_PATTERN, ROLES, Capability, Principal
 from tahaluf.api.deps import get_hub, principal, require
 from tahaluf.api.routes.common import Strict, make_router
-from tahaluf.services import accounts
-from tahaluf.services.hub import SETTINGS, Hub
+from tahaluf.services.accounts import MAX_LABEL
+from tahaluf.services.hub import Hub
 
 router = make_router("admin")
 _admin = require(Capability.ADMIN)
@@ -37,7 +37,7 @@ class KeyIn(Strict):
     roles: list[Role] | None = Field(None, min_length=1, max_length=len(ROLES),
                                      description="a subset of the member's roles (omitted: all of them, "
                                                  "following role changes)")
-    label: str | None = Field(None, min_length=1, max_length=accounts.MAX_LABEL, description="what the key is for")
+    label: str | None = Field(None, min_length=1, max_length=MAX_LABEL, description="what the key is for")
 
 
 class KeyInfoOut(BaseModel):
@@ -138,43 +138,43 @@ class Directory(BaseModel):
 
 @router.get("/directory", summary="The names of every member (for sharing banks)", response_model=Directory)
 async def directory(who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse({"members": hub.directory(who)})
+    return JSONResponse({"members": hub.accounts.directory(who)})
 
 
 @router.get("/members", summary="Every member", response_model=MemberList)
 async def list_members(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse({"members": [m.to_json() for m in hub.hubstore.list_members()]})
+    return JSONResponse({"members": [m.to_json() for m in hub.accounts.list_members(who)]})
 
 
 @router.post("/members", summary="Add a member; returns its API key once", status_code=201,
              response_model=MemberWithKey)
 async def add_member(body: MemberIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    member, key = hub.add_member(who, body.name, body.roles)
+    member, key = hub.accounts.add_member(who, body.name, body.roles)
     return JSONResponse({**member.to_json(), "api_key": key}, status_code=201)
 
 
 @router.post("/members/{name}/disable", summary="Disable a member (its keys stop working)",
              response_model=MemberOut)
 async def disable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(hub.set_member_enabled(who, name, False).to_json())
+    return JSONResponse(hub.accounts.set_enabled(who, name, False).to_json())
 
 
 @router.post("/members/{name}/enable", summary="Enable a member again", response_model=MemberOut)
 async def enable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(hub.set_member_enabled(who, name, True).to_json())
+    return JSONResponse(hub.accounts.set_enabled(who, name, True).to_json())
 
 
 @router.post("/members/{name}/key", summary="Rotate a member's key (admins, or the member itself)",
              response_model=KeyOut)
 async def rotate_key(name: str, who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    key = hub.rotate_key(who, name)
+    key = hub.accounts.rotate_key(who, name)
     return JSONResponse({"name": name, "api_key": key})
 
 
 @router.put("/members/{name}/roles", summary="Change a member's roles", response_model=MemberOut)
 def set_roles(name: str, body: RolesIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)
               ) -> JSONResponse:
-    return JSONResponse(accounts.set_member_roles(hub, who, name, body.roles).to_json())
+    return JSONResponse(hub.accounts.set_roles(who, name, body.roles).to_json())
 
 
 @router.delete("/members/{name}", summary="Remove a member (refused while it owns banks)",
@@ -185,19 +185,19 @@ def remove_member(
                                                    description="member to give its banks to")] = None,
     who: Principal = Depends(_admin), hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    return JSONResponse(accounts.remove_member(hub, who, name, transfer_banks_to=transfer_banks_to))
+    return JSONResponse(hub.accounts.remove(who, name, transfer_banks_to=transfer_banks_to))
 
 
 @router.get("/members/{name}/keys", summary="A member's keys (prefixes only)", response_model=KeyList)
 def list_keys(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    member, keys = accounts.list_keys(hub, who, name)
+    member, keys = hub.accounts.list_keys(who, name)
     return JSONResponse({"member": member.name, "keys": [k.to_json(member) for k in keys]})
 
 
 @router.post("/members/{name}/keys", summary="Give a member another key; returns it once", status_code=201,
              response_model=NewKeyOut)
 def add_key(name: str, body: KeyIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    member, info, key = accounts.add_key(hub, who, name, body.roles, body.label)
+    member, info, key = hub.accounts.add_key(who, name, body.roles, body.label)
     return JSONResponse({**info.to_json(member), "api_key": key}, status_code=201)
 
 
@@ -205,19 +205,20 @@ def add_key(name: str, body: KeyIn, who: Principal = Depends(_admin), hub: Hub =
              response_model=KeyInfoOut)
 def revoke_key(name: str, key: Annotated[str, Path(min_length=1, max_length=64)], who: Principal = Depends(_admin),
                hub: Hub = Depends(get_hub)) -> JSONResponse:
-    member, info = accounts.revoke_key(hub, who, name, key)
+    member, info = hub.accounts.revoke_key(who, name, key)
     return JSONResponse(info.to_json(member))
 
 
 @router.get("/settings", summary="Hub policies", response_model=SettingsOut)
 async def get_settings(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse({"settings": hub.settings(fresh=True), "help": {n: s.help for n, s in SETTINGS.items()}})
+    view = hub.settings.show(who)
+    return JSONResponse({"settings": view.values, "help": view.help})
 
 
 @router.put("/settings", summary="Change hub policies", response_model=SettingsOut)
 async def put_settings(body: SettingsIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    values = hub.update_settings(who, body.settings)
-    return JSONResponse({"settings": values, "help": {n: s.help for n, s in SETTINGS.items()}})
+    view = hub.settings.update(who, body.settings)
+    return JSONResponse({"settings": view.values, "help": view.help})
 
 
 @router.get("/audit", summary="Audit log entries in order", response_model=AuditOut)
@@ -229,17 +230,14 @@ async def audit(
     who: Principal = Depends(_admin),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    limit = min(limit, hub.config.max_page)
-    entries = hub.hubstore.list_audit(after_id=after, limit=limit + 1, actor=actor, action=action)
-    more = len(entries) > limit
-    entries = entries[:limit]
-    return JSONResponse({"entries": [e.to_json() for e in entries],
-                         "next_after": entries[-1].id if more else None})
+    page = hub.audit.entries(who, after=after, limit=min(limit, hub.config.max_page), actor_name=actor,
+                             action=action)
+    return JSONResponse({"entries": [e.to_json() for e in page.entries], "next_after": page.next_after})
 
 
 @router.get("/audit/verify", summary="Check the audit chain", response_model=AuditVerifyOut)
 async def audit_verify(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    check = hub.hubstore.verify_audit()
+    check = hub.audit.verify(who)
     head = check.last.hash if check.last else None
     return JSONResponse({"ok": not check.problems, "entries": check.entries, "head": head,
                          "signed_heads": check.signed_heads, "last_signed": check.last_signed,

@@ -13,10 +13,10 @@ from tahaluf import jsonbound
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
 from tahaluf.api.routes.common import SignalIn, Strict, make_router
-from tahaluf.api.routes.matching import hash_upload, _content_error
-from tahaluf.banks import ImportReport, NewItem, bank_stats
+from tahaluf.api.uploads import content_error, hash_upload
+from tahaluf.banks import ImportReport, NewItem
 from tahaluf.errors import InvalidInput
-from tahaluf.services import accounts, curation
+from tahaluf.services.curation import ItemFilter
 from tahaluf.services.banking import bank_signals_of
 from tahaluf.services.hashing import HashOptions
 from tahaluf.services.hub import Hub
@@ -121,13 +121,13 @@ def _report(report: ImportReport) -> dict[str, Any]:
 
 @router.get("/banks", summary="Banks this member may see", response_model=BankList)
 async def list_banks(who: Principal = Depends(_reader), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse({"banks": [v.to_json() for v in hub.visible_banks(who)]})
+    return JSONResponse({"banks": [v.to_json() for v in hub.banks.visible(who)]})
 
 
 @router.post("/banks", summary="Create a bank (owned by the calling member)", status_code=201,
              response_model=BankOut)
 async def create_bank(body: BankIn, who: Principal = Depends(_curator), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    view = hub.create_bank(who, body.name, body.kind, body.labels, visibility=body.visibility,
+    view = hub.banks.create(who, body.name, body.kind, body.labels, visibility=body.visibility,
                            shared_with=body.shared_with, signal_types=body.signal_types,
                            pdq_max_distance=body.pdq_max_distance, vocabulary=hub.vocabulary)
     return JSONResponse(view.to_json(), status_code=201)
@@ -135,25 +135,22 @@ async def create_bank(body: BankIn, who: Principal = Depends(_curator), hub: Hub
 
 @router.get("/banks/{name}", summary="One bank, with item counts", response_model=BankOut)
 async def show_bank(name: str, who: Principal = Depends(_reader), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    view = hub.bank(who, name)
-    out = view.to_json()
-    out["counts"] = bank_stats(hub.store, view.record)
-    return JSONResponse(out)
+    return JSONResponse(hub.banks.show(who, name).to_json())
 
 
 @router.patch("/banks/{name}", summary="Change a bank's labels, sharing or threshold", response_model=BankOut)
 async def update_bank(name: str, body: BankPatch, who: Principal = Depends(_curator),
                       hub: Hub = Depends(get_hub)) -> JSONResponse:
-    view = hub.update_bank(who, name, labels=body.labels, visibility=body.visibility,
-                           shared_with=body.shared_with, pdq_max_distance=body.pdq_max_distance,
-                           vocabulary=hub.vocabulary)
+    view = hub.banks.update(who, name, labels=body.labels, visibility=body.visibility,
+                            shared_with=body.shared_with, pdq_max_distance=body.pdq_max_distance,
+                            vocabulary=hub.vocabulary)
     return JSONResponse(view.to_json())
 
 
 @router.delete("/banks/{name}", summary="Delete a bank and its items", status_code=204,
                response_class=Response)
 async def delete_bank(name: str, who: Principal = Depends(_curator), hub: Hub = Depends(get_hub)) -> Response:
-    hub.delete_bank(who, name)
+    hub.banks.delete(who, name)
     return Response(status_code=204)
 
 
@@ -167,8 +164,8 @@ def transfer_bank(
     body: Annotated[TransferIn, Body(openapi_examples={"to another member": {"value": {"to": "ngo-b"}}})],
     who: Principal = Depends(_admin), hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    moved = accounts.transfer_bank(hub, who, name, body.to)
-    return JSONResponse(hub.bank(who, moved["bank"]).to_json())
+    moved = hub.banks.transfer(who, name, body.to)
+    return JSONResponse(hub.banks.get(who, moved.bank).to_json())
 
 
 @router.get("/banks/{name}/items", summary="A page of a bank's items, filtered", response_model=ItemPage)
@@ -185,9 +182,9 @@ async def list_items(
     who: Principal = Depends(_reader),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    flt = curation.ItemFilter(label or [], entity=entity, added_after=added_after, added_before=added_before,
+    flt = ItemFilter(label or [], entity=entity, added_after=added_after, added_before=added_before,
                               enabled=enabled, disputed=disputed)
-    page, next_after = curation.list_items(hub, who, name, flt, after_id=after, limit=limit)
+    page, next_after = hub.curation.list_items(who, name, flt, after_id=after, limit=limit)
     return JSONResponse({"items": page, "next_after": next_after})
 
 
@@ -197,7 +194,7 @@ async def add_items(name: str, body: ItemsIn, who: Principal = Depends(_curator)
     if len(body.items) > hub.config.max_batch:
         raise InvalidInput(f"{len(body.items)} items in one request; the limit is {hub.config.max_batch}")
     items = [NewItem(i.external_id, [Signal(s.type, s.value) for s in i.signals], i.labels) for i in body.items]
-    report = curation.add_signal_items(hub, who, name, items, vocabulary=hub.vocabulary)
+    report = hub.curation.add_signal_items(who, name, items, vocabulary=hub.vocabulary)
     return JSONResponse(_report(report))
 
 
@@ -217,11 +214,11 @@ async def add_content(
         raise InvalidInput("labels must be a JSON object") from None
     if not isinstance(parsed, dict):
         raise InvalidInput("labels must be a JSON object")
-    hub.bank_for_change(who, name)  # refuse before hashing
+    hub.banks.for_change(who, name)  # refuse before hashing
     result = await hash_upload(hub, file, HashOptions(bank_crops=True))
     if result.error:
-        raise _content_error(result)
-    report = curation.add_content_item(hub, who, name, external_id, bank_signals_of(result), parsed,
+        raise content_error(result)
+    report = hub.curation.add_content_item(who, name, external_id, bank_signals_of(result), parsed,
                                        vocabulary=hub.vocabulary)
     return JSONResponse(_report(report))
 
@@ -229,14 +226,14 @@ async def add_content(
 @router.get("/banks/{name}/items/{external_id:path}", summary="One item", response_model=ItemOut)
 async def show_item(name: str, external_id: str, who: Principal = Depends(_reader),
                     hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(curation.get_item(hub, who, name, external_id))
+    return JSONResponse(hub.curation.get_item(who, name, external_id))
 
 
 @router.patch("/banks/{name}/items/{external_id:path}", summary="Change an item's labels or enable it",
               response_model=ItemOut)
 async def update_item(name: str, external_id: str, body: ItemPatch, who: Principal = Depends(_curator),
                       hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(curation.update_item(hub, who, name, external_id, labels=body.labels,
+    return JSONResponse(hub.curation.update_item(who, name, external_id, labels=body.labels,
                                              enabled=body.enabled, vocabulary=hub.vocabulary))
 
 
@@ -244,5 +241,5 @@ async def update_item(name: str, external_id: str, body: ItemPatch, who: Princip
                response_class=Response)
 async def delete_item(name: str, external_id: str, who: Principal = Depends(_curator),
                       hub: Hub = Depends(get_hub)) -> Response:
-    curation.remove_item(hub, who, name, external_id)
+    hub.curation.remove_item(who, name, external_id)
     return Response(status_code=204)

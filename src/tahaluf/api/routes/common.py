@@ -1,22 +1,16 @@
-"""Shared pieces of the /v1 routers: the router factory, signal bodies, uploads."""
+"""Shared pieces of the /v1 routers: the router factory and request bodies (uploads: :mod:`tahaluf.api.uploads`)."""
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
-from fastapi import APIRouter, UploadFile
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tahaluf.api.errors import ERROR_RESPONSES
-from tahaluf.errors import ContentTooLarge
 
-__all__ = ["make_router", "Strict", "SignalIn", "SIGNAL_TYPE", "upload_path"]
+__all__ = ["make_router", "Strict", "SignalIn", "SIGNAL_TYPE"]
 
 SIGNAL_TYPE = Literal["pdq", "md5", "sha256", "url", "url_md5", "text", "vpdq"]
 
@@ -61,33 +55,3 @@ class SignalIn(Strict):
     value: str = Field(min_length=1, max_length=2_000_000,
                        description="hex for pdq/md5/sha256, a URL or its hash for url, "
                        "the post itself or a t1: sketch for text, tahaluf/pytx JSON for vpdq")
-
-
-
-_SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
-
-
-@contextmanager
-def upload_path(upload: UploadFile, max_bytes: int) -> Iterator[str]:
-    """Write an upload to a temporary file (keeping a safe suffix for type checks)."""
-    suffix = os.path.splitext(upload.filename or "")[1]
-    suffix = suffix if _SAFE_SUFFIX.match(suffix) else ""
-    fd, path = tempfile.mkstemp(prefix="tahaluf-upload-", suffix=suffix)
-    try:
-        written = 0
-        with os.fdopen(fd, "wb") as out:
-            while True:
-                chunk = upload.file.read(1 << 20)
-                if not chunk:
-                    break
-                written += len(chunk)
-                if written > max_bytes:
-                    raise ContentTooLarge(f"upload over the limit of {max_bytes:,} bytes")
-                out.write(chunk)
-        yield path
-    finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-

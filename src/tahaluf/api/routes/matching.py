@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, File, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
-from tahaluf.api.routes.common import SIGNAL_TYPE, SignalIn, Strict, make_router, upload_path
+from tahaluf.api.routes.common import SIGNAL_TYPE, SignalIn, Strict, make_router
+from tahaluf.api.uploads import content_error, hash_upload
 from tahaluf.banks import validate_signal
-from tahaluf.errors import InvalidInput, StorageError, TahalufError
-from tahaluf.services.hashing import HashOptions, HashResult, InputItem, hash_item, hash_text
+from tahaluf.errors import InvalidInput
+from tahaluf.services.hashing import HashOptions, hash_text
 from tahaluf.services.hub import Hub
+from tahaluf.services.lookup import LookupEntry
 from tahaluf.services.scanning import ScanResult, lookup_signal
 from tahaluf.signals.base import Signal
 
@@ -67,29 +67,11 @@ class HashOut(BaseModel):
     error: str | None = None
 
 
-def _ready(hub: Hub) -> None:
-    if not hub.ready:
-        raise StorageError("the hub is still loading its indexes; retry shortly (see /health/ready)")
-
-
 def match_results(hub: Hub, who: Principal, entries: list[tuple[ScanResult, list[Signal]]],
-                  exclude_disputed: bool | None, request: Request) -> list[ScanResult]:
-    """Match prepared entries (errors already set stay unmatched), then hand them to review hooks."""
-    _ready(hub)
-    found = hub.match(who, [sigs for _, sigs in entries], exclude_disputed=exclude_disputed)
-    out = []
-    for (res, sigs), matches in zip(entries, found):
-        res.matches = matches
-        res.signals = sigs
-        out.append(res)
-    for hook in getattr(request.app.state, "match_hooks", ()):
-        try:
-            hook(hub, who, out)
-        except TahalufError as exc:  # queueing a review must never fail the lookup itself
-            log.warning("match hook %s failed: %s", getattr(hook, "__name__", hook), exc.message)
-    for res in out:  # hooks store the banks' keys; the caller is shown its names for them
-        res.matches = hub.label_matches(who, res.matches)
-    return out
+                  exclude_disputed: bool | None) -> list[ScanResult]:
+    """Look the prepared entries up (errors already set stay unmatched; hooks run in the service)."""
+    return hub.lookup.lookup(who, [LookupEntry(res, sigs) for res, sigs in entries],
+                             exclude_disputed=exclude_disputed)
 
 
 def _lookup_entry(signal_type: str, value: str) -> tuple[ScanResult, Signal | None]:
@@ -115,7 +97,7 @@ async def lookup_one(
     res, sig = _lookup_entry(type, value)
     if sig is None:
         raise InvalidInput(res.error or "invalid value")
-    [done] = match_results(hub, who, [(res, [sig])], exclude_disputed, request)
+    [done] = match_results(hub, who, [(res, [sig])], exclude_disputed)
     return JSONResponse(done.to_json())
 
 
@@ -136,7 +118,7 @@ async def lookup_batch(
     if bad:
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
         raise InvalidInput("; ".join(bad[:3]) + more)
-    done = match_results(hub, who, entries, body.exclude_disputed, request)
+    done = match_results(hub, who, entries, body.exclude_disputed)
     return JSONResponse({"results": [r.to_json() for r in done]})
 
 
@@ -148,26 +130,8 @@ async def lookup_text(
     if result.error:
         raise InvalidInput(result.error)
     res = ScanResult(body.text[:80], "text", text=body.text[:2000])
-    [done] = match_results(hub, who, [(res, result.signals)], body.exclude_disputed, request)
+    [done] = match_results(hub, who, [(res, result.signals)], body.exclude_disputed)
     return JSONResponse(done.to_json())
-
-
-async def hash_upload(hub: Hub, file: UploadFile, opts: HashOptions) -> HashResult:
-    # a request must not hold a worker thread for the CLI's 300 s video or 120 s PDF budget
-    limit_s = hub.config.upload_timeout_s
-    opts = replace(opts, video_timeout_s=min(opts.video_timeout_s, limit_s),
-                   pdf_timeout_s=min(opts.pdf_timeout_s, limit_s))
-
-    def work() -> HashResult:
-        with upload_path(file, hub.config.max_request_bytes) as path:
-            results = hash_item(InputItem("file", path), opts)
-        if len(results) != 1:
-            raise InvalidInput("upload one photo, video, PDF or text file (not a JSONL batch)")
-        result = results[0]
-        result.path = file.filename or "upload"
-        return result
-
-    return await run_in_threadpool(work)
 
 
 @router.post("/lookup/content", summary="Upload content and look it up", response_model=LookupResult)
@@ -180,18 +144,10 @@ async def lookup_content(
 ) -> JSONResponse:
     result = await hash_upload(hub, file, HashOptions(trim_borders=True))
     if result.error:
-        raise _content_error(result)
+        raise content_error(result)
     res = ScanResult(result.path or "upload", result.content_type, text=result.text)
-    [done] = match_results(hub, who, [(res, result.signals)], exclude_disputed, request)
+    [done] = match_results(hub, who, [(res, result.signals)], exclude_disputed)
     return JSONResponse(done.to_json())
-
-
-def _content_error(result: HashResult) -> TahalufError:
-    from tahaluf import errors
-
-    by_code = {cls.code: cls for cls in (errors.UnsupportedContent, errors.ContentTooLarge, errors.DecodeError,
-                                         errors.Timeout)}
-    return by_code.get(result.error_code or "", InvalidInput)(result.error or "cannot hash this content")
 
 
 @router.post("/hash", summary="Upload content and get its signals", response_model=HashOut)
@@ -202,7 +158,7 @@ async def hash_content(
 ) -> JSONResponse:
     result = await hash_upload(hub, file, HashOptions())
     if result.error:
-        raise _content_error(result)
+        raise content_error(result)
     return JSONResponse({"content_type": result.content_type, "signals": [s.to_json() for s in result.signals],
                          "error": None})
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, model_validator
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
 from tahaluf.api.routes.common import Strict, make_router
-from tahaluf.api.routes.matching import _content_error, hash_upload
+from tahaluf.api.uploads import content_error as _content_error, hash_upload
 from tahaluf.services import reviews
 from tahaluf.services.hashing import HashOptions
 from tahaluf.services.hub import Hub
