@@ -24,6 +24,7 @@ from tahaluf.api import metrics
 from tahaluf.api.deps import RateLimiter
 from tahaluf.api.docs_ui import install_docs
 from tahaluf.api.errors import error_response, install_error_handlers
+from tahaluf.api.routes import register_routes
 from tahaluf.errors import TahalufError
 from tahaluf.bootstrap import open_hub
 from tahaluf.config import HubConfig
@@ -234,9 +235,7 @@ def create_app(config: HubConfig | None = None, *, hub: Hub | None = None, load:
     async def prometheus() -> Response:
         return metrics.render(hub)
 
-    from tahaluf.api.routes import register_routes
-
-    register_routes(app)
+    register_routes(app, config.routers)
     return app
 
 

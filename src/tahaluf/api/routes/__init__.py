@@ -1,15 +1,30 @@
-"""The /v1 routers, one module per area (each can be switched on separately)."""
+"""The /v1 routers, one module per area, each switched on by configuration
+(``HubConfig.routers``, ``TAHALUF_ROUTERS``): a router left out answers 404
+and is absent from /openapi.json."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
 
-__all__ = ["register_routes"]
+from tahaluf.api.routes import admin, banks, feedback, matching, reviews, webhooks
+from tahaluf.config import ROUTER_AREAS
+
+__all__ = ["register_routes", "ROUTERS"]
+
+#: area name (see :data:`tahaluf.config.ROUTER_AREAS`) -> its router
+ROUTERS = {
+    "matching": matching.router,
+    "banks": banks.router,
+    "admin": admin.router,
+    "reviews": reviews.router,
+    "feedback": feedback.router,
+    "webhooks": webhooks.router,
+}
 
 
-def register_routes(app: FastAPI) -> None:
-    from tahaluf.api.routes import admin, banks, feedback, matching, reviews, webhooks
-
-    for module in (matching, banks, admin, reviews, feedback, webhooks):
-        app.include_router(module.router, prefix="/v1")
-    app.state.match_hooks = [*getattr(app.state, "match_hooks", []), *reviews.MATCH_HOOKS]
+def register_routes(app: FastAPI, areas: Sequence[str] = ROUTER_AREAS) -> None:
+    for area in ROUTER_AREAS:
+        if area in areas:
+            app.include_router(ROUTERS[area], prefix="/v1")
