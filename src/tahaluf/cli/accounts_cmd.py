@@ -18,6 +18,8 @@ from rich.table import Table
 from tahaluf.access import ROLES
 from tahaluf.cli.hub_cmd import _hub, cli_actor, key_app, member_app
 from tahaluf.cli.output import print_json_line
+from tahaluf.wire import dump
+from tahaluf.wire.accounts import key_info_out
 
 __all__ = ["register"]
 
@@ -80,7 +82,7 @@ def key_list(
         member, keys = hub.accounts.list_keys(cli_actor(), name)
     if json_out:
         for k in keys:
-            print_json_line(k.to_json(member))
+            print_json_line(dump(key_info_out(k, member)))
         return
     table = Table("id", "prefix", "label", "roles", "last used", "revoked")
     for k in keys:

@@ -25,6 +25,9 @@ from rich.table import Table
 from tahaluf import banks
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.labels import LabelVocabulary, default_vocabulary, load_vocabulary, parse_label_args
+from tahaluf.bootstrap import open_hub
+from tahaluf.cli.hub_cmd import cli_actor, hub_config
+from tahaluf.services.hub import Hub
 from tahaluf.storage import Store, open_store
 
 __all__ = ["bank_app", "get_store"]
@@ -86,12 +89,14 @@ def _store(ctx: typer.Context) -> Iterator[Store]:
         store.close()
 
 
-def _audit(store: Store, action: str, target: str, details: dict[str, Any] | None = None) -> None:
-    """Record a change made from the command line in the hub's audit log."""
-    from tahaluf.cli.hub_cmd import cli_actor
-    from tahaluf.storage.repository.hub_sql import HubStore
-
-    HubStore(store).append_audit(cli_actor(), action, target, details or {})
+@contextmanager
+def _hub(ctx: typer.Context) -> Iterator[Hub]:
+    """The hub's services over the command's database (always closed)."""
+    hub = open_hub(hub_config(ctx, snapshot=False))
+    try:
+        yield hub
+    finally:
+        hub.close()
 
 
 class Visibility(str, Enum):
@@ -131,17 +136,10 @@ def create(
     ] = None,
 ) -> None:
     """Create a bank."""
-    from tahaluf.storage.repository.hub_sql import HubStore
-
     labels = parse_label_args(label or [])
-    with _store(ctx) as store:
-        if owner is not None and HubStore(store).get_member(owner) is None:
-            raise InvalidInput(f"no member named {owner!r} (see `tahaluf member list`)")
-        with store.transaction():  # the bank and its audit entry commit together
-            bank = banks.create_bank(store, name, kind.value, labels, pdq_max_distance=pdq_max_distance,
-                                     vocabulary=get_vocabulary(ctx), owner=owner, visibility=visibility.value)
-            _audit(store, "bank.create", f"bank:{name}", {"kind": kind.value, "visibility": visibility.value,
-                                                           "owner": owner})
+    with _hub(ctx) as hub:
+        bank = hub.banks.create_as_operator(cli_actor(), name, kind.value, labels, owner=owner,
+                                            visibility=visibility.value, pdq_max_distance=pdq_max_distance)
     typer.echo(f"created {bank.kind} bank {bank.name}")
 
 
@@ -199,13 +197,11 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a bank and all its items."""
-    with _store(ctx) as store:
-        bank = banks.get_bank(store, name)
+    with _hub(ctx) as hub:
+        bank = hub.banks.stored(name)
         if not yes and not typer.confirm(f"Delete bank {bank.name} and all its items?", err=True):
             raise InvalidInput("not deleted (confirm, or pass --yes)")
-        with store.transaction():
-            banks.delete_bank(store, bank)
-            _audit(store, "bank.delete", f"bank:{name}")
+        hub.banks.delete(cli_actor(), name)
     typer.echo(f"deleted bank {name}")
 
 
@@ -233,7 +229,6 @@ def add(
     in the database for scan reports (not exported, never shared) unless --no-previews.
     """
     from tahaluf.cli.hash_cmd import expand_paths
-    from tahaluf.cli.hub_cmd import cli_actor
     from tahaluf.services.banking import add_content, audited_batches
     from tahaluf.services.hashing import HashOptions, iter_inputs
     from tahaluf.services.parallel import default_jobs
@@ -267,10 +262,8 @@ ItemArg = Annotated[str, typer.Argument(help="The item's external id (the file n
 
 def _set_enabled(ctx: typer.Context, name: str, item: str, enabled: bool) -> None:
     word = "enabled" if enabled else "disabled"
-    with _store(ctx) as store, store.transaction():
-        changed = banks.set_item_enabled(store, name, item, enabled)
-        if changed:
-            _audit(store, "item.update", f"bank:{name}/item:{item}", {"enabled": enabled})
+    with _hub(ctx) as hub:
+        changed = hub.curation.operator_set_enabled(cli_actor(), name, item, enabled)
     typer.echo(f"{word} {item}" if changed else f"{item} was already {word}")
 
 
@@ -292,9 +285,8 @@ def enable(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank na
 @_handles_errors
 def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")], item: ItemArg) -> None:
     """Delete one item and its signals from a bank."""
-    with _store(ctx) as store, store.transaction():
-        banks.delete_item(store, name, item)
-        _audit(store, "item.delete", f"bank:{name}/item:{item}")
+    with _hub(ctx) as hub:
+        hub.curation.operator_remove(cli_actor(), name, item)
     typer.echo(f"removed {item}")
 
 
@@ -308,9 +300,8 @@ def label_item(
 ) -> None:
     """Replace one item's own labels (the bank's default labels still apply)."""
     labels = parse_label_args(label or [])
-    with _store(ctx) as store, store.transaction():
-        banks.set_item_labels(store, name, item, labels, vocabulary=get_vocabulary(ctx))
-        _audit(store, "item.update", f"bank:{name}/item:{item}", {"labels": labels})
+    with _hub(ctx) as hub:
+        hub.curation.operator_relabel(cli_actor(), name, item, labels)
     typer.echo(f"labelled {item}")
 
 
@@ -348,7 +339,6 @@ def import_(
     labels, threshold, visibility, owner and shares when those members exist);
     into an existing bank, only one of the same kind.
     """
-    from tahaluf.cli.hub_cmd import cli_actor
     from tahaluf.services.banking import import_bank_file
 
     labels = parse_label_args(label or [])
@@ -398,7 +388,6 @@ def export(
         "'<type> <value>' lines for python-threatexchange and HMA.")] = ExportFormat.jsonl,
 ) -> None:
     """Export a bank (jsonl: import it elsewhere with `bank import NAME FILE --format jsonl`)."""
-    from tahaluf.cli.hub_cmd import cli_actor
     from tahaluf.services.banking import export_bank
 
     left_out = None

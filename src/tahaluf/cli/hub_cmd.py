@@ -28,6 +28,8 @@ from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.bootstrap import open_hub
 from tahaluf.config import HubConfig
 from tahaluf.services.hub import Hub
+from tahaluf.wire import dump
+from tahaluf.wire.accounts import member_out
 
 __all__ = ["register", "member_app", "key_app", "audit_app", "cli_actor", "hub_config", "prepare", "serve_hub"]
 
@@ -191,7 +193,7 @@ def member_list(
         members = hub.accounts.list_members(cli_actor())
     if json_out:
         for m in members:
-            print_json_line(m.to_json())
+            print_json_line(dump(member_out(m)))
         return
     table = Table("name", "roles", "enabled", "created")
     for m in members:

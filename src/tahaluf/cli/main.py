@@ -135,9 +135,10 @@ def _register_subcommands() -> None:
     scan_cmd.register(app)
     demo_cmd.register(app)
     hub_cmd.register(app)
-    from tahaluf.cli import accounts_cmd
+    from tahaluf.cli import accounts_cmd, settings_cmd
     from tahaluf.cli.bank import bank_app
 
+    settings_cmd.register(app)
     accounts_cmd.register(bank_app)
     app.add_typer(bank_app, name="bank", help="Create, fill, import and export banks.")
 

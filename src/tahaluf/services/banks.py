@@ -262,7 +262,7 @@ class BankService:
         if isinstance(actor, Principal):
             record = self.for_change(actor, name).record
         else:
-            record = self._stored(name)
+            record = self.stored(name)
         with self.audit.change():
             self.store.delete_bank(record.id)
             self.audit.append(actor, "bank.delete", f"bank:{name if isinstance(actor, str) else record.name}")
@@ -283,7 +283,8 @@ class BankService:
         moved = qualified_name(record) if record is not None else bank
         return Transferred(moved, record.owner if record else to)
 
-    def _stored(self, key: str) -> BankRecord:
+    def stored(self, key: str) -> BankRecord:
+        """The bank stored under ``key`` (the command line's name for it)."""
         return get_bank(self.store, key)
 
     def _member_ids(self, names: Sequence[str]) -> list[int]:

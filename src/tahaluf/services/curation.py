@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from tahaluf.access import Capability, Principal
-from tahaluf.banks import (ImportReport, ItemError, NewItem, Provenance, add_items, delete_item, set_item_enabled,
-                           set_item_labels, validate_signal)
+from tahaluf.banks import (ImportReport, ItemError, NewItem, Provenance, add_items, delete_item, get_bank,
+                           set_item_enabled, set_item_labels, validate_signal)
 from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.labels import LIST_LABELS, merge_labels
 from tahaluf.services.audit import AuditService
@@ -215,4 +215,26 @@ class CurationService:
         view = self.banks.for_change(actor, bank)
         with self.audit.change():
             delete_item(self.store, view.record, external_id)
+            self.audit.append(actor, "item.delete", f"bank:{bank}/item:{external_id}")
+
+    # -- the command line (the hub operator: an audit name, banks named by stored key) ----
+    def operator_set_enabled(self, actor: str, bank: str, external_id: str, enabled: bool) -> bool:
+        """Enable or disable one item; False (and no audit entry) when it already was."""
+        with self.audit.change():
+            changed = set_item_enabled(self.store, bank, external_id, enabled)
+            if changed:
+                self.audit.append(actor, "item.update", f"bank:{bank}/item:{external_id}", {"enabled": enabled})
+        return changed
+
+    def operator_relabel(self, actor: str, bank: str, external_id: str, labels: Mapping[str, Any], *,
+                         vocabulary: Any = None) -> None:
+        """Replace one item's own labels (the bank's default labels still apply)."""
+        with self.audit.change():
+            set_item_labels(self.store, bank, external_id, labels, vocabulary=vocabulary or self.vocabulary)
+            self.audit.append(actor, "item.update", f"bank:{bank}/item:{external_id}", {"labels": dict(labels)})
+
+    def operator_remove(self, actor: str, bank: str, external_id: str) -> None:
+        """Delete one item and its signals."""
+        with self.audit.change():
+            delete_item(self.store, get_bank(self.store, bank), external_id)
             self.audit.append(actor, "item.delete", f"bank:{bank}/item:{external_id}")

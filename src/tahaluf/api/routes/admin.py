@@ -1,21 +1,29 @@
 """Admin: members and keys, hub settings, the audit log (``/v1/members``,
-``/v1/settings``, ``/v1/audit``), and ``/v1/me`` and ``/v1/directory`` for every member."""
+``/v1/settings``, ``/v1/audit``), and ``/v1/me`` and ``/v1/directory`` for every member.
+Every answer is a validated :mod:`tahaluf.wire` model."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path, Query
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tahaluf.access import ORG_NAME_PATTERN, ROLES, Capability, Principal
 from tahaluf.api.deps import get_hub, principal, require
 from tahaluf.api.routes.common import Strict, make_router
 from tahaluf.services.accounts import MAX_LABEL
 from tahaluf.services.hub import Hub
+from tahaluf.wire.accounts import (Directory, KeyInfoOut, KeyListOut, KeyOut, Me, MemberList, MemberOut, MemberWithKey,
+                                   NewKeyOut, RemovedOut, issued_key_out, key_info_out, key_list_out, me_out,
+                                   member_out, new_member_out, removed_out)
+from tahaluf.wire.audit import (AuditOut, AuditVerifyOut, PublicKeyOut, SignedHeadOut, audit_out, public_key_out,
+                                signed_out, verify_out)
+from tahaluf.wire.settings import SettingsOut, settings_out
 
 router = make_router("admin")
+#: answers carry exactly the fields the wire function set
+_OUT = {"response_model_exclude_unset": True}
 _admin = require(Capability.ADMIN)
 
 
@@ -40,188 +48,95 @@ class KeyIn(Strict):
     label: str | None = Field(None, min_length=1, max_length=MAX_LABEL, description="what the key is for")
 
 
-class KeyInfoOut(BaseModel):
-    id: int
-    member: str
-    prefix: str
-    label: str | None
-    roles: list[str]
-    inherits_roles: bool
-    created_at: str
-    created_by: str | None
-    last_used_at: str | None
-    revoked_at: str | None
-
-
-class NewKeyOut(KeyInfoOut):
-    api_key: str = Field(description="shown once; only its hash is stored")
-
-
-class KeyList(BaseModel):
-    member: str
-    keys: list[KeyInfoOut]
-
-
-class RemovedOut(BaseModel):
-    member: str
-    roles: list[str]
-    banks_transferred: list[str]
-    transferred_to: str | None
-    keys: int
-    webhooks_deleted: int
-    feedback_deleted: int
-    submissions_kept: int
-    review_tasks_kept: int
-
-
-class MemberOut(BaseModel):
-    id: int
-    name: str
-    roles: list[str]
-    enabled: bool
-    created_at: str
-
-
-class MemberWithKey(MemberOut):
-    api_key: str = Field(description="shown once; only its hash is stored")
-
-
-class MemberList(BaseModel):
-    members: list[MemberOut]
-
-
-class KeyOut(BaseModel):
-    name: str
-    api_key: str
-
-
-class Me(BaseModel):
-    name: str
-    roles: list[str]
-    capabilities: list[str]
-
-
-class SettingsOut(BaseModel):
-    settings: dict[str, Any]
-    help: dict[str, str]
-
-
 class SettingsIn(Strict):
     settings: dict[str, Any] = Field(min_length=1)
 
 
-class AuditOut(BaseModel):
-    entries: list[dict[str, Any]]
-    next_after: int | None = None
+@router.get("/me", summary="The calling member and what it may do", response_model=Me, **_OUT)
+async def me(who: Principal = Depends(principal)) -> Me:
+    return me_out(who)
 
 
-class AuditVerifyOut(BaseModel):
-    ok: bool
-    entries: int
-    head: str | None
-    #: signed heads whose signature (by the hub's key) and entry check out
-    signed_heads: int
-    #: entry id of the last of them
-    last_signed: int | None
-    problems: list[str]
+@router.get("/directory", summary="The names of every member (for sharing banks)", response_model=Directory, **_OUT)
+async def directory(who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> Directory:
+    return Directory(members=hub.accounts.directory(who))
 
 
-@router.get("/me", summary="The calling member and what it may do", response_model=Me)
-async def me(who: Principal = Depends(principal)) -> JSONResponse:
-    return JSONResponse({"name": who.name, "roles": list(who.roles),
-                         "capabilities": sorted(c.value for c in who.capabilities)})
-
-
-class Directory(BaseModel):
-    members: list[str] = Field(description="every member's name (what bank sharing refers to)")
-
-
-@router.get("/directory", summary="The names of every member (for sharing banks)", response_model=Directory)
-async def directory(who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse({"members": hub.accounts.directory(who)})
-
-
-@router.get("/members", summary="Every member", response_model=MemberList)
-async def list_members(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse({"members": [m.to_json() for m in hub.accounts.list_members(who)]})
+@router.get("/members", summary="Every member", response_model=MemberList, **_OUT)
+async def list_members(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> MemberList:
+    return MemberList(members=[member_out(m) for m in hub.accounts.list_members(who)])
 
 
 @router.post("/members", summary="Add a member; returns its API key once", status_code=201,
-             response_model=MemberWithKey)
-async def add_member(body: MemberIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    member, key = hub.accounts.add_member(who, body.name, body.roles)
-    return JSONResponse({**member.to_json(), "api_key": key}, status_code=201)
+             response_model=MemberWithKey, **_OUT)
+async def add_member(body: MemberIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> MemberWithKey:
+    return new_member_out(hub.accounts.add_member(who, body.name, body.roles))
 
 
 @router.post("/members/{name}/disable", summary="Disable a member (its keys stop working)",
-             response_model=MemberOut)
-async def disable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(hub.accounts.set_enabled(who, name, False).to_json())
+             response_model=MemberOut, **_OUT)
+async def disable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> MemberOut:
+    return member_out(hub.accounts.set_enabled(who, name, False))
 
 
-@router.post("/members/{name}/enable", summary="Enable a member again", response_model=MemberOut)
-async def enable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(hub.accounts.set_enabled(who, name, True).to_json())
+@router.post("/members/{name}/enable", summary="Enable a member again", response_model=MemberOut, **_OUT)
+async def enable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> MemberOut:
+    return member_out(hub.accounts.set_enabled(who, name, True))
 
 
 @router.post("/members/{name}/key", summary="Rotate a member's key (admins, or the member itself)",
-             response_model=KeyOut)
-async def rotate_key(name: str, who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    key = hub.accounts.rotate_key(who, name)
-    return JSONResponse({"name": name, "api_key": key})
+             response_model=KeyOut, **_OUT)
+async def rotate_key(name: str, who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> KeyOut:
+    return KeyOut(name=name, api_key=hub.accounts.rotate_key(who, name))
 
 
-@router.put("/members/{name}/roles", summary="Change a member's roles", response_model=MemberOut)
+@router.put("/members/{name}/roles", summary="Change a member's roles", response_model=MemberOut, **_OUT)
 def set_roles(name: str, body: RolesIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)
-              ) -> JSONResponse:
-    return JSONResponse(hub.accounts.set_roles(who, name, body.roles).to_json())
+              ) -> MemberOut:
+    return member_out(hub.accounts.set_roles(who, name, body.roles))
 
 
 @router.delete("/members/{name}", summary="Remove a member (refused while it owns banks)",
-               response_model=RemovedOut)
+               response_model=RemovedOut, **_OUT)
 def remove_member(
     name: str,
     transfer_banks_to: Annotated[str | None, Query(min_length=1, max_length=128,
                                                    description="member to give its banks to")] = None,
     who: Principal = Depends(_admin), hub: Hub = Depends(get_hub),
-) -> JSONResponse:
-    return JSONResponse(hub.accounts.remove(who, name, transfer_banks_to=transfer_banks_to))
+) -> RemovedOut:
+    return removed_out(hub.accounts.remove(who, name, transfer_banks_to=transfer_banks_to))
 
 
-@router.get("/members/{name}/keys", summary="A member's keys (prefixes only)", response_model=KeyList)
-def list_keys(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    member, keys = hub.accounts.list_keys(who, name)
-    return JSONResponse({"member": member.name, "keys": [k.to_json(member) for k in keys]})
+@router.get("/members/{name}/keys", summary="A member's keys (prefixes only)", response_model=KeyListOut, **_OUT)
+def list_keys(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> KeyListOut:
+    return key_list_out(hub.accounts.list_keys(who, name))
 
 
 @router.post("/members/{name}/keys", summary="Give a member another key; returns it once", status_code=201,
-             response_model=NewKeyOut)
-def add_key(name: str, body: KeyIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    member, info, key = hub.accounts.add_key(who, name, body.roles, body.label)
-    return JSONResponse({**info.to_json(member), "api_key": key}, status_code=201)
+             response_model=NewKeyOut, **_OUT)
+def add_key(name: str, body: KeyIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> NewKeyOut:
+    return issued_key_out(hub.accounts.add_key(who, name, body.roles, body.label))
 
 
 @router.post("/members/{name}/keys/{key}/revoke", summary="Revoke one key (by id or prefix)",
-             response_model=KeyInfoOut)
+             response_model=KeyInfoOut, **_OUT)
 def revoke_key(name: str, key: Annotated[str, Path(min_length=1, max_length=64)], who: Principal = Depends(_admin),
-               hub: Hub = Depends(get_hub)) -> JSONResponse:
+               hub: Hub = Depends(get_hub)) -> KeyInfoOut:
     member, info = hub.accounts.revoke_key(who, name, key)
-    return JSONResponse(info.to_json(member))
+    return key_info_out(info, member)
 
 
-@router.get("/settings", summary="Hub policies", response_model=SettingsOut)
-async def get_settings(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    view = hub.settings.show(who)
-    return JSONResponse({"settings": view.values, "help": view.help})
+@router.get("/settings", summary="Hub policies", response_model=SettingsOut, **_OUT)
+async def get_settings(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> SettingsOut:
+    return settings_out(hub.settings.show(who))
 
 
-@router.put("/settings", summary="Change hub policies", response_model=SettingsOut)
-async def put_settings(body: SettingsIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    view = hub.settings.update(who, body.settings)
-    return JSONResponse({"settings": view.values, "help": view.help})
+@router.put("/settings", summary="Change hub policies", response_model=SettingsOut, **_OUT)
+async def put_settings(body: SettingsIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> SettingsOut:
+    return settings_out(hub.settings.update(who, body.settings))
 
 
-@router.get("/audit", summary="Audit log entries in order", response_model=AuditOut)
+@router.get("/audit", summary="Audit log entries in order", response_model=AuditOut, **_OUT)
 async def audit(
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=100_000, description="page size (at most the hub's max_page)")] = 100,
@@ -229,16 +144,23 @@ async def audit(
     action: Annotated[str | None, Query(max_length=64)] = None,
     who: Principal = Depends(_admin),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
-    page = hub.audit.entries(who, after=after, limit=min(limit, hub.config.max_page), actor_name=actor,
-                             action=action)
-    return JSONResponse({"entries": [e.to_json() for e in page.entries], "next_after": page.next_after})
+) -> AuditOut:
+    return audit_out(hub.audit.entries(who, after=after, limit=min(limit, hub.config.max_page), actor_name=actor,
+                                       action=action))
 
 
-@router.get("/audit/verify", summary="Check the audit chain", response_model=AuditVerifyOut)
-async def audit_verify(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    check = hub.audit.verify(who)
-    head = check.last.hash if check.last else None
-    return JSONResponse({"ok": not check.problems, "entries": check.entries, "head": head,
-                         "signed_heads": check.signed_heads, "last_signed": check.last_signed,
-                         "problems": check.problems[:100]})
+@router.get("/audit/verify", summary="Check the audit chain", response_model=AuditVerifyOut, **_OUT)
+async def audit_verify(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> AuditVerifyOut:
+    return verify_out(hub.audit.verify(who))
+
+
+@router.post("/audit/sign", summary="Sign the audit chain's current head with the hub's key",
+             response_model=SignedHeadOut, **_OUT)
+def audit_sign(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> SignedHeadOut:
+    return signed_out(hub.audit.sign(who))
+
+
+@router.get("/audit/public-key", summary="The hub's audit public key (for auditors)", response_model=PublicKeyOut,
+            **_OUT)
+def audit_public_key(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> PublicKeyOut:
+    return public_key_out(hub.audit.public_key(who))

@@ -6,23 +6,27 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, File, Form, Query, UploadFile
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.responses import Response
+from pydantic import Field
 
 from tahaluf import jsonbound
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
 from tahaluf.api.routes.common import SignalIn, Strict, make_router
 from tahaluf.api.uploads import content_error, hash_upload
-from tahaluf.banks import ImportReport, NewItem
+from tahaluf.banks import NewItem
 from tahaluf.errors import InvalidInput
 from tahaluf.services.curation import ItemFilter
 from tahaluf.services.banking import bank_signals_of
 from tahaluf.services.hashing import HashOptions
 from tahaluf.services.hub import Hub
 from tahaluf.signals.base import Signal
+from tahaluf.wire.banks import (AddReport, BankList, BankOut, ItemOut, ItemPageOut, bank_list_out, bank_out, item_out,
+                                item_page_out, report_out)
 
 router = make_router("banks")
+#: answers carry exactly the fields the wire function set
+_OUT = {"response_model_exclude_unset": True}
 _reader = require(Capability.READ)
 _curator = require(Capability.CURATE)
 _admin = require(Capability.ADMIN)
@@ -49,23 +53,6 @@ class BankPatch(Strict):
     pdq_max_distance: int | None = Field(None, ge=0, le=256)
 
 
-class BankOut(BaseModel):
-    name: str
-    kind: str
-    owner: str | None
-    visibility: str
-    shared_with: list[str]
-    default_labels: dict[str, Any]
-    signal_types: list[str]
-    pdq_max_distance: int
-    created_at: str
-    counts: dict[str, int] | None = None
-
-
-class BankList(BaseModel):
-    banks: list[BankOut]
-
-
 class ItemIn(Strict):
     external_id: str = Field(min_length=1, max_length=1024)
     signals: list[SignalIn] = Field(min_length=1, max_length=64)
@@ -76,75 +63,38 @@ class ItemsIn(Strict):
     items: list[ItemIn] = Field(min_length=1, description="up to max_batch (default 1,000) items")
 
 
-class ItemError(BaseModel):
-    position: int
-    external_id: str | None
-    message: str
-
-
-class AddReport(BaseModel):
-    imported: int
-    duplicates: int
-    errors: list[ItemError]
-
-
-class ItemOut(BaseModel):
-    item_id: int
-    external_id: str
-    labels: dict[str, Any]
-    own_labels: dict[str, Any]
-    enabled: bool
-    added_by: str
-    source: str | None
-    added_at: str
-    disputed: bool | None = None
-    signals: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class ItemPage(BaseModel):
-    items: list[ItemOut]
-    next_after: int | None = None
-
-
 class ItemPatch(Strict):
     labels: dict[str, Any] | None = None
     enabled: bool | None = None
 
 
-def _report(report: ImportReport) -> dict[str, Any]:
-    return {
-        "imported": report.imported,
-        "duplicates": report.duplicates,
-        "errors": [{"position": e.line, "external_id": e.external_id, "message": e.message} for e in report.errors],
-    }
-
-
-@router.get("/banks", summary="Banks this member may see", response_model=BankList)
-async def list_banks(who: Principal = Depends(_reader), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse({"banks": [v.to_json() for v in hub.banks.visible(who)]})
+@router.get("/banks", summary="Banks this member may see", response_model=BankList, **_OUT)
+async def list_banks(who: Principal = Depends(_reader), hub: Hub = Depends(get_hub)) -> BankList:
+    return bank_list_out(hub.banks.visible(who))
 
 
 @router.post("/banks", summary="Create a bank (owned by the calling member)", status_code=201,
-             response_model=BankOut)
-async def create_bank(body: BankIn, who: Principal = Depends(_curator), hub: Hub = Depends(get_hub)) -> JSONResponse:
+             response_model=BankOut, **_OUT)
+async def create_bank(body: BankIn, who: Principal = Depends(_curator), hub: Hub = Depends(get_hub)) -> BankOut:
     view = hub.banks.create(who, body.name, body.kind, body.labels, visibility=body.visibility,
                            shared_with=body.shared_with, signal_types=body.signal_types,
                            pdq_max_distance=body.pdq_max_distance, vocabulary=hub.vocabulary)
-    return JSONResponse(view.to_json(), status_code=201)
+    return bank_out(view)
 
 
-@router.get("/banks/{name}", summary="One bank, with item counts", response_model=BankOut)
-async def show_bank(name: str, who: Principal = Depends(_reader), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(hub.banks.show(who, name).to_json())
+@router.get("/banks/{name}", summary="One bank, with item counts", response_model=BankOut, **_OUT)
+async def show_bank(name: str, who: Principal = Depends(_reader), hub: Hub = Depends(get_hub)) -> BankOut:
+    return bank_out(hub.banks.show(who, name))
 
 
-@router.patch("/banks/{name}", summary="Change a bank's labels, sharing or threshold", response_model=BankOut)
+@router.patch("/banks/{name}", summary="Change a bank's labels, sharing or threshold", response_model=BankOut,
+               **_OUT)
 async def update_bank(name: str, body: BankPatch, who: Principal = Depends(_curator),
-                      hub: Hub = Depends(get_hub)) -> JSONResponse:
+                      hub: Hub = Depends(get_hub)) -> BankOut:
     view = hub.banks.update(who, name, labels=body.labels, visibility=body.visibility,
                             shared_with=body.shared_with, pdq_max_distance=body.pdq_max_distance,
                             vocabulary=hub.vocabulary)
-    return JSONResponse(view.to_json())
+    return bank_out(view)
 
 
 @router.delete("/banks/{name}", summary="Delete a bank and its items", status_code=204,
@@ -158,17 +108,18 @@ class TransferIn(Strict):
     to: str = Field(min_length=1, max_length=128, description="the member to give the bank to")
 
 
-@router.post("/banks/{name}/transfer", summary="Give a bank to another member (admins)", response_model=BankOut)
+@router.post("/banks/{name}/transfer", summary="Give a bank to another member (admins)", response_model=BankOut,
+             **_OUT)
 def transfer_bank(
     name: str,
     body: Annotated[TransferIn, Body(openapi_examples={"to another member": {"value": {"to": "ngo-b"}}})],
     who: Principal = Depends(_admin), hub: Hub = Depends(get_hub),
-) -> JSONResponse:
+) -> BankOut:
     moved = hub.banks.transfer(who, name, body.to)
-    return JSONResponse(hub.banks.get(who, moved.bank).to_json())
+    return bank_out(hub.banks.get(who, moved.bank))
 
 
-@router.get("/banks/{name}/items", summary="A page of a bank's items, filtered", response_model=ItemPage)
+@router.get("/banks/{name}/items", summary="A page of a bank's items, filtered", response_model=ItemPageOut, **_OUT)
 async def list_items(
     name: str,
     after: Annotated[int, Query(ge=0, le=2**62, description="item_id to start after (next_after)")] = 0,
@@ -181,25 +132,25 @@ async def list_items(
     disputed: bool | None = None,
     who: Principal = Depends(_reader),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
+) -> ItemPageOut:
     flt = ItemFilter(label or [], entity=entity, added_after=added_after, added_before=added_before,
                               enabled=enabled, disputed=disputed)
     page, next_after = hub.curation.list_items(who, name, flt, after_id=after, limit=limit)
-    return JSONResponse({"items": page, "next_after": next_after})
+    return item_page_out(page, next_after)
 
 
-@router.post("/banks/{name}/items", summary="Add items given as signals", response_model=AddReport)
+@router.post("/banks/{name}/items", summary="Add items given as signals", response_model=AddReport, **_OUT)
 async def add_items(name: str, body: ItemsIn, who: Principal = Depends(_curator),
-                    hub: Hub = Depends(get_hub)) -> JSONResponse:
+                    hub: Hub = Depends(get_hub)) -> AddReport:
     if len(body.items) > hub.config.max_batch:
         raise InvalidInput(f"{len(body.items)} items in one request; the limit is {hub.config.max_batch}")
     items = [NewItem(i.external_id, [Signal(s.type, s.value) for s in i.signals], i.labels) for i in body.items]
     report = hub.curation.add_signal_items(who, name, items, vocabulary=hub.vocabulary)
-    return JSONResponse(_report(report))
+    return report_out(report)
 
 
 @router.post("/banks/{name}/items/content", summary="Upload content and add it as an item",
-             response_model=AddReport)
+             response_model=AddReport, **_OUT)
 async def add_content(
     name: str,
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
@@ -207,7 +158,7 @@ async def add_content(
     labels: Annotated[str, Form(max_length=10_000, description="labels as a JSON object")] = "{}",
     who: Principal = Depends(_curator),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
+) -> AddReport:
     try:
         parsed = jsonbound.loads(labels, what="labels")
     except ValueError:
@@ -220,20 +171,20 @@ async def add_content(
         raise content_error(result)
     report = hub.curation.add_content_item(who, name, external_id, bank_signals_of(result), parsed,
                                        vocabulary=hub.vocabulary)
-    return JSONResponse(_report(report))
+    return report_out(report)
 
 
-@router.get("/banks/{name}/items/{external_id:path}", summary="One item", response_model=ItemOut)
+@router.get("/banks/{name}/items/{external_id:path}", summary="One item", response_model=ItemOut, **_OUT)
 async def show_item(name: str, external_id: str, who: Principal = Depends(_reader),
-                    hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(hub.curation.get_item(who, name, external_id))
+                    hub: Hub = Depends(get_hub)) -> ItemOut:
+    return item_out(hub.curation.get_item(who, name, external_id))
 
 
 @router.patch("/banks/{name}/items/{external_id:path}", summary="Change an item's labels or enable it",
-              response_model=ItemOut)
+              response_model=ItemOut, **_OUT)
 async def update_item(name: str, external_id: str, body: ItemPatch, who: Principal = Depends(_curator),
-                      hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(hub.curation.update_item(who, name, external_id, labels=body.labels,
+                      hub: Hub = Depends(get_hub)) -> ItemOut:
+    return item_out(hub.curation.update_item(who, name, external_id, labels=body.labels,
                                              enabled=body.enabled, vocabulary=hub.vocabulary))
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, File, Query, Request, UploadFile
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi import Depends, File, Query, UploadFile
+from pydantic import Field
 
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
@@ -20,31 +19,13 @@ from tahaluf.services.hub import Hub
 from tahaluf.services.lookup import LookupEntry
 from tahaluf.services.scanning import ScanResult, lookup_signal
 from tahaluf.signals.base import Signal
+from tahaluf.wire.lookup import HashOut, LookupBatchOut, LookupResult, hash_out, lookup_batch_out, lookup_out
 
 log = logging.getLogger("tahaluf.api")
 router = make_router("matching")
+#: answers carry exactly the fields the wire function set
+_OUT = {"response_model_exclude_unset": True}
 _matcher = require(Capability.MATCH)
-
-
-class MatchOut(BaseModel):
-    bank: str
-    bank_kind: str
-    item_id: int
-    external_id: str
-    signal_type: str
-    distance: int | None = None
-    similarity: float | None = None
-    evidence: dict[str, Any] = Field(default_factory=dict)
-    labels: dict[str, Any] = Field(default_factory=dict)
-
-
-class LookupResult(BaseModel):
-    input: str
-    content_type: str | None = None
-    matches: list[MatchOut]
-    allowed: bool
-    actionable: bool
-    error: str | None = None
 
 
 class LookupBatch(Strict):
@@ -52,19 +33,9 @@ class LookupBatch(Strict):
     exclude_disputed: bool | None = None
 
 
-class LookupBatchOut(BaseModel):
-    results: list[LookupResult]
-
-
 class TextIn(Strict):
     text: str = Field(min_length=1, max_length=1_000_000)
     exclude_disputed: bool | None = None
-
-
-class HashOut(BaseModel):
-    content_type: str | None = None
-    signals: list[dict[str, Any]]
-    error: str | None = None
 
 
 def match_results(hub: Hub, who: Principal, entries: list[tuple[ScanResult, list[Signal]]],
@@ -85,26 +56,25 @@ def _lookup_entry(signal_type: str, value: str) -> tuple[ScanResult, Signal | No
     return res, sig
 
 
-@router.get("/lookup", summary="Look up one signal value", response_model=LookupResult)
+@router.get("/lookup", summary="Look up one signal value", response_model=LookupResult, **_OUT)
 async def lookup_one(
-    request: Request,
     type: Annotated[SIGNAL_TYPE, Query(description="signal type")],
     value: Annotated[str, Query(min_length=1, max_length=100_000)],
     exclude_disputed: bool | None = None,
     who: Principal = Depends(_matcher),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
+) -> LookupResult:
     res, sig = _lookup_entry(type, value)
     if sig is None:
         raise InvalidInput(res.error or "invalid value")
     [done] = match_results(hub, who, [(res, [sig])], exclude_disputed)
-    return JSONResponse(done.to_json())
+    return lookup_out(done)
 
 
-@router.post("/lookup", summary="Look up a batch of signal values", response_model=LookupBatchOut)
+@router.post("/lookup", summary="Look up a batch of signal values", response_model=LookupBatchOut, **_OUT)
 async def lookup_batch(
-    request: Request, body: LookupBatch, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
-) -> JSONResponse:
+    body: LookupBatch, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
+) -> LookupBatchOut:
     limit = hub.config.max_batch
     if len(body.signals) > limit:
         raise InvalidInput(f"{len(body.signals)} values in one batch; the limit is {limit}")
@@ -119,53 +89,51 @@ async def lookup_batch(
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
         raise InvalidInput("; ".join(bad[:3]) + more)
     done = match_results(hub, who, entries, body.exclude_disputed)
-    return JSONResponse({"results": [r.to_json() for r in done]})
+    return lookup_batch_out(done)
 
 
-@router.post("/lookup/text", summary="Look up a text post", response_model=LookupResult)
+@router.post("/lookup/text", summary="Look up a text post", response_model=LookupResult, **_OUT)
 async def lookup_text(
-    request: Request, body: TextIn, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
-) -> JSONResponse:
+    body: TextIn, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
+) -> LookupResult:
     result = hash_text(body.text, HashOptions())
     if result.error:
         raise InvalidInput(result.error)
     res = ScanResult(body.text[:80], "text", text=body.text[:2000])
     [done] = match_results(hub, who, [(res, result.signals)], body.exclude_disputed)
-    return JSONResponse(done.to_json())
+    return lookup_out(done)
 
 
-@router.post("/lookup/content", summary="Upload content and look it up", response_model=LookupResult)
+@router.post("/lookup/content", summary="Upload content and look it up", response_model=LookupResult, **_OUT)
 async def lookup_content(
-    request: Request,
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
     exclude_disputed: bool | None = None,
     who: Principal = Depends(_matcher),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
+) -> LookupResult:
     result = await hash_upload(hub, file, HashOptions(trim_borders=True))
     if result.error:
         raise content_error(result)
     res = ScanResult(result.path or "upload", result.content_type, text=result.text)
     [done] = match_results(hub, who, [(res, result.signals)], exclude_disputed)
-    return JSONResponse(done.to_json())
+    return lookup_out(done)
 
 
-@router.post("/hash", summary="Upload content and get its signals", response_model=HashOut)
+@router.post("/hash", summary="Upload content and get its signals", response_model=HashOut, **_OUT)
 async def hash_content(
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
     who: Principal = Depends(_matcher),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
+) -> HashOut:
     result = await hash_upload(hub, file, HashOptions())
     if result.error:
         raise content_error(result)
-    return JSONResponse({"content_type": result.content_type, "signals": [s.to_json() for s in result.signals],
-                         "error": None})
+    return hash_out(result, result.content_type)
 
 
-@router.post("/hash/text", summary="Get the signals of a text post", response_model=HashOut)
-async def hash_post(body: TextIn, who: Principal = Depends(_matcher)) -> JSONResponse:
+@router.post("/hash/text", summary="Get the signals of a text post", response_model=HashOut, **_OUT)
+async def hash_post(body: TextIn, who: Principal = Depends(_matcher)) -> HashOut:
     result = hash_text(body.text, HashOptions())
     if result.error:
         raise InvalidInput(result.error)
-    return JSONResponse({"content_type": "text", "signals": [s.to_json() for s in result.signals], "error": None})
+    return hash_out(result, "text")

@@ -1,0 +1,93 @@
+"""Banks and items on the wire (``/v1/banks...``, ``tahaluf bank ... --json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tahaluf.banks import ImportReport
+from tahaluf.services.banks import BankView, Transferred
+
+__all__ = ["BankOut", "BankList", "ItemErrorOut", "AddReport", "ItemOut", "ItemPageOut", "TransferredOut",
+           "bank_out", "bank_list_out", "report_out", "item_out", "item_page_out", "transferred_out"]
+
+
+class BankOut(BaseModel):
+    name: str
+    kind: str
+    owner: str | None
+    visibility: str
+    shared_with: list[str]
+    default_labels: dict[str, Any]
+    signal_types: list[str]
+    pdq_max_distance: int
+    created_at: str
+    counts: dict[str, int] | None = None
+
+
+class BankList(BaseModel):
+    banks: list[BankOut]
+
+
+class ItemErrorOut(BaseModel):
+    position: int
+    external_id: str | None
+    message: str
+
+
+class AddReport(BaseModel):
+    imported: int
+    duplicates: int
+    errors: list[ItemErrorOut]
+
+
+class ItemOut(BaseModel):
+    item_id: int
+    external_id: str
+    labels: dict[str, Any]
+    own_labels: dict[str, Any]
+    enabled: bool
+    added_by: str
+    source: str | None
+    added_at: str
+    disputed: bool | None = None
+    signals: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ItemPageOut(BaseModel):
+    items: list[ItemOut]
+    next_after: int | None = None
+
+
+class TransferredOut(BaseModel):
+    bank: str
+    owner: str | None
+
+
+def bank_out(view: BankView) -> BankOut:
+    return BankOut.model_validate(view.to_json())
+
+
+def bank_list_out(views: list[BankView]) -> BankList:
+    return BankList(banks=[bank_out(v) for v in views])
+
+
+def report_out(report: ImportReport) -> AddReport:
+    return AddReport.model_validate({
+        "imported": report.imported,
+        "duplicates": report.duplicates,
+        "errors": [{"position": e.line, "external_id": e.external_id, "message": e.message} for e in report.errors],
+    })
+
+
+def item_out(item: dict[str, Any]) -> ItemOut:
+    return ItemOut.model_validate(item)
+
+
+def item_page_out(items: list[dict[str, Any]], next_after: int | None) -> ItemPageOut:
+    return ItemPageOut(items=[item_out(i) for i in items], next_after=next_after)
+
+
+def transferred_out(moved: Transferred) -> TransferredOut:
+    return TransferredOut(bank=moved.bank, owner=moved.owner)
