@@ -146,6 +146,8 @@ CALLS = [
     Call("PUT", "/v1/settings", "admin", json={"settings": {"review_claim_ttl_s": 900}}),
     Call("GET", "/v1/audit", "admin"),
     Call("GET", "/v1/audit/verify", "admin"),
+    Call("POST", "/v1/audit/sign", "admin"),
+    Call("GET", "/v1/audit/public-key", "admin"),
 ]
 BANK_CALLS = [c for c in CALLS if c.bank]
 TAGS = {"matching", "banks", "admin"}
