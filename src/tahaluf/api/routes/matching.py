@@ -23,8 +23,6 @@ from tahaluf.wire.lookup import HashOut, LookupBatchOut, LookupResult, hash_out,
 
 log = logging.getLogger("tahaluf.api")
 router = make_router("matching")
-#: answers carry exactly the fields the wire function set
-_OUT = {"response_model_exclude_unset": True}
 _matcher = require(Capability.MATCH)
 
 
@@ -56,7 +54,8 @@ def _lookup_entry(signal_type: str, value: str) -> tuple[ScanResult, Signal | No
     return res, sig
 
 
-@router.get("/lookup", summary="Look up one signal value", response_model=LookupResult, **_OUT)
+@router.get("/lookup", summary="Look up one signal value", response_model=LookupResult,
+    response_model_exclude_unset=True)
 async def lookup_one(
     type: Annotated[SIGNAL_TYPE, Query(description="signal type")],
     value: Annotated[str, Query(min_length=1, max_length=100_000)],
@@ -71,7 +70,8 @@ async def lookup_one(
     return lookup_out(done)
 
 
-@router.post("/lookup", summary="Look up a batch of signal values", response_model=LookupBatchOut, **_OUT)
+@router.post("/lookup", summary="Look up a batch of signal values", response_model=LookupBatchOut,
+    response_model_exclude_unset=True)
 async def lookup_batch(
     body: LookupBatch, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
 ) -> LookupBatchOut:
@@ -92,7 +92,8 @@ async def lookup_batch(
     return lookup_batch_out(done)
 
 
-@router.post("/lookup/text", summary="Look up a text post", response_model=LookupResult, **_OUT)
+@router.post("/lookup/text", summary="Look up a text post", response_model=LookupResult,
+    response_model_exclude_unset=True)
 async def lookup_text(
     body: TextIn, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
 ) -> LookupResult:
@@ -104,7 +105,8 @@ async def lookup_text(
     return lookup_out(done)
 
 
-@router.post("/lookup/content", summary="Upload content and look it up", response_model=LookupResult, **_OUT)
+@router.post("/lookup/content", summary="Upload content and look it up", response_model=LookupResult,
+    response_model_exclude_unset=True)
 async def lookup_content(
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
     exclude_disputed: bool | None = None,
@@ -119,7 +121,8 @@ async def lookup_content(
     return lookup_out(done)
 
 
-@router.post("/hash", summary="Upload content and get its signals", response_model=HashOut, **_OUT)
+@router.post("/hash", summary="Upload content and get its signals", response_model=HashOut,
+    response_model_exclude_unset=True)
 async def hash_content(
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
     who: Principal = Depends(_matcher),
@@ -131,7 +134,8 @@ async def hash_content(
     return hash_out(result, result.content_type)
 
 
-@router.post("/hash/text", summary="Get the signals of a text post", response_model=HashOut, **_OUT)
+@router.post("/hash/text", summary="Get the signals of a text post", response_model=HashOut,
+    response_model_exclude_unset=True)
 async def hash_post(body: TextIn, who: Principal = Depends(_matcher)) -> HashOut:
     result = hash_text(body.text, HashOptions())
     if result.error:
