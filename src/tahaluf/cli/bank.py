@@ -28,6 +28,8 @@ from tahaluf.labels import LabelVocabulary, default_vocabulary, load_vocabulary,
 from tahaluf.bootstrap import open_hub
 from tahaluf.cli.hub_cmd import cli_actor, hub_config
 from tahaluf.services.hub import Hub
+from tahaluf.wire import dump
+from tahaluf.wire.banks import stored_bank_out
 from tahaluf.storage import Store, open_store
 
 __all__ = ["bank_app", "get_store"]
@@ -166,17 +168,7 @@ def list_(
 
 
 def _bank_json(bank: Any, stats: dict[str, int]) -> dict[str, Any]:
-    return {
-        "name": bank.name,
-        "kind": bank.kind,
-        "default_labels": bank.default_labels,
-        "signal_types": bank.signal_types,
-        "pdq_max_distance": bank.pdq_max_distance,
-        "owner": bank.owner,
-        "visibility": bank.visibility,
-        "created_at": bank.created_at.isoformat(),
-        "counts": stats,
-    }
+    return dump(stored_bank_out(bank, stats))
 
 
 @bank_app.command("show")

@@ -8,9 +8,11 @@ from pydantic import BaseModel, Field
 
 from tahaluf.banks import ImportReport
 from tahaluf.services.banks import BankView, Transferred
+from tahaluf.storage import BankRecord
 
-__all__ = ["BankOut", "BankList", "ItemErrorOut", "AddReport", "ItemOut", "ItemPageOut", "TransferredOut",
-           "bank_out", "bank_list_out", "report_out", "item_out", "item_page_out", "transferred_out"]
+__all__ = ["BankOut", "BankList", "ItemErrorOut", "AddReport", "ItemOut", "ItemPageOut", "StoredBankOut",
+           "TransferredOut", "bank_out", "bank_list_out", "report_out", "item_out", "item_page_out",
+           "stored_bank_out", "transferred_out"]
 
 
 class BankOut(BaseModel):
@@ -60,6 +62,20 @@ class ItemPageOut(BaseModel):
     next_after: int | None = None
 
 
+class StoredBankOut(BaseModel):
+    """A bank as the hub operator sees it on the command line (by stored key, with counts)."""
+
+    name: str
+    kind: str
+    default_labels: dict[str, Any]
+    signal_types: list[str]
+    pdq_max_distance: int
+    owner: str | None
+    visibility: str
+    created_at: str
+    counts: dict[str, int]
+
+
 class TransferredOut(BaseModel):
     bank: str
     owner: str | None
@@ -87,6 +103,12 @@ def item_out(item: dict[str, Any]) -> ItemOut:
 
 def item_page_out(items: list[dict[str, Any]], next_after: int | None) -> ItemPageOut:
     return ItemPageOut(items=[item_out(i) for i in items], next_after=next_after)
+
+
+def stored_bank_out(bank: BankRecord, counts: dict[str, int]) -> StoredBankOut:
+    return StoredBankOut(name=bank.name, kind=bank.kind, default_labels=bank.default_labels,
+                         signal_types=bank.signal_types, pdq_max_distance=bank.pdq_max_distance, owner=bank.owner,
+                         visibility=bank.visibility, created_at=bank.created_at.isoformat(), counts=counts)
 
 
 def transferred_out(moved: Transferred) -> TransferredOut:
