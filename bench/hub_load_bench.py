@@ -112,13 +112,14 @@ def prepare_db(db: str | None, n: int, seed: int, cache_dir: Path) -> str:
 
 def member_key(url: str, name: str = MEMBER, roles: Sequence[str] = ("matcher",)) -> str:
     """An API key for member ``name`` (added, or its key rotated when it exists)."""
-    from tahaluf.services.hub import Hub, HubConfig
+    from tahaluf.bootstrap import open_hub
+    from tahaluf.config import HubConfig
 
-    hub = Hub(HubConfig(db=url, snapshot=False))
+    hub = open_hub(HubConfig(db=url, snapshot=False))
     try:
         if hub.hubstore.get_member(name) is None:
-            return hub.add_member("bench", name, list(roles))[1]
-        return hub.rotate_key("bench", name)
+            return hub.accounts.add_member("bench", name, list(roles)).api_key
+        return hub.accounts.rotate_key("bench", name)
     finally:
         hub.close()
 
@@ -288,20 +289,21 @@ def _split(cpu: CpuMeter) -> str:
 # -- in-process baselines ----------------------------------------------------------------------
 
 def service_rates(url: str, key: str, queries: Sequence[str], seconds: float) -> tuple[float, float]:
-    """``Hub.match`` without HTTP: (single lookups/s one per call, lookups/s in batches of 1,000)."""
-    from tahaluf.services.hub import Hub, HubConfig
+    """``hub.lookup.match`` without HTTP: (single lookups/s one per call, lookups/s in batches of 1,000)."""
+    from tahaluf.bootstrap import open_hub
+    from tahaluf.config import HubConfig
     from tahaluf.services.scanning import lookup_signal
 
-    hub = Hub(HubConfig(db=url))  # the PDQ snapshot ``serve`` prepared, as the workers load it
+    hub = open_hub(HubConfig(db=url))  # the PDQ snapshot ``serve`` prepared, as the workers load it
     try:
         hub.load()
-        who = hub.authenticate(key)
+        who = hub.accounts.authenticate(key)
         assert who is not None
         sigs = [lookup_signal("pdq", q)[1] for q in queries]
-        hub.match(who, [[sigs[0]]])
-        single = _rate(lambda i: hub.match(who, [[sigs[i % len(sigs)]]]), 1, seconds)
+        hub.lookup.match(who, [[sigs[0]]])
+        single = _rate(lambda i: hub.lookup.match(who, [[sigs[i % len(sigs)]]]), 1, seconds)
         batch = [[s] for s in (sigs * (1 + 1000 // len(sigs)))[:1000]]
-        batched = _rate(lambda _i: hub.match(who, batch), 1000, seconds)
+        batched = _rate(lambda _i: hub.lookup.match(who, batch), 1000, seconds)
         return single, batched
     finally:
         hub.close()

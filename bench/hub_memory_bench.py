@@ -28,7 +28,8 @@ import httpx
 import numpy as np
 
 from tahaluf import banks
-from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.bootstrap import open_hub
+from tahaluf.config import HubConfig
 from tahaluf.storage import open_store
 
 
@@ -127,8 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         banks.create_bank(store, "mem", "known")
         hashes = [rng.bytes(32).hex() for _ in range(args.n)]
         banks.import_pytx(store, "mem", (f"pdq {h}" for h in hashes))
-        hub = Hub(HubConfig(db=db, snapshot=False), store=store)
-        _, key = hub.add_member("bench", "bench", ["matcher"])
+        hub = open_hub(HubConfig(db=db, snapshot=False), store=store)
+        _, key = hub.accounts.add_member("bench", "bench", ["matcher"])
         store.close()
         print(f"{args.n:,} PDQ hashes; RSS and PSS in MB per process (PSS sums to real use)\n")
         print("| index source | workers | per worker RSS | per worker PSS | total PSS (all processes) |")
