@@ -51,60 +51,55 @@ class SettingsIn(Strict):
 
 
 @router.get("/me", summary="The calling member and what it may do", response_model=Me,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 async def me(who: Principal = Depends(principal)) -> Me:
     return me_out(who)
 
 
 @router.get("/directory", summary="The names of every member (for sharing banks)", response_model=Directory,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 async def directory(who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> Directory:
     return Directory(members=hub.accounts.directory(who))
 
 
-@router.get("/members", summary="Every member", response_model=MemberList,
-    response_model_exclude_unset=True)
+@router.get("/members", summary="Every member", response_model=MemberList, response_model_exclude_unset=True)
 async def list_members(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> MemberList:
     return MemberList(members=[member_out(m) for m in hub.accounts.list_members(who)])
 
 
 @router.post("/members", summary="Add a member; returns its API key once", status_code=201,
-             response_model=MemberWithKey,
-    response_model_exclude_unset=True)
+             response_model=MemberWithKey, response_model_exclude_unset=True)
 async def add_member(body: MemberIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> MemberWithKey:
     return new_member_out(hub.accounts.add_member(who, body.name, body.roles))
 
 
 @router.post("/members/{name}/disable", summary="Disable a member (its keys stop working)",
-             response_model=MemberOut,
-    response_model_exclude_unset=True)
+             response_model=MemberOut, response_model_exclude_unset=True)
 async def disable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> MemberOut:
     return member_out(hub.accounts.set_enabled(who, name, False))
 
 
 @router.post("/members/{name}/enable", summary="Enable a member again", response_model=MemberOut,
-    response_model_exclude_unset=True)
+             response_model_exclude_unset=True)
 async def enable_member(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> MemberOut:
     return member_out(hub.accounts.set_enabled(who, name, True))
 
 
 @router.post("/members/{name}/key", summary="Rotate a member's key (admins, or the member itself)",
-             response_model=KeyOut,
-    response_model_exclude_unset=True)
+             response_model=KeyOut, response_model_exclude_unset=True)
 async def rotate_key(name: str, who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> KeyOut:
     return KeyOut(name=name, api_key=hub.accounts.rotate_key(who, name))
 
 
 @router.put("/members/{name}/roles", summary="Change a member's roles", response_model=MemberOut,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 def set_roles(name: str, body: RolesIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)
               ) -> MemberOut:
     return member_out(hub.accounts.set_roles(who, name, body.roles))
 
 
 @router.delete("/members/{name}", summary="Remove a member (refused while it owns banks)",
-               response_model=RemovedOut,
-    response_model_exclude_unset=True)
+               response_model=RemovedOut, response_model_exclude_unset=True)
 def remove_member(
     name: str,
     transfer_banks_to: Annotated[str | None, Query(min_length=1, max_length=128,
@@ -115,41 +110,36 @@ def remove_member(
 
 
 @router.get("/members/{name}/keys", summary="A member's keys (prefixes only)", response_model=KeyListOut,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 def list_keys(name: str, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> KeyListOut:
     return key_list_out(hub.accounts.list_keys(who, name))
 
 
 @router.post("/members/{name}/keys", summary="Give a member another key; returns it once", status_code=201,
-             response_model=NewKeyOut,
-    response_model_exclude_unset=True)
+             response_model=NewKeyOut, response_model_exclude_unset=True)
 def add_key(name: str, body: KeyIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> NewKeyOut:
     return issued_key_out(hub.accounts.add_key(who, name, body.roles, body.label))
 
 
 @router.post("/members/{name}/keys/{key}/revoke", summary="Revoke one key (by id or prefix)",
-             response_model=KeyInfoOut,
-    response_model_exclude_unset=True)
+             response_model=KeyInfoOut, response_model_exclude_unset=True)
 def revoke_key(name: str, key: Annotated[str, Path(min_length=1, max_length=64)], who: Principal = Depends(_admin),
                hub: Hub = Depends(get_hub)) -> KeyInfoOut:
     member, info = hub.accounts.revoke_key(who, name, key)
     return key_info_out(info, member)
 
 
-@router.get("/settings", summary="Hub policies", response_model=SettingsOut,
-    response_model_exclude_unset=True)
+@router.get("/settings", summary="Hub policies", response_model=SettingsOut, response_model_exclude_unset=True)
 async def get_settings(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> SettingsOut:
     return settings_out(hub.settings.show(who))
 
 
-@router.put("/settings", summary="Change hub policies", response_model=SettingsOut,
-    response_model_exclude_unset=True)
+@router.put("/settings", summary="Change hub policies", response_model=SettingsOut, response_model_exclude_unset=True)
 async def put_settings(body: SettingsIn, who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> SettingsOut:
     return settings_out(hub.settings.update(who, body.settings))
 
 
-@router.get("/audit", summary="Audit log entries in order", response_model=AuditOut,
-    response_model_exclude_unset=True)
+@router.get("/audit", summary="Audit log entries in order", response_model=AuditOut, response_model_exclude_unset=True)
 async def audit(
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=100_000, description="page size (at most the hub's max_page)")] = 100,
@@ -163,19 +153,18 @@ async def audit(
 
 
 @router.get("/audit/verify", summary="Check the audit chain", response_model=AuditVerifyOut,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 async def audit_verify(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> AuditVerifyOut:
     return verify_out(hub.audit.verify(who))
 
 
 @router.post("/audit/sign", summary="Sign the audit chain's current head with the hub's key",
-             response_model=SignedHeadOut,
-    response_model_exclude_unset=True)
+             response_model=SignedHeadOut, response_model_exclude_unset=True)
 def audit_sign(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> SignedHeadOut:
     return signed_out(hub.audit.sign(who))
 
 
 @router.get("/audit/public-key", summary="The hub's audit public key (for auditors)", response_model=PublicKeyOut,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 def audit_public_key(who: Principal = Depends(_admin), hub: Hub = Depends(get_hub)) -> PublicKeyOut:
     return public_key_out(hub.audit.public_key(who))

@@ -66,15 +66,13 @@ class ItemPatch(Strict):
     enabled: bool | None = None
 
 
-@router.get("/banks", summary="Banks this member may see", response_model=BankList,
-    response_model_exclude_unset=True)
+@router.get("/banks", summary="Banks this member may see", response_model=BankList, response_model_exclude_unset=True)
 async def list_banks(who: Principal = Depends(_reader), hub: Hub = Depends(get_hub)) -> BankList:
     return bank_list_out(hub.banks.visible(who))
 
 
 @router.post("/banks", summary="Create a bank (owned by the calling member)", status_code=201,
-             response_model=BankOut,
-    response_model_exclude_unset=True)
+             response_model=BankOut, response_model_exclude_unset=True)
 async def create_bank(body: BankIn, who: Principal = Depends(_curator), hub: Hub = Depends(get_hub)) -> BankOut:
     view = hub.banks.create(who, body.name, body.kind, body.labels, visibility=body.visibility,
                            shared_with=body.shared_with, signal_types=body.signal_types,
@@ -83,13 +81,13 @@ async def create_bank(body: BankIn, who: Principal = Depends(_curator), hub: Hub
 
 
 @router.get("/banks/{name}", summary="One bank, with item counts", response_model=BankOut,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 async def show_bank(name: str, who: Principal = Depends(_reader), hub: Hub = Depends(get_hub)) -> BankOut:
     return bank_out(hub.banks.show(who, name))
 
 
 @router.patch("/banks/{name}", summary="Change a bank's labels, sharing or threshold", response_model=BankOut,
-    response_model_exclude_unset=True)
+              response_model_exclude_unset=True)
 async def update_bank(name: str, body: BankPatch, who: Principal = Depends(_curator),
                       hub: Hub = Depends(get_hub)) -> BankOut:
     view = hub.banks.update(who, name, labels=body.labels, visibility=body.visibility,
@@ -110,7 +108,7 @@ class TransferIn(Strict):
 
 
 @router.post("/banks/{name}/transfer", summary="Give a bank to another member (admins)", response_model=BankOut,
-    response_model_exclude_unset=True)
+             response_model_exclude_unset=True)
 def transfer_bank(
     name: str,
     body: Annotated[TransferIn, Body(openapi_examples={"to another member": {"value": {"to": "ngo-b"}}})],
@@ -121,7 +119,7 @@ def transfer_bank(
 
 
 @router.get("/banks/{name}/items", summary="A page of a bank's items, filtered", response_model=ItemPageOut,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 async def list_items(
     name: str,
     after: Annotated[int, Query(ge=0, le=2**62, description="item_id to start after (next_after)")] = 0,
@@ -142,7 +140,7 @@ async def list_items(
 
 
 @router.post("/banks/{name}/items", summary="Add items given as signals", response_model=AddReport,
-    response_model_exclude_unset=True)
+             response_model_exclude_unset=True)
 async def add_items(name: str, body: ItemsIn, who: Principal = Depends(_curator),
                     hub: Hub = Depends(get_hub)) -> AddReport:
     if len(body.items) > hub.config.max_batch:
@@ -153,8 +151,7 @@ async def add_items(name: str, body: ItemsIn, who: Principal = Depends(_curator)
 
 
 @router.post("/banks/{name}/items/content", summary="Upload content and add it as an item",
-             response_model=AddReport,
-    response_model_exclude_unset=True)
+             response_model=AddReport, response_model_exclude_unset=True)
 async def add_content(
     name: str,
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
@@ -179,15 +176,14 @@ async def add_content(
 
 
 @router.get("/banks/{name}/items/{external_id:path}", summary="One item", response_model=ItemOut,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 async def show_item(name: str, external_id: str, who: Principal = Depends(_reader),
                     hub: Hub = Depends(get_hub)) -> ItemOut:
     return item_out(hub.curation.get_item(who, name, external_id))
 
 
 @router.patch("/banks/{name}/items/{external_id:path}", summary="Change an item's labels or enable it",
-              response_model=ItemOut,
-    response_model_exclude_unset=True)
+              response_model=ItemOut, response_model_exclude_unset=True)
 async def update_item(name: str, external_id: str, body: ItemPatch, who: Principal = Depends(_curator),
                       hub: Hub = Depends(get_hub)) -> ItemOut:
     return item_out(hub.curation.update_item(who, name, external_id, labels=body.labels,

@@ -55,7 +55,7 @@ def _lookup_entry(signal_type: str, value: str) -> tuple[ScanResult, Signal | No
 
 
 @router.get("/lookup", summary="Look up one signal value", response_model=LookupResult,
-    response_model_exclude_unset=True)
+            response_model_exclude_unset=True)
 async def lookup_one(
     type: Annotated[SIGNAL_TYPE, Query(description="signal type")],
     value: Annotated[str, Query(min_length=1, max_length=100_000)],
@@ -71,7 +71,7 @@ async def lookup_one(
 
 
 @router.post("/lookup", summary="Look up a batch of signal values", response_model=LookupBatchOut,
-    response_model_exclude_unset=True)
+             response_model_exclude_unset=True)
 async def lookup_batch(
     body: LookupBatch, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
 ) -> LookupBatchOut:
@@ -93,7 +93,7 @@ async def lookup_batch(
 
 
 @router.post("/lookup/text", summary="Look up a text post", response_model=LookupResult,
-    response_model_exclude_unset=True)
+             response_model_exclude_unset=True)
 async def lookup_text(
     body: TextIn, who: Principal = Depends(_matcher), hub: Hub = Depends(get_hub)
 ) -> LookupResult:
@@ -106,7 +106,7 @@ async def lookup_text(
 
 
 @router.post("/lookup/content", summary="Upload content and look it up", response_model=LookupResult,
-    response_model_exclude_unset=True)
+             response_model_exclude_unset=True)
 async def lookup_content(
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
     exclude_disputed: bool | None = None,
@@ -122,7 +122,7 @@ async def lookup_content(
 
 
 @router.post("/hash", summary="Upload content and get its signals", response_model=HashOut,
-    response_model_exclude_unset=True)
+             response_model_exclude_unset=True)
 async def hash_content(
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
     who: Principal = Depends(_matcher),
@@ -135,7 +135,7 @@ async def hash_content(
 
 
 @router.post("/hash/text", summary="Get the signals of a text post", response_model=HashOut,
-    response_model_exclude_unset=True)
+             response_model_exclude_unset=True)
 async def hash_post(body: TextIn, who: Principal = Depends(_matcher)) -> HashOut:
     result = hash_text(body.text, HashOptions())
     if result.error:
