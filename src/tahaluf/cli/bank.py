@@ -152,8 +152,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per bank.")] = False,
 ) -> None:
     """List banks with their item counts."""
-    with _store(ctx) as store:
-        rows = [(b, banks.bank_stats(store, b)) for b in banks.list_banks(store)]
+    with _hub(ctx) as hub:
+        rows = [(b.record, b.counts) for b in hub.banks.operator_list()]
     if as_json:
         for bank, stats in rows:
             typer.echo(json.dumps(_bank_json(bank, stats), ensure_ascii=False))
@@ -175,10 +175,9 @@ def _bank_json(bank: Any, stats: dict[str, int]) -> dict[str, Any]:
 @_handles_errors
 def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")]) -> None:
     """Show a bank's settings and counts (JSON)."""
-    with _store(ctx) as store:
-        bank = banks.get_bank(store, name)
-        stats = banks.bank_stats(store, bank)
-    typer.echo(json.dumps(_bank_json(bank, stats), ensure_ascii=False, indent=2))
+    with _hub(ctx) as hub:
+        shown = hub.banks.operator_show(name)
+    typer.echo(json.dumps(_bank_json(shown.record, shown.counts), ensure_ascii=False, indent=2))
 
 
 @bank_app.command("delete")

@@ -29,7 +29,7 @@ from tahaluf.storage.models import VISIBILITIES
 from tahaluf.storage.repository.accounts_sql import AccountStore
 from tahaluf.storage.repository.hub_sql import HubStore
 
-__all__ = ["BankService", "BankView", "Transferred"]
+__all__ = ["BankService", "BankView", "StoredBank", "Transferred"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,14 @@ class Transferred:
 
     def to_json(self) -> dict[str, Any]:
         return {"bank": self.bank, "owner": self.owner}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBank:
+    """A bank as the hub operator sees it (by stored key), with its item counts."""
+
+    record: BankRecord
+    counts: dict[str, int]
 
 
 def _check_visibility(visibility: str) -> None:
@@ -282,6 +290,14 @@ class BankService:
         # the bank's name for everyone after the move (owner:name): the old owner's qualifier no longer names it
         moved = qualified_name(record) if record is not None else bank
         return Transferred(moved, record.owner if record else to)
+
+    def operator_list(self) -> list[StoredBank]:
+        """Every bank with its counts (the command line: the hub operator sees all)."""
+        return [StoredBank(b, bank_stats(self.store, b)) for b in self.store.list_banks()]
+
+    def operator_show(self, key: str) -> StoredBank:
+        record = self.stored(key)
+        return StoredBank(record, bank_stats(self.store, record))
 
     def stored(self, key: str) -> BankRecord:
         """The bank stored under ``key`` (the command line's name for it)."""
