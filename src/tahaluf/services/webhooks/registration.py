@@ -97,7 +97,7 @@ class WebhookService:
         self.outbox.forget(actor.member_id)
         return Registered(record, secret, url_warnings(record.url))
 
-    def list(self, actor: Principal, *, all_members: bool = False) -> list[WebhookRecord]:
+    def list_webhooks(self, actor: Principal, *, all_members: bool = False) -> list[WebhookRecord]:
         """The actor's webhooks (``all_members``: every member's, admins only)."""
         _require_member(actor)
         if all_members:
@@ -147,7 +147,7 @@ def register(hub: Hub, actor: Principal, url: str, events: Sequence[str]) -> tup
 
 
 def webhooks_of(hub: Hub, actor: Principal, *, all_members: bool = False) -> list[WebhookRecord]:
-    return WebhookService(hub).list(actor, all_members=all_members)
+    return WebhookService(hub).list_webhooks(actor, all_members=all_members)
 
 
 def webhook(hub: Hub, actor: Principal, webhook_id: int) -> WebhookRecord:
