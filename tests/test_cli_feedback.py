@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from test_cli_review import cli, lines
 from test_hub_reviews import MD5, Hubby, running_hub
 

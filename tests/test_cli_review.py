@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
 from neutral_posts import POST_EN
 from test_hub_reviews import Hubby, running_hub
+from typer.testing import CliRunner
+
 from tahaluf.cli.main import app
 
 runner = CliRunner()

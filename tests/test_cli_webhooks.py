@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from test_cli_review import cli, lines
 from test_hub_reviews import Hubby, running_hub
+
 from tahaluf.services import webhooks
 
 

@@ -15,7 +15,7 @@ from tahaluf.cli.output import print_json_line
 from tahaluf.services.acting import member_principal
 from tahaluf.services.hub import Hub
 
-__all__ = ["AsOpt", "JsonOpt", "AfterOpt", "LimitOpt", "acting", "print_model"]
+__all__ = ["AfterOpt", "AsOpt", "JsonOpt", "LimitOpt", "acting", "print_model"]
 
 AsOpt = Annotated[str, typer.Option(
     "--as", envvar="TAHALUF_AS", help="The member (organisation) to act as, with its roles (or TAHALUF_AS).",

@@ -9,7 +9,7 @@ prints the result through :mod:`tahaluf.wire.reviews`.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from tahaluf.labels import parse_label_args
 from tahaluf.services.reviews import Decision, ReviewService
 from tahaluf.wire.reviews import TaskOut, submission_out, task_out, task_page
 
-__all__ = ["review_app", "register"]
+__all__ = ["register", "review_app"]
 
 review_app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -106,10 +106,10 @@ def review_decide(
     member: AsOpt,
     decision: Annotated[DecisionKind, typer.Option("--decision", "-d", help="confirm, reject or escalate.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the decision and in the audit log).")],
-    bank: Annotated[Optional[str], typer.Option(
+    bank: Annotated[str | None, typer.Option(
         "--bank", help="confirm: the known bank to add the content to; reject: an allow bank (optional).",
     )] = None,
-    label: Annotated[Optional[list[str]], typer.Option(
+    label: Annotated[list[str] | None, typer.Option(
         "--label", "-l", help="Label of the item a decision adds, k=v, repeatable.",
     )] = None,
 ) -> None:

@@ -8,7 +8,7 @@ member and prints the result through :mod:`tahaluf.wire.webhooks`.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -87,7 +87,7 @@ def webhooks_deliveries(
     ctx: typer.Context,
     webhook_id: IdArg,
     member: AsOpt,
-    status: Annotated[Optional[DeliveryStatus], typer.Option(help="Only deliveries of this status.")] = None,
+    status: Annotated[DeliveryStatus | None, typer.Option(help="Only deliveries of this status.")] = None,
     after: AfterOpt = 0,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Page size.")] = 100,
 ) -> None:

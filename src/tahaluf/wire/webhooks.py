@@ -6,12 +6,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tahaluf.services.webhooks import DeliveryPage, Registered
-from tahaluf.storage.repository.webhooks_sql import DeliveryRecord, WebhookRecord
+from tahaluf.services.webhooks import (
+    Deliveries,
+    DeliveryRecord,
+    Registered,
+    WebhookRecord,
+)
 
 __all__ = [
     "DeliveryOut",
-    "DeliveryPageOut",
+    "DeliveryPage",
     "WebhookCreated",
     "WebhookList",
     "WebhookOut",
@@ -52,7 +56,7 @@ class DeliveryOut(BaseModel):
     delivered_at: str | None
 
 
-class DeliveryPageOut(BaseModel):
+class DeliveryPage(BaseModel):
     deliveries: list[DeliveryOut]
     next_after: int | None = None
 
@@ -73,5 +77,5 @@ def delivery_out(d: DeliveryRecord) -> DeliveryOut:
     return DeliveryOut.model_validate(d.to_json())
 
 
-def delivery_page(page: DeliveryPage) -> DeliveryPageOut:
-    return DeliveryPageOut(deliveries=[delivery_out(d) for d in page.deliveries], next_after=page.next_after)
+def delivery_page(page: Deliveries) -> DeliveryPage:
+    return DeliveryPage(deliveries=[delivery_out(d) for d in page.deliveries], next_after=page.next_after)

@@ -18,7 +18,7 @@ from tahaluf.api.routes.common import Strict, make_router
 from tahaluf.services.hub import Hub
 from tahaluf.services.webhooks import EVENTS, MAX_URL_CHARS, WebhookService
 from tahaluf.wire.webhooks import (
-    DeliveryPageOut,
+    DeliveryPage,
     WebhookCreated,
     WebhookList,
     WebhookOut,
@@ -72,7 +72,7 @@ async def delete_webhook(webhook_id: WebhookId, who: Principal = Depends(princip
 
 
 @router.get("/webhooks/{webhook_id}/deliveries", summary="A page of a webhook's deliveries, oldest first",
-            response_model=DeliveryPageOut)
+            response_model=DeliveryPage)
 async def list_deliveries(
     webhook_id: WebhookId,
     after: Annotated[int, Query(ge=0, le=2**62, description="delivery id to start after (next_after)")] = 0,
@@ -80,5 +80,5 @@ async def list_deliveries(
     status: Literal["pending", "delivered", "failed"] | None = None,
     who: Principal = Depends(principal),
     hub: Hub = Depends(get_hub),
-) -> DeliveryPageOut:
+) -> DeliveryPage:
     return delivery_page(WebhookService(hub).delivery_page(who, webhook_id, after=after, limit=limit, status=status))

@@ -23,7 +23,7 @@ from tahaluf.services.webhooks.delivery import (
 from tahaluf.services.webhooks.events import EVENTS, Notifier, Outbox, emit, outbox_for
 from tahaluf.services.webhooks.registration import (
     MAX_WEBHOOKS_PER_MEMBER,
-    DeliveryPage,
+    Deliveries,
     Registered,
     WebhookService,
     check_events,
@@ -42,8 +42,14 @@ from tahaluf.services.webhooks.transport import (
     sign,
     verify_signature,
 )
+from tahaluf.storage.repository.webhooks_sql import (
+    DELIVERY_STATUSES,
+    DeliveryRecord,
+    WebhookRecord,
+)
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "EVENTS",
     "KEEP_DELIVERIES_S",
     "LEASE_S",
@@ -53,10 +59,12 @@ __all__ = [
     "MAX_WEBHOOKS_PER_MEMBER",
     "SIGNATURE_TOLERANCE_S",
     "TIMEOUT_S",
-    "DeliveryPage",
+    "Deliveries",
+    "DeliveryRecord",
     "Notifier",
     "Outbox",
     "Registered",
+    "WebhookRecord",
     "WebhookService",
     "backoff_s",
     "check_events",

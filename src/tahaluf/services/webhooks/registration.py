@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_WEBHOOKS_PER_MEMBER",
-    "DeliveryPage",
+    "Deliveries",
     "Registered",
     "WebhookService",
     "check_events",
@@ -54,7 +54,7 @@ class Registered:
 
 
 @dataclass(frozen=True, slots=True)
-class DeliveryPage:
+class Deliveries:
     deliveries: list[DeliveryRecord]
     next_after: int | None
 
@@ -132,11 +132,11 @@ class WebhookService:
         return self.hooks.deliveries(found.id, after=after, limit=limit, status=status)
 
     def delivery_page(self, actor: Principal, webhook_id: int, *, after: int = 0, limit: int = 100,
-                      status: str | None = None) -> DeliveryPage:
+                      status: str | None = None) -> Deliveries:
         """One page of :meth:`deliveries` and where the next one starts."""
         found = self.deliveries(actor, webhook_id, after=after, limit=limit + 1, status=status)
         page = found[:limit]
-        return DeliveryPage(page, page[-1].id if len(found) > limit else None)
+        return Deliveries(page, page[-1].id if len(found) > limit else None)
 
 
 # -- the functions other code and the tests call ------------------------------------
