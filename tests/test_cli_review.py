@@ -43,6 +43,8 @@ def _submit(h: Hubby) -> int:
 def test_a_reviewer_works_the_queue_from_the_command_line(hub_db: tuple[Hubby, str]) -> None:
     h, url = hub_db
     task_id = _submit(h)
+    hook = h.post("scanner", "/v1/webhooks", json={"url": "https://hooks.example.org/x", "events": ["review.decided"]})
+    assert hook.status_code == 201, hook.text
     listed = lines(cli(url, "review", "list", "--as", "rev", "--json"))
     assert [t["id"] for t in listed] == [task_id] and listed[0]["status"] == "pending"
     assert listed[0]["submission"]["note"] == "seen in the demo-entity newsletter"
@@ -71,6 +73,9 @@ def test_a_reviewer_works_the_queue_from_the_command_line(hub_db: tuple[Hubby, s
     audit = [(e["actor"], e["action"]) for e in lines(cli(url, "audit", "list", "--limit", "1000"))]
     assert [a for a in audit if a[1].startswith("review.")] == [
         ("rev", "review.claim"), ("rev", "review.release"), ("alpha", "review.decide")]
+    # ... and the submitter's webhook event, queued by the same service whoever called it
+    events = h.get("scanner", f"/v1/webhooks/{hook.json()['id']}/deliveries").json()["deliveries"]
+    assert [(d["event"], d["status"]) for d in events] == [("review.decided", "pending")]
     feed = lines(cli(url, "feedback", "feed", "--as", "scanner"))
     assert [(e["kind"], e["payload"]["task"]) for e in feed] == [("review.decided", task_id)]
 
