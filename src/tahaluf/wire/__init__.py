@@ -1,0 +1,1 @@
+"""One serializer per area: typed service results -> the JSON of the API and of the CLI."""
