@@ -11,9 +11,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tahaluf import banks
+from tahaluf.access import Capability, Principal
 from tahaluf.banks import ImportReport
 from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.formats import registry
@@ -23,7 +24,11 @@ from tahaluf.labels import LabelVocabulary
 from tahaluf.services.banking import audited_batches
 from tahaluf.storage.repository.base import BankRecord, Repository
 
-__all__ = ["BankImport", "CreateBank", "FindBank", "export_bank", "export_bank_file", "import_bank_file"]
+if TYPE_CHECKING:
+    from tahaluf.services.hub import Hub
+
+__all__ = ["BankImport", "CreateBank", "FindBank", "export_bank", "export_bank_file", "hub_export", "hub_import",
+           "import_bank_file"]
 
 #: the bank a name names for the caller, None if there is none
 FindBank = Callable[[str], BankRecord | None]
@@ -146,3 +151,40 @@ def export_bank(repo: Repository, name: str, *, exported_by: str | None = None) 
     """A tahaluf JSONL export of bank ``name``: its header (with the members it is
     shared with), then its items."""
     return export_bank_file(repo, name, fmt="jsonl", exported_by=exported_by).lines
+
+
+def hub_import(hub: Hub, actor: Principal, name: str, lines: Iterable[str | bytes], *, fmt: str, source: str,
+               default_type: str | None = None, labels: Mapping[str, Any] | None = None) -> BankImport:
+    """:func:`import_bank_file` for a hub member: into a bank ``actor`` may change
+    (PermissionDenied otherwise); a file with a bank header whose name names no
+    bank ``actor`` sees creates one owned by ``actor`` (as ``POST /v1/banks`` would)."""
+    actor.require(Capability.CURATE)
+
+    def find(bank: str) -> BankRecord | None:
+        try:
+            return hub.bank_for_change(actor, bank).record
+        except NotFound:
+            return None
+
+    def create(bank: str, header: BankHeader, notes: list[str]) -> BankRecord:
+        if header.owner not in (None, actor.name):
+            notes.append(f"owner {header.owner!r}: the bank belongs to {actor.name}, who imported it")
+        shared = []
+        for member in header.shared_with:
+            if hub.hubstore.get_member(member) is None:
+                notes.append(f"not shared with {member!r}: no such member here")
+            else:
+                shared.append(member)
+        return hub.create_bank(actor, bank, header.kind, header.default_labels, visibility=header.visibility,
+                               shared_with=shared, signal_types=header.signal_types,
+                               pdq_max_distance=header.pdq_max_distance, vocabulary=hub.vocabulary).record
+
+    return import_bank_file(hub.store, name, lines, fmt=fmt, actor=actor.name, source=source,
+                            vocabulary=hub.vocabulary, default_type=default_type, labels=labels, find=find,
+                            create=create)
+
+
+def hub_export(hub: Hub, actor: Principal, name: str, *, fmt: str = "jsonl") -> Export:
+    """:func:`export_bank_file` of a bank ``actor`` sees (NotFound otherwise, as for no bank)."""
+    record = hub.bank(actor, name).record
+    return export_bank_file(hub.store, record, fmt=fmt, exported_by=actor.name)
