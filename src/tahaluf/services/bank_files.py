@@ -123,7 +123,7 @@ def import_bank_file(
         it = iter(lines)
         first = next(it, None)
         header = form.header(first) if first is not None else None
-        if header is None:
+        if first is None or header is None:
             raise missing
         rest = itertools.chain([first], it)
         if create is None:
