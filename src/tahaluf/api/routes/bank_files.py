@@ -24,6 +24,11 @@ _reader = require(Capability.READ)
 _curator = require(Capability.CURATE)
 
 _FORMAT_HELP = "; ".join(f"`{f.name}`: {f.help}" for f in formats.registered())
+#: the formats registered when the API was built, for the spec (the registry decides per request)
+_FORMAT_ENUM = {"enum": formats.names()}
+_FILE_BODY = {"requestBody": {"required": True, "description": "the file", "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    "text/plain": {"schema": {"type": "string"}}}}}
 
 
 class LineError(BaseModel):
@@ -50,11 +55,13 @@ def _import_out(result: BankImport) -> ImportOut:
     )
 
 
-@router.post("/banks/{name}/import", summary="Import a bank file into a bank", response_model=ImportOut)
+@router.post("/banks/{name}/import", summary="Import a bank file into a bank", response_model=ImportOut,
+             openapi_extra=_FILE_BODY)
 async def import_file(
     name: str,
     request: Request,
-    format: Annotated[str, Query(min_length=1, max_length=40, description=_FORMAT_HELP)],
+    format: Annotated[str, Query(min_length=1, max_length=40, description=_FORMAT_HELP,
+                                 json_schema_extra=_FORMAT_ENUM)],
     who: Annotated[Principal, Depends(_curator)],
     hub: Annotated[Hub, Depends(get_hub)],
     signal_type: Annotated[str | None, Query(max_length=40, description="type of lines holding only a value "
@@ -85,7 +92,8 @@ async def export_file(
     name: str,
     who: Annotated[Principal, Depends(_reader)],
     hub: Annotated[Hub, Depends(get_hub)],
-    format: Annotated[str, Query(min_length=1, max_length=40, description=_FORMAT_HELP)] = "jsonl",
+    format: Annotated[str, Query(min_length=1, max_length=40, description=_FORMAT_HELP,
+                                 json_schema_extra=_FORMAT_ENUM)] = "jsonl",
 ) -> Response:
     """The whole bank in one response (jsonl: lossless, with its header)."""
     form = formats.get(format)
