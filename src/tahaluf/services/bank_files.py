@@ -23,6 +23,7 @@ from tahaluf.formats.jsonl import BankHeader
 from tahaluf.labels import LabelVocabulary
 from tahaluf.services.banking import audited_batches
 from tahaluf.storage.repository.base import BankRecord, Repository
+from tahaluf.storage.repository.hub_sql import HubStore
 
 if TYPE_CHECKING:
     from tahaluf.services.hub import Hub
@@ -46,9 +47,7 @@ class BankImport:
     notes: list[str] = field(default_factory=list)
 
 
-def _hubstore(repo: Repository) -> Any:
-    from tahaluf.storage.repository.hub_sql import HubStore
-
+def _hubstore(repo: Repository) -> HubStore:
     return HubStore(repo)  # type: ignore[arg-type]
 
 
