@@ -28,6 +28,7 @@ import httpx
 import numpy as np
 
 from tahaluf import banks
+from tahaluf.formats.pytx import import_pytx
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.storage import open_store
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         store = open_store(db)
         banks.create_bank(store, "mem", "known")
         hashes = [rng.bytes(32).hex() for _ in range(args.n)]
-        banks.import_pytx(store, "mem", (f"pdq {h}" for h in hashes))
+        import_pytx(store, "mem", (f"pdq {h}" for h in hashes))
         hub = Hub(HubConfig(db=db, snapshot=False), store=store)
         _, key = hub.add_member("bench", "bench", ["matcher"])
         store.close()

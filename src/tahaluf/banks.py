@@ -4,7 +4,7 @@ Every function takes the repository first, so the same code runs on SQLite,
 PostgreSQL or any other implementation of the storage contract. Input is
 validated here (bank names, kinds, labels against the vocabulary, signal
 values per type); errors are tahaluf errors. Batch operations
-(:func:`add_items`, and the imports in :mod:`tahaluf.bank_io`) validate each
+(:func:`add_items`, and the readers of :mod:`tahaluf.formats`) validate each
 item on its own, report bad ones by item or line number without stopping, and
 commit one chunk at a time: an interrupted import keeps what it committed and
 can be re-run, because items are unique per (bank, external id).
@@ -55,13 +55,6 @@ __all__ = [
     "set_item_labels",
     "iter_signals",
     "item_info",
-    "import_pytx",
-    "export_pytx",
-    "import_jsonl",
-    "export_jsonl",
-    "read_header",
-    "check_header_fits",
-    "bank_header",
     "VISIBILITIES",
 ]
 
@@ -505,16 +498,3 @@ def add_items(
 def _ext_of(item: Any) -> str | None:
     ext = getattr(item, "external_id", None)
     return ext if isinstance(ext, str) else None
-
-
-#: batch imports and exports, in :mod:`tahaluf.bank_io` (read from here too)
-_BANK_IO = frozenset({"import_pytx", "export_pytx", "import_jsonl", "export_jsonl", "read_header",
-                      "check_header_fits", "bank_header", "load_json_line"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _BANK_IO:
-        from tahaluf import bank_io
-
-        return getattr(bank_io, name)
-    raise AttributeError(f"module 'tahaluf.banks' has no attribute {name!r}")
