@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from tahaluf import banks
+from tahaluf import bank_io, banks
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.storage import open_store
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         store = open_store(db)
         banks.create_bank(store, "mem", "known")
         hashes = [rng.bytes(32).hex() for _ in range(args.n)]
-        banks.import_pytx(store, "mem", (f"pdq {h}" for h in hashes))
+        bank_io.import_pytx(store, "mem", (f"pdq {h}" for h in hashes))
         hub = Hub(HubConfig(db=db, snapshot=False), store=store)
         _, key = hub.add_member("bench", "bench", ["matcher"])
         store.close()

@@ -245,7 +245,7 @@ def test_no_change_is_kept_when_its_audit_entry_cannot_be_written(db_url: str, f
 
 
 def test_an_import_chunk_is_not_kept_without_its_audit_entry(db_url: str, failing_audit) -> None:
-    from tahaluf import banks
+    from tahaluf import bank_io, banks
     from tahaluf.services.banking import audited_batches
 
     with open_store(db_url) as store:
@@ -253,5 +253,5 @@ def test_an_import_chunk_is_not_kept_without_its_audit_entry(db_url: str, failin
         failing_audit()
         hook = audited_batches(store, "cli:test", "item.import", "bank:weather", {"file": "x"})
         with pytest.raises(_AuditDown):
-            banks.import_pytx(store, "weather", [f"pdq {n:064x}\n" for n in range(1, 101)], on_batch=hook)
+            bank_io.import_pytx(store, "weather", [f"pdq {n:064x}\n" for n in range(1, 101)], on_batch=hook)
         assert banks.bank_stats(store, "weather")["items"] == 0

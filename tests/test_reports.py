@@ -16,7 +16,7 @@ from PIL import Image
 from test_scan import POST_AR, db, filled, make_photo  # noqa: F401 - fixtures
 from typer.testing import CliRunner
 
-from tahaluf import banks
+from tahaluf import bank_io, banks
 from tahaluf.cli.main import app
 from tahaluf.services.hashing import HashOptions, InputItem, hash_item
 from tahaluf.storage import open_store
@@ -38,7 +38,7 @@ def import_jsonl(db: str, bank: str, *objs: dict) -> None:
     store = open_store(db)
     if store.get_bank(bank) is None:
         banks.create_bank(store, bank, "known", labels={"entity": "demo-entity"})
-    rep = banks.import_jsonl(store, bank, [json.dumps(o, ensure_ascii=False) for o in objs])
+    rep = bank_io.import_jsonl(store, bank, [json.dumps(o, ensure_ascii=False) for o in objs])
     assert rep.error_count == 0, rep
     store.close()
 

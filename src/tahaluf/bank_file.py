@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tahaluf.errors import InvalidInput
-from tahaluf.signals.base import SIGNAL_TYPES
+from tahaluf.signal_types import registry
 
 __all__ = ["HEADER_KEY", "HEADER_VERSION", "BankHeader", "parse_header"]
 
@@ -38,7 +38,7 @@ class BankHeader:
     name: str
     kind: str
     default_labels: dict[str, Any] = field(default_factory=dict)
-    signal_types: list[str] = field(default_factory=lambda: list(SIGNAL_TYPES))
+    signal_types: list[str] = field(default_factory=lambda: list(registry.names()))
     pdq_max_distance: int = 31
     visibility: str = "all"
     owner: str | None = None
@@ -91,7 +91,7 @@ def parse_header(obj: Any) -> BankHeader | None:
         name=_text(obj, "name"),
         kind=_text(obj, "kind"),
         default_labels=labels,
-        signal_types=_texts(obj, "signal_types", SIGNAL_TYPES),
+        signal_types=_texts(obj, "signal_types", registry.names()),
         pdq_max_distance=threshold,
         visibility=_text(obj, "visibility", optional=True) or "all",
         owner=_text(obj, "owner", optional=True),

@@ -34,24 +34,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tahaluf.errors import InvalidInput
-from tahaluf.signals.base import SIGNAL_TYPES, Signal
+from tahaluf.signal_types import registry
+from tahaluf.signals.base import Signal
+from tahaluf.signals.hexdigits import is_hex
 
 __all__ = ["PYTX_TYPES", "CSV_HEADER", "PytxLine", "parse_line", "parse_csv_row", "is_csv_header", "pytx_lines"]
 
-#: pytx type name -> tahaluf type
-PYTX_TYPES = {
-    "pdq": "pdq",
-    "video_md5": "md5",
-    "photo_md5": "md5",
-    "video_sha256": "sha256",
-    "raw_text": "text",
-    "url": "url",
-    "url_md5": "url_md5",
-    "md5": "md5",
-    "sha256": "sha256",
-    "text": "text",
-    "vpdq": "vpdq",
-}
+#: pytx type name -> tahaluf type: every registered type by its name and its aliases
+PYTX_TYPES = {name: t.name for t in registry.registered() for name in (t.name, *t.aliases)}
 _REFUSED = {
     "trend_query": "trend_query (a keyword query) is not a signal tahaluf matches",
 }
@@ -102,7 +92,7 @@ def _signal(pytx_type: str, value: str) -> Signal:
                            f"type: {', '.join(sorted(PYTX_TYPES))})")
     if not value:
         raise InvalidInput(f"{ptype} line has no value")
-    if stype == "url" and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+    if stype == "url" and not is_hex(value, 64):
         from tahaluf.signals.url import url_signal
 
         return Signal("url", url_signal(value).value, {"pytx_type": ptype})
@@ -204,4 +194,4 @@ def pytx_lines(items: Iterable[Sequence[tuple[str, str, dict[str, object] | None
             yield f"{ptype} {value}" if ptype else None
 
 
-assert set(PYTX_TYPES.values()) <= set(SIGNAL_TYPES)
+assert set(PYTX_TYPES.values()) <= set(registry.names())

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tahaluf import banks
+from tahaluf import bank_io, banks
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.labels import LabelVocabulary, default_vocabulary, load_vocabulary, parse_label_args
 from tahaluf.storage import Store, open_store
@@ -404,7 +404,7 @@ def export(
     left_out = None
     with _store(ctx) as store:
         if fmt is ExportFormat.pytx:
-            lines, left_out = banks.export_pytx(store, name)
+            lines, left_out = bank_io.export_pytx(store, name)
             what = "signals"
         else:
             lines, what = export_bank(store, name, exported_by=cli_actor()), "items"

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tahaluf import banks
+from tahaluf import bank_io, banks
 from tahaluf.banks import (
     BatchHook,
     ImportBatch,
@@ -241,17 +241,17 @@ def import_bank_file(
             raise missing
         it = iter(lines)
         first = next(it, None)
-        header = banks.read_header(first) if first is not None else None
+        header = bank_io.read_header(first) if first is not None else None
         if header is None:
             raise missing
         rest = itertools.chain([first], it)
         result.created = _create_from_header(repo, name, header, actor, vocabulary, result.notes)
     common: dict[str, Any] = dict(source=source, progress=progress, on_batch=audit)
     if fmt == "pytx":
-        result.report = banks.import_pytx(repo, name, rest, default_type=default_type, labels=labels,
+        result.report = bank_io.import_pytx(repo, name, rest, default_type=default_type, labels=labels,
                                           vocabulary=vocabulary, **common)
     else:
-        result.report = banks.import_jsonl(repo, name, rest, vocabulary=vocabulary, **common)
+        result.report = bank_io.import_jsonl(repo, name, rest, vocabulary=vocabulary, **common)
     return result
 
 
@@ -260,4 +260,4 @@ def export_bank(repo: Repository, name: str, *, exported_by: str | None = None) 
     shared with), then its items."""
     record = banks.get_bank(repo, name)
     shared = _hubstore(repo).bank_shares().get(record.id, [])
-    return banks.export_jsonl(repo, record, shared_with=shared, exported_by=exported_by)
+    return bank_io.export_jsonl(repo, record, shared_with=shared, exported_by=exported_by)
