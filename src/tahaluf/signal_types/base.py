@@ -158,6 +158,11 @@ class SignalType:
     case_sensitive: ClassVar[bool] = False
     #: the type's default match threshold (distance bits or similarity), None for exact types
     default_threshold: ClassVar[float | None] = None
+    #: a matched input's signal of this type is stored with its scan result (the HTML
+    #: report shows its evidence: the bits of a PDQ hash, the frames of a video)
+    kept_for_reports: ClassVar[bool] = False
+    #: a value fits on one line of ``tahaluf lookup`` (not vPDQ's frame lists)
+    looked_up_by_line: ClassVar[bool] = True
     #: what a value looks like, for help texts
     value_help: ClassVar[str] = "the signal value"
 

@@ -124,6 +124,7 @@ class PDQ(SignalType):
     content_kinds = ("photo",)
     order = 30
     evidence_rank = 4
+    kept_for_reports = True
     hex_digits = 64
     default_threshold = DEFAULT_MAX_DISTANCE
     value_help = "64 hex digits"

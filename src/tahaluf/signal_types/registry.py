@@ -15,7 +15,8 @@ from tahaluf.errors import InvalidInput
 from tahaluf.signal_types.base import SignalType
 
 __all__ = ["register", "unregister", "registered", "names", "get", "lookup", "find", "type_enabled",
-           "exact_names", "for_content", "version"]
+           "exact_names", "for_content", "version",
+           "check_name", "lookup_names"]
 
 _TYPES: dict[str, SignalType] = {}
 _ALIASES: dict[str, str] = {}
@@ -92,6 +93,19 @@ def lookup(name: str) -> SignalType:
     """:func:`get` that also accepts aliases (``photo_md5`` is md5)."""
     found = find(name) if isinstance(name, str) else None
     return found if found is not None else get(name)
+
+
+def check_name(name: str) -> str:
+    """``name`` if a type is registered under it (aliases excluded); ValueError otherwise,
+    for request validators."""
+    if name not in _TYPES:
+        raise ValueError(f"unknown signal type {name!r} (known: {', '.join(names())})")
+    return name
+
+
+def lookup_names() -> tuple[str, ...]:
+    """The types whose values can be looked up one a line (``tahaluf lookup --type``)."""
+    return tuple(t.name for t in registered() if t.looked_up_by_line)
 
 
 def type_enabled(signal_type: str, enabled: Sequence[str]) -> bool:

@@ -10,10 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tahaluf.signal_types.base import SLOTS_PER_ITEM, Hit, MatchContext, MatchOptions, SignalType, TypeIndex, Warn
-from tahaluf.signal_types.content import TEXT_PREVIEW_CHARS, Content
-from tahaluf.index.text import TextIndex
 from tahaluf.errors import InvalidInput
+from tahaluf.index.text import TextIndex
+from tahaluf.signal_types.base import (
+    SLOTS_PER_ITEM,
+    Hit,
+    MatchContext,
+    MatchOptions,
+    SignalType,
+    TypeIndex,
+    Warn,
+)
+from tahaluf.signal_types.content import TEXT_PREVIEW_CHARS, Content
 from tahaluf.signals import sniff
 from tahaluf.signals.base import Signal
 from tahaluf.signals.pdf import extract_pdf_text

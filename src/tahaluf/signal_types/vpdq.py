@@ -65,6 +65,8 @@ class VPDQ(SignalType):
     content_kinds = ("video",)
     order = 40
     evidence_rank = 5
+    kept_for_reports = True
+    looked_up_by_line = False
     default_threshold = 31
     value_help = "tahaluf or pytx vPDQ JSON"
 
