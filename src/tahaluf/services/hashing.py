@@ -210,12 +210,13 @@ def _hash_file(path: str, opts: HashOptions) -> list[HashResult]:
             )
         if result.content_type == "text" and path.lower().endswith(JSONL_SUFFIXES):
             return _hash_jsonl(path, size, opts)
-        content.kind = result.content_type
-        try:
-            for kind in registry.for_content(content.kind):
-                result.signals.extend(kind.compute(content))
-        finally:
-            result.text, result.frames = content.text, content.frames
+        if result.content_type != "file":  # then what the content is: a photo's PDQ, a document's text
+            content.kind = result.content_type
+            try:
+                for kind in registry.for_content(content.kind):
+                    result.signals.extend(kind.compute(content))
+            finally:
+                result.text, result.frames = content.text, content.frames
         if opts.preview:
             _add_preview(result, content)
     except TahalufError as exc:
