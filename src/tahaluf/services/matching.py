@@ -1,8 +1,9 @@
 """Match signals against every enabled bank: the in-memory indexes and their upkeep.
 
-:class:`MatchEngine` builds one index per signal type from the repository
-(PDQ range index, text shingle index, vPDQ frame index, exact lookups for
-md5/sha256/url), then follows the repository's change log with a cursor
+:class:`MatchEngine` builds one index per registered signal type
+(:meth:`SignalType.new_index`: the PDQ range index, the text shingle index,
+the vPDQ frame index, value lookups for the exact types) from the repository,
+then follows the repository's change log with a cursor
 (:meth:`MatchEngine.refresh`) so that added, disabled and deleted items are
 applied incrementally, without a rebuild. A PDQ snapshot (a versioned binary
 file, never pickle) makes a cold start with millions of hashes take seconds.
