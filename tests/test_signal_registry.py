@@ -27,7 +27,9 @@ from tahaluf.services.scanning import scan
 from tahaluf.signal_types import SignalType, registry
 from tahaluf.signal_types.content import Content
 from tahaluf.signals.base import Signal
+from tahaluf.signals.hexdigits import is_hex, is_lower_hex
 from tahaluf.storage import open_store
+from tahaluf.storage.models import EXACT_TYPES
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx.*")
@@ -155,3 +157,13 @@ def test_the_api_enum_and_the_cli_choices_are_the_registered_types(tmp_path: Pat
     assert choices is not None, refused.output
     assert re.findall(r"'(\w+)'", choices.group(1)) == list(registry.lookup_names())
     assert set(registry.lookup_names()) == set(registry.names()) - {"vpdq"}
+
+
+def test_one_hex_check_for_every_digest() -> None:
+    assert is_hex("ABCdef0123", 10) and not is_hex("abc", 4) and not is_hex("", None) and not is_hex(None)
+    assert is_lower_hex("0" * 64, 64) and not is_lower_hex("A" * 64, 64) and not is_lower_hex("g" * 64, 64)
+
+
+def test_the_partial_index_of_exact_lookups_covers_only_exact_types() -> None:
+    # the predicate is schema (migration 0012); a new exact type is looked up without it
+    assert set(EXACT_TYPES) <= set(registry.exact_names())
