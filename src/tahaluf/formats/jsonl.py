@@ -45,7 +45,8 @@ from tahaluf.banks import (
 from tahaluf.errors import InvalidInput
 from tahaluf.formats.base import BankFormat, Export, ReadOptions, numbered_lines
 from tahaluf.labels import LabelVocabulary, default_vocabulary
-from tahaluf.signals.base import SIGNAL_TYPES, Signal
+from tahaluf.signal_types import registry
+from tahaluf.signals.base import Signal
 from tahaluf.storage.repository.base import BankRecord, ItemRow, Repository
 
 __all__ = [
@@ -73,7 +74,7 @@ class BankHeader:
     name: str
     kind: str
     default_labels: dict[str, Any] = field(default_factory=dict)
-    signal_types: list[str] = field(default_factory=lambda: list(SIGNAL_TYPES))
+    signal_types: list[str] = field(default_factory=lambda: list(registry.names()))
     pdq_max_distance: int = 31
     visibility: str = "all"
     owner: str | None = None
@@ -126,7 +127,7 @@ def parse_header(obj: Any) -> BankHeader | None:
         name=_text(obj, "name"),
         kind=_text(obj, "kind"),
         default_labels=labels,
-        signal_types=_texts(obj, "signal_types", SIGNAL_TYPES),
+        signal_types=_texts(obj, "signal_types", registry.names()),
         pdq_max_distance=threshold,
         visibility=_text(obj, "visibility", optional=True) or "all",
         owner=_text(obj, "owner", optional=True),

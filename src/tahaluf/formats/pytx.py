@@ -52,7 +52,9 @@ from tahaluf.banks import (
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.formats.base import BankFormat, Export, ReadOptions, numbered_lines
 from tahaluf.labels import LabelVocabulary, default_vocabulary
-from tahaluf.signals.base import SIGNAL_TYPES, Signal
+from tahaluf.signal_types import registry
+from tahaluf.signals.base import Signal
+from tahaluf.signals.hexdigits import is_hex
 from tahaluf.storage.repository.base import BankRecord, ItemRow, Repository, SignalRow
 
 __all__ = [
@@ -68,20 +70,8 @@ __all__ = [
     "pytx_lines",
 ]
 
-#: pytx type name -> tahaluf type
-PYTX_TYPES = {
-    "pdq": "pdq",
-    "video_md5": "md5",
-    "photo_md5": "md5",
-    "video_sha256": "sha256",
-    "raw_text": "text",
-    "url": "url",
-    "url_md5": "url_md5",
-    "md5": "md5",
-    "sha256": "sha256",
-    "text": "text",
-    "vpdq": "vpdq",
-}
+#: pytx type name -> tahaluf type: every registered type by its name and its aliases
+PYTX_TYPES = {name: t.name for t in registry.registered() for name in (t.name, *t.aliases)}
 _REFUSED = {
     "trend_query": "trend_query (a keyword query) is not a signal tahaluf matches",
 }
@@ -132,7 +122,7 @@ def _signal(pytx_type: str, value: str) -> Signal:
                            f"type: {', '.join(sorted(PYTX_TYPES))})")
     if not value:
         raise InvalidInput(f"{ptype} line has no value")
-    if stype == "url" and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+    if stype == "url" and not is_hex(value, 64):
         from tahaluf.signals.url import url_signal
 
         return Signal("url", url_signal(value).value, {"pytx_type": ptype})
@@ -378,4 +368,4 @@ class PytxFormat(BankFormat):
 FORMAT = PytxFormat()
 
 
-assert set(PYTX_TYPES.values()) <= set(SIGNAL_TYPES)
+assert set(PYTX_TYPES.values()) <= set(registry.names())

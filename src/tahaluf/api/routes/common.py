@@ -8,17 +8,20 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, UploadFile
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from tahaluf.api.errors import ERROR_RESPONSES
 from tahaluf.errors import ContentTooLarge
+from tahaluf.signal_types import registry
 
 __all__ = ["make_router", "Strict", "SignalIn", "SIGNAL_TYPE", "upload_path"]
 
-SIGNAL_TYPE = Literal["pdq", "md5", "sha256", "url", "url_md5", "text", "vpdq"]
+#: a registered signal type (checked, and listed in the OpenAPI schema, from the registry when used)
+SIGNAL_TYPE = Annotated[str, AfterValidator(registry.check_name),
+                        Field(json_schema_extra=lambda schema: schema.update(enum=list(registry.names())))]
 
 
 def make_router(tag: str) -> APIRouter:
