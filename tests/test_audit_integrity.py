@@ -24,6 +24,7 @@ from tahaluf.access import Principal
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.signals.base import Signal
 from tahaluf.storage import open_store
+from tahaluf.storage.repository.webhooks_sql import WebhookStore
 
 
 def _count(db_url: str, sql: str) -> int:
@@ -238,7 +239,7 @@ def test_no_change_is_kept_when_its_audit_entry_cannot_be_written(db_url: str, f
         assert hub.store.get_bank("markets").visibility == "private"
         assert hub.store.count_items(hub.store.get_bank("markets").id)["items"] == 0
         assert len(hub.hubstore.keys_of(hub.member("org-admin").id)) == 1
-        assert webhooks.WebhookStore(hub.store).list_webhooks() == []
+        assert WebhookStore(hub.store).list_webhooks() == []
         assert hub.hubstore.audit_head() == before
     finally:
         hub.close()

@@ -16,7 +16,8 @@ import pytest
 from hubproc import READY_TIMEOUT_S
 from typer.testing import CliRunner
 
-from tahaluf import bank_io, banks
+from tahaluf import banks
+from tahaluf.formats import jsonl
 from tahaluf.api.app import create_app
 from tahaluf.cli.main import app
 from tahaluf.errors import InvalidInput
@@ -84,10 +85,10 @@ def test_a_type_registered_in_a_test_hashes_banks_scans_exports_and_imports(sha1
         [result] = scan([InputItem("file", str(doc))], engine)
         assert [(m.external_id, m.signal_type, m.score) for m in result.matches] == [("note-1", "demo_sha1", 1.0)]
 
-        exported = list(bank_io.export_jsonl(store, "notes"))
+        exported = list(jsonl.export_jsonl(store, "notes"))
         assert json.loads(exported[1])["signals"] == [{"type": "demo_sha1", "value": DOC_SHA1}]
         banks.create_bank(store, "copy", signal_types=["demo_sha1"])
-        copied = bank_io.import_jsonl(store, "copy", exported)
+        copied = jsonl.import_jsonl(store, "copy", exported)
         assert (copied.imported, copied.error_count) == (1, 0)
         assert [r.value for r in banks.iter_signals(store, "demo_sha1", banks=["copy"])] == [DOC_SHA1]
 
