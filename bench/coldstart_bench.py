@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tahaluf import banks
+from tahaluf.formats.pytx import import_pytx
 from tahaluf.services.matching import MatchEngine
 from tahaluf.storage import open_store
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         store = open_store(f"sqlite:///{tmp}/cold.db")
         banks.create_bank(store, "cold", "known")
         t0 = time.perf_counter()
-        banks.import_pytx(store, "cold", (f"pdq {rng.bytes(32).hex()}" for _ in range(args.n)))
+        import_pytx(store, "cold", (f"pdq {rng.bytes(32).hex()}" for _ in range(args.n)))
         print(f"imported {args.n:,} PDQ hashes in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
         engine = MatchEngine(store).load()

@@ -69,6 +69,7 @@ def default_db_url(n: int, seed: int, cache_dir: Path) -> str:
 def ensure_db(url: str, n: int, seed: int) -> bool:
     """Create bank ``bench`` with the ``n`` hashes unless it is there; True when it was built."""
     from tahaluf import banks
+    from tahaluf.formats.pytx import import_pytx
     from tahaluf.storage import open_store
 
     store = open_store(url)
@@ -85,7 +86,7 @@ def ensure_db(url: str, n: int, seed: int) -> bool:
         t0 = time.perf_counter()
         hashes = bank_hashes(n, seed)
         lines = (f"pdq {row.tobytes().hex()}" for row in hashes)
-        report = banks.import_pytx(store, BANK, lines, added_by="bench", source="hub_load_bench")
+        report = import_pytx(store, BANK, lines, added_by="bench", source="hub_load_bench")
         print(f"imported {report.imported:,} PDQ hashes in {time.perf_counter() - t0:.0f} s into {url}")
         return True
     finally:

@@ -30,6 +30,7 @@ import numpy as np
 from tahaluf import banks
 from tahaluf.bootstrap import open_hub
 from tahaluf.config import HubConfig
+from tahaluf.formats.pytx import import_pytx
 from tahaluf.storage import open_store
 
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         store = open_store(db)
         banks.create_bank(store, "mem", "known")
         hashes = [rng.bytes(32).hex() for _ in range(args.n)]
-        banks.import_pytx(store, "mem", (f"pdq {h}" for h in hashes))
+        import_pytx(store, "mem", (f"pdq {h}" for h in hashes))
         hub = open_hub(HubConfig(db=db, snapshot=False), store=store)
         _, key = hub.accounts.add_member("bench", "bench", ["matcher"])
         store.close()

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from tahaluf import banks
+from tahaluf.formats.pytx import import_pytx
 from tahaluf.services.banking import audited_batches
 from tahaluf.storage import open_store
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 t0, c0 = time.perf_counter(), time.process_time()
                 with src.open("rb") as lines:  # as `bank import` reads: bytes, each chunk audited
-                    report = banks.import_pytx(store, name, lines, added_by="bench", source=str(src),
+                    report = import_pytx(store, name, lines, added_by="bench", source=str(src),
                                                on_batch=audited_batches(store, "bench", "item.import",
                                                                         f"bank:{name}", {"file": str(src)}))
                 dt, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 t0 = time.perf_counter()
                 with src.open(encoding="ascii") as lines:
-                    again = banks.import_pytx(store, name, lines, added_by="bench")
+                    again = import_pytx(store, name, lines, added_by="bench")
                 print(f"re-import: {again.summary()} in {time.perf_counter() - t0:.1f} s")
                 t0 = time.perf_counter()
                 loaded = sum(len(b.item_ids) for b in store.iter_pdq())

@@ -31,6 +31,7 @@ from hash_bench import make_photo_set  # noqa: E402
 
 def build_bank(db: str, photos: list[Path], n_random: int) -> None:
     from tahaluf import banks
+    from tahaluf.formats.pytx import import_pytx
     from tahaluf.services.banking import add_content
     from tahaluf.services.hashing import iter_inputs
     from tahaluf.storage import open_store
@@ -40,7 +41,7 @@ def build_bank(db: str, photos: list[Path], n_random: int) -> None:
     add_content(store, "bench", iter_inputs([str(p) for p in photos]), jobs=os.cpu_count() or 1)
     rng = np.random.default_rng(3)
     lines = (f"pdq {rng.bytes(32).hex()}" for _ in range(n_random))
-    banks.import_pytx(store, "bench", lines)
+    import_pytx(store, "bench", lines)
     store.close()
 
 

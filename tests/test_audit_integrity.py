@@ -25,6 +25,7 @@ from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.signals.base import Signal
 from tahaluf.storage import open_store
+from tahaluf.storage.repository.webhooks_sql import WebhookStore
 
 
 def _count(db_url: str, sql: str) -> int:
@@ -239,7 +240,7 @@ def test_no_change_is_kept_when_its_audit_entry_cannot_be_written(db_url: str, f
         assert hub.store.get_bank("markets").visibility == "private"
         assert hub.store.count_items(hub.store.get_bank("markets").id)["items"] == 0
         assert len(hub.hubstore.keys_of(hub.accounts.member("org-admin").id)) == 1
-        assert webhooks.WebhookStore(hub.store).list_webhooks() == []
+        assert WebhookStore(hub.store).list_webhooks() == []
         assert hub.hubstore.audit_head() == before
     finally:
         hub.close()
@@ -247,6 +248,7 @@ def test_no_change_is_kept_when_its_audit_entry_cannot_be_written(db_url: str, f
 
 def test_an_import_chunk_is_not_kept_without_its_audit_entry(db_url: str, failing_audit) -> None:
     from tahaluf import banks
+    from tahaluf.formats.pytx import import_pytx
     from tahaluf.services.banking import audited_batches
 
     with open_store(db_url) as store:
@@ -254,5 +256,5 @@ def test_an_import_chunk_is_not_kept_without_its_audit_entry(db_url: str, failin
         failing_audit()
         hook = audited_batches(store, "cli:test", "item.import", "bank:weather", {"file": "x"})
         with pytest.raises(_AuditDown):
-            banks.import_pytx(store, "weather", [f"pdq {n:064x}\n" for n in range(1, 101)], on_batch=hook)
+            import_pytx(store, "weather", [f"pdq {n:064x}\n" for n in range(1, 101)], on_batch=hook)
         assert banks.bank_stats(store, "weather")["items"] == 0

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from tahaluf import banks
 from tahaluf.cli.main import app
 from tahaluf.errors import InvalidInput
-from tahaluf.services.banking import add_content, export_bank, import_bank_file
+from tahaluf.services.bank_files import export_bank, import_bank_file
+from tahaluf.services.banking import add_content
 from tahaluf.services.hashing import iter_inputs
 from tahaluf.services.matching import MatchEngine
 from tahaluf.services.scanning import scan

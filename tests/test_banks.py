@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tahaluf import banks
+from tahaluf.formats.jsonl import export_jsonl, import_jsonl
+from tahaluf.formats.pytx import import_pytx
 from tahaluf.banks import NewItem, Provenance
 from tahaluf.errors import Conflict, InvalidInput, NotFound
 from tahaluf.labels import load_vocabulary
@@ -141,7 +143,7 @@ pdq {PDQ_A}
 def test_import_pytx_imports_valid_lines_and_names_bad_ones(store: Store) -> None:
     banks.create_bank(store, "hashes")
     progress: list[int] = []
-    report = banks.import_pytx(store, "hashes", PYTX_FILE.splitlines(True), chunk_size=2, progress=progress.append)
+    report = import_pytx(store, "hashes", PYTX_FILE.splitlines(True), chunk_size=2, progress=progress.append)
     assert (report.imported, report.duplicates, report.error_count) == (4, 1, 3)
     assert [e.line for e in report.errors] == [6, 7, 8]
     assert "line 6" in report.errors[0].message and "64 hex" in report.errors[0].message
@@ -152,13 +154,13 @@ def test_import_pytx_imports_valid_lines_and_names_bad_ones(store: Store) -> Non
     assert [s.value for s in banks.iter_signals(store, "text")] == [
         text_signal("the weather in Tunis is sunny today").value]  # raw_text: the post's sketch
     assert report.summary() == "imported 4, skipped 1 duplicates, 3 errors (lines 6, 7, 8)"
-    rerun = banks.import_pytx(store, "hashes", PYTX_FILE.splitlines(True))
+    rerun = import_pytx(store, "hashes", PYTX_FILE.splitlines(True))
     assert (rerun.imported, rerun.duplicates) == (0, 5)
 
 
 def test_import_pytx_default_type(sqlite_store: Store) -> None:
     banks.create_bank(sqlite_store, "hashes")
-    report = banks.import_pytx(sqlite_store, "hashes", [PDQ_A + "\n"], default_type="pdq")
+    report = import_pytx(sqlite_store, "hashes", [PDQ_A + "\n"], default_type="pdq")
     assert report.imported == 1
 
 
@@ -171,7 +173,7 @@ def test_import_jsonl_reports_malformed_lines(sqlite_store: Store) -> None:
         json.dumps(["a", "list"]),
         json.dumps({"id": "p3", "signals": [{"type": "pdq", "value": PDQ_A, "quality": 70}]}),
     ]
-    report = banks.import_jsonl(sqlite_store, "posts", lines)
+    report = import_jsonl(sqlite_store, "posts", lines)
     assert report.imported == 2
     assert [e.line for e in report.errors] == [2, 3, 4]
     assert "malformed JSON" in report.errors[0].message
@@ -190,11 +192,11 @@ def test_export_then_import_is_lossless(store: Store) -> None:
             NewItem("posts/2", [Signal("text", "v1:opaque sketch of a cooking recipe")], enabled=False),
         ],
     )
-    exported = list(banks.export_jsonl(store, "src"))
+    exported = list(export_jsonl(store, "src"))
     banks.create_bank(store, "copy")
-    report = banks.import_jsonl(store, "copy", exported)
+    report = import_jsonl(store, "copy", exported)
     assert (report.imported, report.error_count) == (2, 0)
-    copied = [json.loads(line) for line in banks.export_jsonl(store, "copy")][1:]  # after the bank header
+    copied = [json.loads(line) for line in export_jsonl(store, "copy")][1:]  # after the bank header
     original = [json.loads(line) for line in exported][1:]
     for obj in original + copied:
         obj.pop("bank")
@@ -212,7 +214,7 @@ def test_pytx_import_stores_each_distinct_hash_once(tmp_path: Path, hashes: list
     with open_store(f"sqlite:///{tmp_path / (uuid.uuid4().hex + '.db')}") as s:
         banks.create_bank(s, "h")
         lines = [f"pdq {h}\n" for h in hashes + hashes[: len(hashes) // 2]]
-        report = banks.import_pytx(s, "h", lines, chunk_size=chunk)
+        report = import_pytx(s, "h", lines, chunk_size=chunk)
         assert report.imported == len(set(hashes))
         assert report.duplicates == len(lines) - len(set(hashes))
         assert sorted(x.value for x in banks.iter_signals(s, "pdq")) == sorted(set(hashes))
@@ -251,7 +253,7 @@ def test_a_full_database_gives_a_clear_error_and_keeps_what_was_committed(tmp_pa
     engine.dispose()  # new connections get the cap
     lines = [f"pdq {i:064x}" for i in range(1, 60_001)]
     with pytest.raises(StorageError, match="disk full"):
-        banks.import_pytx(store, "full", lines, chunk_size=1000)
+        import_pytx(store, "full", lines, chunk_size=1000)
     kept = banks.bank_stats(store, "full")
     assert 0 < kept["items"] < 60_000  # the chunks committed before the error are still there
     store.close()

@@ -159,7 +159,7 @@ def test_registering_a_webhook_the_deliverer_refuses_answers_with_a_warning(tmp_
         assert register("https://hooks.example.org/tahaluf")["warnings"] == []
         assert register("https://203.0.113.9/tahaluf")["warnings"] != []  # documentation range: not public
     # what the warning says: the deliverer, as started by default, refuses the first
-    from tahaluf.services.webhooks import _GuardedBackend  # noqa: PLC2701
+    from tahaluf.services.webhooks.transport import _GuardedBackend  # noqa: PLC2701
 
     with pytest.raises(Exception, match="not a public address"):
         _GuardedBackend(False)._addresses("127.0.0.1", 9)

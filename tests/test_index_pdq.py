@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from tahaluf.errors import Conflict, InvalidInput, StorageError
 from tahaluf.index import PDQIndex, hashes_from_hex, hashes_to_hex
-from tahaluf.index.pdq_segment import Segment, native_available, probe_count
+from tahaluf.index.pdq_plan import probe_count
+from tahaluf.index.pdq_segment import Segment, native_available
 
 U64_MAX = np.iinfo(np.uint64).max
 
@@ -422,7 +423,7 @@ BIG = 40_000  # rows: enough for probe tables
 
 def _table_offsets() -> tuple[int, int]:
     """(offset, size) of the big snapshot's highs, then lows are right after."""
-    from tahaluf.index.pdq_segment import table_shape
+    from tahaluf.index.pdq_plan import table_shape
     from tahaluf.index.snapshot import high_words, low_words
 
     highs = 64 + 8 + 32 + 40 * BIG

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tahaluf import banks
+from tahaluf.formats.pytx import import_pytx
 from tahaluf.cli.main import app
 from tahaluf.signals.text import text_signal
 from tahaluf.signals.url import url_signal
@@ -47,7 +48,7 @@ def _items(store: Store, bank: str) -> list[Any]:
 def test_tx_dataset_lines_import_with_their_metadata(repo: Store, name: str) -> None:
     banks.create_bank(repo, "sample")
     lines = _lines(name)
-    report = banks.import_pytx(repo, "sample", lines, labels={"entity": "demo-entity"})
+    report = import_pytx(repo, "sample", lines, labels={"entity": "demo-entity"})
     refused = [t for t in _types(lines) if t in UNSUPPORTED]
     assert (report.imported, report.error_count) == (len(lines) - len(refused), len(refused))
     assert all("trend_query" in e.message for e in report.errors)
@@ -67,7 +68,7 @@ def test_tx_dataset_csv_imports_every_row(repo: Store) -> None:
     banks.create_bank(repo, "sample")
     lines = _lines("tx-dataset.csv")
     rows = list(csv.DictReader(io.StringIO("".join(lines))))
-    report = banks.import_pytx(repo, "sample", lines)
+    report = import_pytx(repo, "sample", lines)
     refused = [r for r in rows if r["signal_type"] in UNSUPPORTED]
     assert (report.imported, report.error_count) == (len(rows) - len(refused), len(refused))
     assert all("pytx-category:INVESTIGATION_SEED" in i.labels["tags"] for i in _items(repo, "sample"))
@@ -75,11 +76,11 @@ def test_tx_dataset_csv_imports_every_row(repo: Store) -> None:
 
 def test_tx_dataset_with_one_type_or_one_collab(repo: Store) -> None:
     banks.create_bank(repo, "sample")
-    bare = banks.import_pytx(repo, "sample", _lines("tx-dataset-pdq.txt"))
+    bare = import_pytx(repo, "sample", _lines("tx-dataset-pdq.txt"))
     assert bare.imported == 0 and "--signal-type" in bare.errors[0].message
-    typed = banks.import_pytx(repo, "sample", _lines("tx-dataset-pdq.txt"), default_type="PDQ")
+    typed = import_pytx(repo, "sample", _lines("tx-dataset-pdq.txt"), default_type="PDQ")
     assert (typed.imported, typed.error_count) == (16, 0)
-    one = banks.import_pytx(repo, "sample", _lines("tx-dataset-one-collab.txt"))
+    one = import_pytx(repo, "sample", _lines("tx-dataset-one-collab.txt"))
     assert one.error_count == 1 and one.imported + one.duplicates == 25  # all but the trend_query
     assert all("pytx-category:INVESTIGATION_SEED" in i.labels["tags"] for i in _items(repo, "sample"))
 
@@ -87,21 +88,21 @@ def test_tx_dataset_with_one_type_or_one_collab(repo: Store) -> None:
 def test_tx_hash_output_imports_and_a_video_is_one_item(repo: Store) -> None:
     banks.create_bank(repo, "hashed")
     lines = _lines("tx-hash.txt")
-    report = banks.import_pytx(repo, "hashed", lines)
+    report = import_pytx(repo, "hashed", lines)
     # photos (pdq), one video (md5 + sha256), URLs as url_md5: every line imports
     assert report.error_count == 0
     items = _items(repo, "hashed")
     video = [i for i in items if any(s.signal_type == "md5" for s in i.signals)]
     assert len(video) == 1 and sorted(s.signal_type for s in video[0].signals) == ["md5", "sha256"]
     assert report.imported == _types(lines).count("pdq") + 1 + _types(lines).count("url_md5")
-    rotations = banks.import_pytx(repo, "hashed", _lines("tx-hash-rotations.txt") + _lines("tx-hash-unletterbox.txt"))
+    rotations = import_pytx(repo, "hashed", _lines("tx-hash-rotations.txt") + _lines("tx-hash-unletterbox.txt"))
     assert rotations.error_count == 0 and rotations.imported + rotations.duplicates == 9
 
 
 def test_upper_case_types_and_tabs(repo: Store) -> None:
     banks.create_bank(repo, "hashed")
     pdq = _lines("tx-hash.txt")[0].split()[1]
-    report = banks.import_pytx(repo, "hashed", [f"PDQ\t{pdq}\n", "URL\thttps://example.org/weather\n"])
+    report = import_pytx(repo, "hashed", [f"PDQ\t{pdq}\n", "URL\thttps://example.org/weather\n"])
     assert (report.imported, report.error_count) == (2, 0)
 
 

@@ -17,6 +17,7 @@ from test_scan import POST_AR, db, filled, make_photo  # noqa: F401 - fixtures
 from typer.testing import CliRunner
 
 from tahaluf import banks
+from tahaluf.formats import jsonl
 from tahaluf.cli.main import app
 from tahaluf.services.hashing import HashOptions, InputItem, hash_item
 from tahaluf.storage import open_store
@@ -38,7 +39,7 @@ def import_jsonl(db: str, bank: str, *objs: dict) -> None:
     store = open_store(db)
     if store.get_bank(bank) is None:
         banks.create_bank(store, bank, "known", labels={"entity": "demo-entity"})
-    rep = banks.import_jsonl(store, bank, [json.dumps(o, ensure_ascii=False) for o in objs])
+    rep = jsonl.import_jsonl(store, bank, [json.dumps(o, ensure_ascii=False) for o in objs])
     assert rep.error_count == 0, rep
     store.close()
 

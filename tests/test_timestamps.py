@@ -13,7 +13,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from tahaluf.banks import import_jsonl
+from tahaluf.formats.jsonl import import_jsonl
 from tahaluf.storage import ItemRow, NewBank, SignalRow, Store, open_store
 
 PLUS5 = timezone(timedelta(hours=5))

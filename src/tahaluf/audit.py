@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tahaluf.signals.hexdigits import is_lower_hex
+
 __all__ = [
     "GENESIS",
     "SIGN_EVERY",
@@ -227,7 +229,7 @@ def parse_head(text: str) -> tuple[int | None, str]:
         entry_id, digest = None, parts[0].lower()
     else:
         raise ValueError(text)
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    if not is_lower_hex(digest, 64):
         raise ValueError(text)
     return entry_id, digest
 

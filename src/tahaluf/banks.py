@@ -4,7 +4,7 @@ Every function takes the repository first, so the same code runs on SQLite,
 PostgreSQL or any other implementation of the storage contract. Input is
 validated here (bank names, kinds, labels against the vocabulary, signal
 values per type); errors are tahaluf errors. Batch operations
-(:func:`add_items`, and the imports in :mod:`tahaluf.bank_io`) validate each
+(:func:`add_items`, and the readers of :mod:`tahaluf.formats`) validate each
 item on its own, report bad ones by item or line number without stopping, and
 commit one chunk at a time: an interrupted import keeps what it committed and
 can be re-run, because items are unique per (bank, external id).
@@ -22,7 +22,8 @@ from typing import Any
 
 from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.labels import LabelVocabulary, default_vocabulary, merge_labels
-from tahaluf.signals.base import SIGNAL_TYPES, Signal
+from tahaluf.signal_types import registry
+from tahaluf.signals.base import Signal
 from tahaluf.storage.models import VISIBILITIES
 from tahaluf.storage.repository.base import (
     BankRecord,
@@ -55,19 +56,10 @@ __all__ = [
     "set_item_labels",
     "iter_signals",
     "item_info",
-    "import_pytx",
-    "export_pytx",
-    "import_jsonl",
-    "export_jsonl",
-    "read_header",
-    "check_header_fits",
-    "bank_header",
     "VISIBILITIES",
 ]
 
 KINDS = ("known", "allow")
-_HEX_LENGTHS = {"md5": 32, "sha256": 64, "pdq": 64, "url": 64, "url_md5": 32}
-_HEX = re.compile(r"[0-9a-f]+")
 _BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MAX_EXTERNAL_ID = 1024
 _MAX_REPORTED_ERRORS = 1000
@@ -212,55 +204,21 @@ def check_json_value(value: Any, what: str, *, depth: int = 0) -> None:
 
 
 def validate_signal(signal: Signal) -> SignalRow:
-    """Check a signal's value for its type; hex values are lower-cased."""
+    """Check a signal's value for its type (see :meth:`SignalType.canonical`): hex values
+    are lower-cased, a raw post becomes its text sketch, vPDQ values are parsed."""
     stype = signal.type
-    if stype not in SIGNAL_TYPES:
-        raise InvalidInput(f"unknown signal type {_short(stype)} (known: {', '.join(SIGNAL_TYPES)})")
+    kind = registry.get(stype)
     if not isinstance(signal.value, str):
         raise InvalidInput(f"{stype} value must be a string")
     extra = dict(signal.extra) if signal.extra else None
     if extra is not None:
         check_json_value(extra, f"{stype} signal's extra fields")
-    if stype in _HEX_LENGTHS:
-        value = signal.value.strip().lower()
-        want = _HEX_LENGTHS[stype]
-        if len(value) != want or not _HEX.fullmatch(value):
-            raise InvalidInput(
-                f"invalid {stype} value {_short(signal.value)}: expected {want} hex digits"
-            )
-        if stype == "pdq":
-            _check_quality(extra)
-            return SignalRow(stype, value, bytes.fromhex(value), extra)
-        return SignalRow(stype, value, None, extra)
-    if not signal.value.strip():
-        raise InvalidInput(f"empty {stype} value")
-    check_text(signal.value, f"{stype} value")
-    return SignalRow(stype, _indexable_value(stype, signal.value), None, extra)
-
-
-def _indexable_value(stype: str, value: str) -> str:
-    """A text or vPDQ value the indexes can load: a raw post (python-threatexchange's
-    raw_text) becomes its ``t1:`` sketch; sketches and vPDQ values are parsed, so
-    a malformed one is refused here instead of stopping every index that loads it."""
-    if stype == "text":
-        from tahaluf.signals.text import TextSketch, text_signal
-
-        if not value.startswith("t1:"):
-            return text_signal(value).value
-        TextSketch.from_value(value)
-    elif stype == "vpdq":
-        from tahaluf.index.vpdq import frames_from_value
-
-        pdq, _quality = frames_from_value(value)
-        if not len(pdq):
-            raise InvalidInput("a vpdq value needs at least one frame")
-    return value
-
-
-def _check_quality(extra: dict[str, Any] | None) -> None:
-    quality = (extra or {}).get("quality")
-    if quality is not None and (not isinstance(quality, int) or not 0 <= quality <= 100):
-        raise InvalidInput(f"pdq quality must be an integer 0..100, got {quality!r}")
+    if kind.hex_digits is None:
+        if not signal.value.strip():
+            raise InvalidInput(f"empty {stype} value")
+        check_text(signal.value, f"{stype} value")
+    value, raw = kind.canonical(signal.value, extra)
+    return SignalRow(stype, value, raw, extra)
 
 
 def _short(value: object) -> str:
@@ -275,7 +233,7 @@ def _check_bank_args(name: str, kind: str, signal_types: Sequence[str], pdq_max_
         )
     if kind not in KINDS:
         raise InvalidInput(f"invalid bank kind {kind!r} (use one of: {', '.join(KINDS)})")
-    unknown = [t for t in signal_types if t not in SIGNAL_TYPES]
+    unknown = [t for t in signal_types if t not in registry.names()]
     if unknown:
         raise InvalidInput(f"unknown signal type(s): {', '.join(unknown)}")
     if not 0 <= pdq_max_distance <= 256:
@@ -313,7 +271,7 @@ def new_bank(
     visibility: str = "all",
 ) -> NewBank:
     """A checked bank description, ready to store (InvalidInput for a bad one)."""
-    types = list(signal_types) if signal_types is not None else list(SIGNAL_TYPES)
+    types = list(signal_types) if signal_types is not None else list(registry.names())
     _check_bank_args(name, kind, types, pdq_max_distance)
     if visibility not in VISIBILITIES:
         raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
@@ -385,8 +343,7 @@ def iter_signals(
     repo: Repository, signal_type: str, *, banks: Sequence[str] | None = None, batch_size: int = 10_000
 ) -> Iterator[SignalRecord]:
     """Stream the signals of one type of every enabled item, for index building."""
-    if signal_type not in SIGNAL_TYPES:
-        raise InvalidInput(f"unknown signal type {signal_type!r}")
+    registry.get(signal_type)
     bank_ids = [get_bank(repo, b).id for b in banks] if banks is not None else None
     for batch in repo.iter_signals(signal_type, bank_ids=bank_ids, batch_size=batch_size):
         yield from batch
@@ -505,16 +462,3 @@ def add_items(
 def _ext_of(item: Any) -> str | None:
     ext = getattr(item, "external_id", None)
     return ext if isinstance(ext, str) else None
-
-
-#: batch imports and exports, in :mod:`tahaluf.bank_io` (read from here too)
-_BANK_IO = frozenset({"import_pytx", "export_pytx", "import_jsonl", "export_jsonl", "read_header",
-                      "check_header_fits", "bank_header", "load_json_line"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _BANK_IO:
-        from tahaluf import bank_io
-
-        return getattr(bank_io, name)
-    raise AttributeError(f"module 'tahaluf.banks' has no attribute {name!r}")

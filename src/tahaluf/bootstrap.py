@@ -4,12 +4,10 @@ owner notification), so the API, the command line and workers behave alike."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from tahaluf.config import HubConfig
-from tahaluf.services import reviews
 from tahaluf.services.hub import Hub
 from tahaluf.services.lookup import MatchHook
+from tahaluf.services.reviews import ReviewService
 from tahaluf.storage import Store
 
 __all__ = ["open_hub", "match_hooks"]
@@ -18,7 +16,7 @@ __all__ = ["open_hub", "match_hooks"]
 def match_hooks(hub: Hub) -> list[MatchHook]:
     """What runs after every lookup: queue strong matches for review, tell the
     matched banks' owners (the one place these are wired)."""
-    return [partial(reviews.queue_matches, hub), partial(reviews.notify_matches, hub)]
+    return [ReviewService(hub).after_lookup]
 
 
 def open_hub(config: HubConfig | None = None, store: Store | None = None) -> Hub:

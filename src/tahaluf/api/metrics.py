@@ -6,7 +6,14 @@ import time
 from typing import Any
 
 from fastapi import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 __all__ = ["MetricsMiddleware", "render"]
 
@@ -53,6 +60,6 @@ def render(hub: Any) -> Response:
     engine = hub.lookup.engine
     READY.set(1 if hub.ready else 0)
     CURSOR.set(engine.cursor)
-    INDEX_SIZE.labels("pdq").set(len(engine.pdq))
-    INDEX_SIZE.labels("text").set(len(engine.text))
+    for signal_type, size in engine.index_sizes().items():
+        INDEX_SIZE.labels(signal_type).set(size)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

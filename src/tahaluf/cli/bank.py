@@ -22,10 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tahaluf import banks
 from tahaluf.errors import InvalidInput, TahalufError
+from tahaluf.formats import registry as formats
 from tahaluf.labels import LabelVocabulary, default_vocabulary, load_vocabulary, parse_label_args
 from tahaluf.bootstrap import open_hub
+from tahaluf.services.bank_files import export_bank_file, import_bank_file
 from tahaluf.cli.hub_cmd import cli_actor, hub_config
 from tahaluf.services.hub import Hub
 from tahaluf.wire import dump
@@ -47,9 +48,8 @@ class Kind(str, Enum):
     allow = "allow"
 
 
-class ImportFormat(str, Enum):
-    pytx = "pytx"
-    jsonl = "jsonl"
+#: ``--format`` choices: the formats of :mod:`tahaluf.formats`
+ImportFormat = Enum("ImportFormat", {name: name for name in formats.names()}, type=str)  # type: ignore[misc]
 
 
 def _stderr() -> Console:
@@ -312,9 +312,8 @@ def import_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name (created from the file's header if it has one).")],
     file: Annotated[Path, typer.Argument(help="File to import ('-' for stdin).")],
-    fmt: Annotated[ImportFormat, typer.Option(
-        "--format", "-f", help="jsonl: tahaluf export; pytx: what python-threatexchange's `tx hash` and "
-        "`tx dataset -P` (also -S, --csv) print.")],
+    fmt: Annotated[ImportFormat, typer.Option(  # type: ignore[valid-type]
+        "--format", "-f", help="; ".join(f"{f.name}: {f.help}" for f in formats.registered()) + ".")],
     signal_type: Annotated[
         str | None, typer.Option("--signal-type", help="pytx: type of lines that hold only a value (tx dataset -s).")
     ] = None,
@@ -330,11 +329,8 @@ def import_(
     labels, threshold, visibility, owner and shares when those members exist);
     into an existing bank, only one of the same kind.
     """
-    from tahaluf.services.banking import import_bank_file
 
     labels = parse_label_args(label or [])
-    if labels and fmt is not ImportFormat.pytx:
-        raise InvalidInput("--label applies to --format pytx (a tahaluf export carries its labels)")
     lines = sys.stdin.buffer if str(file) == "-" else _read_lines(file)
     err = _stderr()
     with _store(ctx) as store, Progress(
@@ -363,42 +359,30 @@ def import_(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-class ExportFormat(str, Enum):
-    jsonl = "jsonl"
-    pytx = "pytx"
-
-
 @bank_app.command("export")
 @_handles_errors
 def export(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: stdout).")] = None,
-    fmt: Annotated[ExportFormat, typer.Option(
-        "--format", "-f", help="jsonl: lossless tahaluf export (bank header, then items); pytx: "
-        "'<type> <value>' lines for python-threatexchange and HMA.")] = ExportFormat.jsonl,
+    fmt: Annotated[ImportFormat, typer.Option(  # type: ignore[valid-type]
+        "--format", "-f", help="; ".join(f"{f.name}: {f.help}" for f in formats.registered()) + ".",
+    )] = ImportFormat("jsonl"),
 ) -> None:
     """Export a bank (jsonl: import it elsewhere with `bank import NAME FILE --format jsonl`)."""
-    from tahaluf.services.banking import export_bank
 
-    left_out = None
     with _store(ctx) as store:
-        if fmt is ExportFormat.pytx:
-            lines, left_out = banks.export_pytx(store, name)
-            what = "signals"
-        else:
-            lines, what = export_bank(store, name, exported_by=cli_actor()), "items"
+        export = export_bank_file(store, name, fmt=fmt.value, exported_by=cli_actor())
         if out is None:
-            for line in lines:
+            for line in export.lines:
                 typer.echo(line)
         else:
             try:
                 with out.open("w", encoding="utf-8") as f:
-                    count = sum(1 for line in lines if f.write(line + "\n"))
+                    count = sum(1 for line in export.lines if f.write(line + "\n"))
             except OSError as exc:
                 raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
-            items = count if fmt is ExportFormat.pytx else count - 1  # the bank header is no item
-            typer.echo(f"exported {items} {what} to {out}", err=True)
-    if left_out is not None and left_out():
-        typer.echo(f"note: left out {left_out()} signals pytx has no type for (text sketches, URL hashes, vPDQ, "
-                   "digests of photos and documents)", err=True)
+            typer.echo(f"exported {count - export.header_lines} {export.unit} to {out}", err=True)
+    if export.left_out():
+        typer.echo(f"note: left out {export.left_out()} signals {fmt.value} has no type for (text sketches, URL "
+                   "hashes, vPDQ, digests of photos and documents)", err=True)

@@ -344,4 +344,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(member_app, name="member", help="Add, list, enable, disable and remove hub members; change roles.")
     app.add_typer(key_app, name="key", help="Add, list, revoke and rotate members' API keys.")
     app.add_typer(audit_app, name="audit", help="Read and verify the audit log.")
-    app.add_typer(webhooks_app, name="webhooks", help="Deliver webhook calls (started by `serve`).")
+    app.add_typer(webhooks_app, name="webhooks", help="Members' webhooks (add, list, show, delete, deliveries) and their delivery (deliver).")

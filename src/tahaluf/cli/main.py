@@ -135,12 +135,15 @@ def _register_subcommands() -> None:
     scan_cmd.register(app)
     demo_cmd.register(app)
     hub_cmd.register(app)
-    from tahaluf.cli import accounts_cmd, settings_cmd
+    from tahaluf.cli import accounts_cmd, feedback_cmd, review_cmd, settings_cmd, webhooks_cmd
     from tahaluf.cli.bank import bank_app
 
     settings_cmd.register(app)
     accounts_cmd.register(bank_app)
     app.add_typer(bank_app, name="bank", help="Create, fill, import and export banks.")
+    review_cmd.register(app)
+    feedback_cmd.register(app)
+    webhooks_cmd.register(hub_cmd.webhooks_app)
 
 
 _register_subcommands()

@@ -10,7 +10,14 @@ from typing import Annotated, Optional, TextIO
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from tahaluf.cli.bank import get_store
 from tahaluf.cli.hash_cmd import expand_paths
@@ -30,6 +37,7 @@ from tahaluf.services.scanning import (
     lookup_values,
     scan,
 )
+from tahaluf.signal_types import registry
 
 EXIT_SOME_FAILED = 3
 
@@ -40,13 +48,8 @@ class ReportFormat(str, Enum):
     html = "html"
 
 
-class LookupType(str, Enum):
-    pdq = "pdq"
-    md5 = "md5"
-    sha256 = "sha256"
-    url = "url"
-    url_md5 = "url_md5"
-    text = "text"
+#: the registered types whose values fit on a line (types register when tahaluf.signal_types is imported)
+LookupType = Enum("LookupType", {name: name for name in registry.lookup_names()}, type=str)  # type: ignore[misc]
 
 
 def _engine(store, quiet: bool = True) -> MatchEngine:  # noqa: ANN001

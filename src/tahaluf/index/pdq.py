@@ -21,8 +21,14 @@ import numpy as np
 
 from tahaluf.errors import Conflict, InvalidInput, StorageError
 from tahaluf.index import snapshot
-from tahaluf.index.pdq_codec import HASH_WORDS, as_hash_words, as_ids, check_max_distance
-from tahaluf.index.pdq_segment import MIN_TABLE_ROWS, Segment, native_available, table_shape
+from tahaluf.index.pdq_codec import (
+    HASH_WORDS,
+    as_hash_words,
+    as_ids,
+    check_max_distance,
+)
+from tahaluf.index.pdq_plan import table_shape
+from tahaluf.index.pdq_segment import MIN_TABLE_ROWS, Segment, native_available
 
 __all__ = ["DEFAULT_MAX_DISTANCE", "Matches", "PDQIndex"]
 

@@ -4,18 +4,13 @@ A segment holds ``n`` hashes (``(n, 4)`` uint64), their ids (sorted
 ascending, unique) and, once a row is removed, a tombstone bit set.
 Segments of at least :data:`MIN_TABLE_ROWS` rows also hold 11 probe tables,
 one per 20-bit chunk of the hash, keyed by the chunk's top ``key_bits`` bits
-(see :class:`TableShape`: a bucket holds one or two rows on average). Tables
+(see :class:`~tahaluf.index.pdq_plan.TableShape`: a bucket holds one or two rows on average). Tables
 and ids are Elias-Fano coded (see :mod:`tahaluf.index.pdq_kernels` and
 docs/pdq-index.md): at 1M rows the 11 tables cost ~30.7 bytes per hash and
 the ids ~0.3, beside the 32-byte hash (63.0 in all).
 
-Exactness (generalised pigeonhole): with per-chunk radii ``r_c`` such that
-``sum(r_c + 1) >= t + 1``, any row within distance ``t`` of a query has at
-least one chunk ``c`` whose key is within ``r_c`` bits of the query's
-(otherwise the distance, even counted only over those keys' bits, would be
-at least ``sum(r_c + 1) > t``). Probing every key within ``r_c`` of the
-query's finds every match; each candidate is then verified with the full
-256-bit distance.
+Which keys a query probes, and why that finds every match, is
+:mod:`tahaluf.index.pdq_plan`.
 
 The probe tables need the numba kernels of :mod:`tahaluf.index.pdq_kernels`
 (the default when numba imports, see :func:`native_available`; imported on
@@ -26,27 +21,26 @@ plain ids, build no tables and are scanned with numpy: slower, same results.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from tahaluf.index.pdq_plan import (
+    CHUNKS,
+    SLOT_BITS,
+    TableShape,
+    probe_count,
+    probe_plan,
+    table_shape,
+)
+
 __all__ = [
-    "CHUNKS",
     "MIN_TABLE_ROWS",
     "Segment",
-    "TableShape",
-    "chunk_radii",
-    "table_shape",
     "native_available",
-    "probe_count",
     "scan_distances",
 ]
 
-CHUNKS = 11
-CHUNK_BITS = 20
-#: rows are grouped in slots of this many rows (the tables store row numbers within a slot)
-SLOT_BITS = 20
 #: segments smaller than this are only ever scanned (tables would not pay:
 #: at t=31, 20k rows scan at 59k lookups/s, probe at 50k; 40k rows: 30k vs 43k)
 MIN_TABLE_ROWS = 1 << 15
@@ -103,88 +97,6 @@ def _scan_block(block: np.ndarray, queries: np.ndarray, t: int) -> tuple[np.ndar
     dist = scan_distances(block[rr], queries[qq])
     keep = dist <= t
     return qq[keep].astype(np.int64), rr[keep].astype(np.int64), dist[keep]
-
-
-@dataclass(frozen=True)
-class TableShape:
-    """How a segment of ``rows`` rows lays out its probe tables (pdq_kernels).
-
-    Rows are grouped in ``slots`` of 2**20 (one slot below that); keys are the
-    top ``key_bits`` bits of a chunk with ``key_bits = floor(log2(1.1 * rows
-    / slots))`` (at most 20), so that a bucket (key, slot) holds 0.9 to 1.8
-    rows on average and the bit vectors cost at most ~2.1 bits per row."""
-
-    rows: int
-    key_bits: int
-    slots: int
-    low_bits: int
-
-    @property
-    def buckets(self) -> int:
-        return (1 << self.key_bits) * self.slots
-
-
-def table_shape(rows: int, slot_bits: int = SLOT_BITS) -> TableShape:
-    """The table layout of a segment of ``rows`` rows (``slot_bits`` below 20: tests only)."""
-    rows = int(rows)
-    slots = max(1, -(-rows // (1 << slot_bits)))
-    key_bits = min(CHUNK_BITS, max(1, (rows * 11 // (10 * slots)).bit_length() - 1))
-    low_bits = slot_bits if slots > 1 else max(1, (rows - 1).bit_length())
-    return TableShape(rows, key_bits, slots, low_bits)
-
-
-def chunk_radii(max_distance: int) -> np.ndarray:
-    """Per-chunk probe radii (``-1`` = not probed) with ``sum(r + 1) == t + 1``."""
-    base, extra = divmod(max_distance + 1, CHUNKS)
-    radii = np.full(CHUNKS, base - 1, dtype=np.int64)
-    radii[:extra] += 1
-    return radii
-
-
-@lru_cache(maxsize=None)
-def _masks(key_bits: int, radius: int) -> np.ndarray:
-    """All ``key_bits``-bit masks with at most ``radius`` bits set (int64, by
-    weight, then value), built directly (no temporary over all 2**key_bits
-    values: the allocator would keep those megabytes)."""
-    out = np.empty(_mask_count(key_bits, radius), dtype=np.int64)
-    i = 0
-    limit = 1 << key_bits
-    for weight in range(min(radius, key_bits) + 1):
-        mask = (1 << weight) - 1
-        while mask < limit:  # Gosper's hack: the next value with the same number of bits
-            out[i] = mask
-            i += 1
-            if mask == 0:
-                break
-            low = mask & -mask
-            ripple = mask + low
-            mask = (((ripple ^ mask) >> 2) // low) | ripple
-    return out
-
-
-@lru_cache(maxsize=None)
-def _mask_count(key_bits: int, radius: int) -> int:
-    from math import comb
-
-    return sum(comb(key_bits, w) for w in range(min(radius, key_bits) + 1))
-
-
-@lru_cache(maxsize=1024)
-def probe_count(max_distance: int, key_bits: int = CHUNK_BITS) -> int:
-    """Keys probed per query at this threshold (the tables' cost)."""
-    return sum(_mask_count(key_bits, int(r)) for r in chunk_radii(max_distance) if r >= 0)
-
-
-@lru_cache(maxsize=64)
-def _probe_plan(max_distance: int, key_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """(chunk, xor mask) of every probe, as two (P,) int64 arrays."""
-    chunks, masks = [], []
-    for chunk, radius in enumerate(chunk_radii(max_distance)):
-        if radius >= 0:
-            m = _masks(key_bits, int(radius))
-            chunks.append(np.full(len(m), chunk, dtype=np.int64))
-            masks.append(m)
-    return np.concatenate(chunks), np.concatenate(masks)
 
 
 def _plain(array: np.ndarray, dtype: type) -> np.ndarray:
@@ -474,7 +386,7 @@ class Segment:
         t = int(max_distance)
         if native and use_tables:
             shape = self.shape
-            chunk_of, mask_of = _probe_plan(t, shape.key_bits)
+            chunk_of, mask_of = probe_plan(t, shape.key_bits)
             return _kernels().probe_query_batch(
                 queries, self.hashes, self.alive_bits, self.highs, self.coarse, self.fine, self.lows,
                 shape.key_bits, shape.slots, shape.low_bits, chunk_of, mask_of, t,

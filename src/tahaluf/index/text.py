@@ -21,7 +21,8 @@ candidate generation only), counts the hits per slot and sends to exact
 verification the candidates whose hits reach what the weakest match would
 show, the ``max_verify`` best of those just below, and the ``max_ranked``
 with 2+ hits in the shortest lists (ties at either cut-off are all kept);
-similarity and containment are computed exactly on the full sketches.
+similarity and containment are computed exactly on the full sketches
+(:mod:`tahaluf.index.text_verify`: the match rule and the exact overlap).
 Results are therefore never wrong; a match can be missed (see
 ``docs/text-index.md`` for the measured rate). ``query_many`` does all of
 this for a batch of queries in one call of the numba kernels of
@@ -39,7 +40,6 @@ are not decremented on removal either: they only order keys).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,6 +49,13 @@ try:  # compiled kernels; the numpy path below gives the same answers, slower
     from tahaluf.index import text_kernels as _kernels
 except ImportError:  # pragma: no cover - numba missing or unsupported platform
     _kernels = None  # type: ignore[assignment]
+from tahaluf.index.text_verify import (
+    TextMatch,
+    overlap,
+    segments,
+    verified_matches,
+    weakest_overlap,
+)
 from tahaluf.signals.text import (
     DEFAULT_MIN_CONTAINMENT,
     DEFAULT_MIN_SIMILARITY,
@@ -64,14 +71,6 @@ _DF_MASK = np.uint32((1 << _DF_BITS) - 1)
 _DF_CAP = (1 << 20) - 1  # frequencies above this rank equal (then by hash value)
 _CHUNK = 4096  # items ranked per sort (12 bits of the sort key)
 _SIGMAS = 3.0  # verify candidates down to this many standard deviations below the needed hits
-
-
-@dataclass(frozen=True, slots=True)
-class TextMatch:
-    item_id: int
-    similarity: float
-    query_in_item: float  # containment of the query in the bank item
-    item_in_query: float  # containment of the bank item in the query
 
 
 class _Grow:
@@ -108,13 +107,6 @@ def _csr(keys: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     np.not_equal(keys[1:], keys[:-1], out=new[1:])
     first = np.flatnonzero(new)
     return keys[first], np.append(first, keys.size).astype(np.int64), slots
-
-
-def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(s, s + n)`` for every (s, n)."""
-    total = int(lengths.sum())
-    shift = starts - (np.cumsum(lengths) - lengths)
-    return np.repeat(shift, lengths) + np.arange(total, dtype=np.int64)
 
 
 class TextIndex:
@@ -265,7 +257,7 @@ class TextIndex:
         live = np.flatnonzero(alive)
         off = self._off.view()
         sizes = off[live + 1] - off[live]
-        self._flat.replace(self._flat.view()[_segments(off[live], sizes)])
+        self._flat.replace(self._flat.view()[segments(off[live], sizes)])
         self._off.replace(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
         self._ids.replace(self._ids.view()[live])
         self._size.replace(sizes.astype(np.int32))
@@ -308,7 +300,9 @@ class TextIndex:
                 pq, ps, inter = self._pairs_compiled(batch, min_similarity, min_containment)
             else:
                 pq, ps, inter = self._pairs_numpy(batch, min_similarity, min_containment)
-            out.extend(self._matches(batch, pq, ps, inter, min_similarity, min_containment))
+            off = self._off.data
+            out.extend(verified_matches(batch.count, pq, self._ids.data[ps], inter, batch.sizes[pq],
+                                        off[ps + 1] - off[ps], min_similarity, min_containment))
         return out
 
     def _pairs_numpy(
@@ -318,7 +312,7 @@ class TextIndex:
         pq, ps, hits, weight = self._hits(b)
         pq, ps = self._select(b, pq, ps, hits, weight, min_similarity, min_containment)
         off = self._off.data
-        return pq, ps, _overlap(b.keyed(), b.q, pq, off[ps], off[ps + 1] - off[ps], self._flat.data)
+        return pq, ps, overlap(b.keyed(), b.q, pq, off[ps], off[ps + 1] - off[ps], self._flat.data)
 
     def _pairs_compiled(
         self, b: _Batch, min_similarity: float, min_containment: float
@@ -374,7 +368,7 @@ class TextIndex:
         take = (within <= budget[who]) | (np.arange(who.size) - group < _MIN_KEYS)
         who, begin, lengths = who[take], begin[take], lengths[take]
         weight = np.repeat(_WEIGHT // lengths, lengths)  # rarer lists weigh more
-        return np.repeat(who, lengths), self._slots[_segments(begin, lengths)], weight
+        return np.repeat(who, lengths), self._slots[segments(begin, lengths)], weight
 
     def _hits(self, b: _Batch) -> tuple[np.ndarray, ...]:
         """Distinct (query, live slot) pairs sorted by query then slot, with
@@ -416,7 +410,7 @@ class TextIndex:
         off = self._off.data
         nb = off[ps + 1] - off[ps]
         unbiased = np.where(nb <= self._min_keys, nb, nb / self._density)
-        need = unbiased * _weakest(b.sizes[pq], nb, min_similarity, min_containment)
+        need = unbiased * weakest_overlap(b.sizes[pq], nb, min_similarity, min_containment)
         score = hits / need
         strong = score >= 1.0
         weak = np.flatnonzero(~strong & (hits >= need - _SIGMAS * np.sqrt(need)))
@@ -426,49 +420,6 @@ class TextIndex:
         ranked = np.flatnonzero(~strong & (hits >= 2))
         strong[_best(ranked, pq, weight, self._max_ranked, b.count)] = True
         return pq[strong], ps[strong]
-
-    def _matches(
-        self, b: _Batch, pq: np.ndarray, ps: np.ndarray, inter: np.ndarray,
-        min_similarity: float, min_containment: float,
-    ) -> list[list[TextMatch]]:
-        """The pairs whose exact overlap passes a rule, best first per query."""
-        out: list[list[TextMatch]] = [[] for _ in range(b.count)]
-        off = self._off.data
-        nq, nb = b.sizes[pq], off[ps + 1] - off[ps]
-        sim = inter / (nq + nb - inter)
-        q_in, o_in = inter / nq, inter / nb
-        ok = (sim >= min_similarity) | ((q_in >= min_containment) & (nq >= MIN_CONTAINED_SHINGLES)) | (
-            (o_in >= min_containment) & (nb >= MIN_CONTAINED_SHINGLES))
-        keep = np.flatnonzero(ok)
-        ids = self._ids.data[ps[keep]]
-        strength = np.maximum(np.maximum(sim[keep], q_in[keep]), o_in[keep])
-        keep = keep[np.lexsort((ids, -strength, pq[keep]))]
-        rows = zip(pq[keep].tolist(), self._ids.data[ps[keep]].tolist(), sim[keep].tolist(),
-                   q_in[keep].tolist(), o_in[keep].tolist())
-        for k, item_id, s, a, c in rows:
-            out[k].append(TextMatch(item_id, s, a, c))
-        return out
-
-
-def _overlap(
-    keyed: np.ndarray, q: np.ndarray, pq: np.ndarray, begin: np.ndarray, sizes: np.ndarray, flat: np.ndarray
-) -> np.ndarray:
-    """Per pair, how many of ``flat[begin:begin + size]`` are in its query's
-    hashes (``keyed``: sorted ``query << 32 | hash``; ``q``: those hashes)."""
-    if not pq.size:
-        return np.zeros(0, dtype=np.int64)
-    values = flat[_segments(begin, sizes)]
-    # screen on a table of the top hash bits of every query in the batch, then confirm
-    bits = int(min(22, max(12, (q.size * 16).bit_length())))
-    shift = np.uint32(32 - bits)
-    table = np.zeros(1 << bits, dtype=np.bool_)
-    table[q >> shift] = True
-    maybe = np.flatnonzero(table[values >> shift])
-    pair = np.searchsorted(np.cumsum(sizes), maybe, side="right")
-    probe = (pq[pair] << 32) | values[maybe].astype(np.int64)
-    pos = np.searchsorted(keyed, probe)
-    np.minimum(pos, keyed.size - 1, out=pos)
-    return np.bincount(pair[keyed[pos] == probe], minlength=pq.size)
 
 
 _BATCH = 512  # queries per pass (bounds the temporaries; 9 bits of the hit sort key)
@@ -508,12 +459,3 @@ def _best(rows: np.ndarray, pq: np.ndarray, score: np.ndarray, most: int, count:
     big = counts > most
     cut[big] = score[order[first[big] + most - 1]]
     return order[(rank < most) | (score[order] >= cut[pq[order]])]
-
-
-def _weakest(nq: np.ndarray, nb: np.ndarray, min_similarity: float, min_containment: float) -> np.ndarray:
-    """Smallest fraction of each bank item's shingles a match can share."""
-    s = min_similarity
-    need = s / (1.0 + s) * (nq + nb)  # similarity >= s needs this overlap
-    need = np.where(nq >= MIN_CONTAINED_SHINGLES, np.minimum(need, min_containment * nq), need)
-    need = np.where(nb >= MIN_CONTAINED_SHINGLES, np.minimum(need, min_containment * nb), need)
-    return np.clip(need / nb, 1e-9, 1.0)

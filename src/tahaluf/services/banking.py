@@ -15,13 +15,11 @@ use them instead).
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from tahaluf import banks
 from tahaluf.banks import (
     BatchHook,
     ImportBatch,
@@ -35,15 +33,11 @@ from tahaluf.banks import (
 )
 from tahaluf.services.hashing import HashOptions, HashResult, InputItem, ready_results, safe_hash
 from tahaluf.services.parallel import run_ordered
-from tahaluf.bank_file import BankHeader
-from tahaluf.errors import NotFound
 from tahaluf.labels import LabelVocabulary
-from tahaluf.storage.repository.base import BankRecord
 from tahaluf.signals.base import Signal
 from tahaluf.storage.repository.base import ItemPreviewRecord, Repository
 
-__all__ = ["add_content", "bank_signals_of", "audited_batches", "external_id_of", "BankImport",
-           "import_bank_file", "export_bank"]
+__all__ = ["add_content", "bank_signals_of", "audited_batches", "external_id_of"]
 
 
 def audited_batches(repo: Repository, actor: str, action: str, target: str, details: Mapping[str, Any]) -> BatchHook:
@@ -163,101 +157,3 @@ def add_content(
     report.duplicates += len(same_content)
     report.same_content = same_content
     return report
-
-
-@dataclass(slots=True)
-class BankImport:
-    """What :func:`import_bank_file` did: the items' report, the bank it created
-    from the file's header (if any), and notes on header fields not applied."""
-
-    report: ImportReport
-    created: BankRecord | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _hubstore(repo: Repository) -> Any:
-    from tahaluf.storage.repository.hub_sql import HubStore
-
-    return HubStore(repo)  # type: ignore[arg-type]
-
-
-def _create_from_header(repo: Repository, name: str, header: BankHeader, actor: str,
-                        vocabulary: LabelVocabulary | None, notes: list[str]) -> BankRecord:
-    """Create bank ``name`` as the header describes it (one transaction with its audit
-    entry). The owner and the members it is shared with are kept when they are
-    members of this hub; otherwise a note says so."""
-    hubstore = _hubstore(repo)
-    owner = header.owner
-    if owner is not None and hubstore.get_member(owner) is None:
-        notes.append(f"owner {owner!r} is not a member here: the bank belongs to the hub operator")
-        owner = None
-    share_ids = []
-    for member in header.shared_with:
-        found = hubstore.get_member(member)
-        if found is None:
-            notes.append(f"not shared with {member!r}: no such member here")
-        else:
-            share_ids.append(found.id)
-    with repo.transaction():
-        record = banks.create_bank(
-            repo, name, header.kind, header.default_labels, signal_types=header.signal_types,
-            pdq_max_distance=header.pdq_max_distance, vocabulary=vocabulary, owner=owner,
-            visibility=header.visibility,
-        )
-        if share_ids:
-            hubstore.set_bank_shares(record.id, share_ids)
-        hubstore.append_audit(actor, "bank.create", f"bank:{name}", {
-            "kind": record.kind, "visibility": record.visibility, "owner": owner,
-            "from_export_of": header.name, "provenance": header.provenance,
-        })
-    return record
-
-
-def import_bank_file(
-    repo: Repository,
-    name: str,
-    lines: Iterable[str | bytes],
-    *,
-    fmt: str,
-    actor: str,
-    source: str,
-    vocabulary: LabelVocabulary | None = None,
-    default_type: str | None = None,
-    labels: Mapping[str, Any] | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> BankImport:
-    """Import a file into bank ``name``, one audit entry per committed chunk.
-
-    ``fmt`` is ``jsonl`` (a tahaluf export: a file with a bank header creates
-    the bank when there is none, and imports only into a bank of its kind) or
-    ``pytx`` (python-threatexchange lines; the bank must exist)."""
-    result = BankImport(ImportReport())
-    audit = audited_batches(repo, actor, "item.import", f"bank:{name}", {"file": source, "format": fmt})
-    rest: Iterable[str | bytes] = lines
-    if repo.get_bank(name) is None:
-        missing = NotFound(f"no bank named {name!r} (create it with `tahaluf bank create`; a tahaluf export "
-                           "with a bank header creates its bank)")
-        if fmt != "jsonl":
-            raise missing
-        it = iter(lines)
-        first = next(it, None)
-        header = banks.read_header(first) if first is not None else None
-        if header is None:
-            raise missing
-        rest = itertools.chain([first], it)
-        result.created = _create_from_header(repo, name, header, actor, vocabulary, result.notes)
-    common: dict[str, Any] = dict(source=source, progress=progress, on_batch=audit)
-    if fmt == "pytx":
-        result.report = banks.import_pytx(repo, name, rest, default_type=default_type, labels=labels,
-                                          vocabulary=vocabulary, **common)
-    else:
-        result.report = banks.import_jsonl(repo, name, rest, vocabulary=vocabulary, **common)
-    return result
-
-
-def export_bank(repo: Repository, name: str, *, exported_by: str | None = None) -> Iterator[str]:
-    """A tahaluf JSONL export of bank ``name``: its header (with the members it is
-    shared with), then its items."""
-    record = banks.get_bank(repo, name)
-    shared = _hubstore(repo).bank_shares().get(record.id, [])
-    return banks.export_jsonl(repo, record, shared_with=shared, exported_by=exported_by)

@@ -4,7 +4,6 @@ caller's roles and the bank's owner, and written to the audit log."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -17,14 +16,11 @@ from tahaluf.labels import LIST_LABELS, merge_labels
 from tahaluf.services.audit import AuditService
 from tahaluf.services.banks import BankService
 from tahaluf.services.lookup import LookupService
+from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
-from tahaluf.signals.url import url_signal
 from tahaluf.storage import ItemRecord, Store
 
 __all__ = ["CurationService", "ItemFilter", "ItemPage", "index_signal", "item_json"]
-
-_HEX = re.compile(r"^[0-9A-Fa-f]+$")
-
 
 class ItemFilter:
     """Filters of an item listing: ``label`` is ``key=value`` pairs (``entity=x`` too)."""
@@ -91,9 +87,11 @@ def index_signal(signal: Signal) -> Signal:
     """A signal as a bank stores it, checked: a URL becomes its hash (as in lookups) and a
     text post its sketch; InvalidInput if the indexes could not load it (see
     :func:`tahaluf.banks.validate_signal`)."""
-    value = signal.value
-    if signal.type == "url" and isinstance(value, str) and not _HEX.fullmatch(value.strip()):
-        return url_signal(value)  # hex: the URL's hash, checked below
+    kind = registry.find(signal.type)
+    if kind is not None and kind.hex_digits is not None and isinstance(signal.value, str):
+        converted = kind.convert(signal.value)
+        if converted is not None:
+            return converted  # a URL: its hash (a hash is checked below)
     row = validate_signal(signal)
     return Signal(signal.type, row.value, dict(signal.extra))
 

@@ -16,8 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from tahaluf import jsonbound
-from tahaluf.errors import ContentTooLarge, InvalidInput, TahalufError, UnsupportedContent
-from tahaluf.signals import digest, sniff
+from tahaluf.errors import (
+    ContentTooLarge,
+    InvalidInput,
+    TahalufError,
+    UnsupportedContent,
+)
+from tahaluf.services.previews import photo_thumbnail, video_thumbnails
+from tahaluf.signal_types import registry
+from tahaluf.signal_types.content import TEXT_PREVIEW_CHARS, Content, HashOptions
+from tahaluf.signals import sniff
 from tahaluf.signals.base import Signal
 
 __all__ = [
@@ -34,8 +42,6 @@ __all__ = [
 ]
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-#: how much of a text a result keeps for reports
-TEXT_PREVIEW_CHARS = 20_000
 #: files with these names are text even when their bytes are not UTF-8
 #: (so a wrongly encoded post gets a clear error instead of passing as "file")
 TEXT_SUFFIXES = (".txt", ".md", ".csv", ".tsv", ".text", ".post") + JSONL_SUFFIXES
@@ -46,41 +52,6 @@ MEDIA_SUFFIXES = {
     **dict.fromkeys((".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"), "video"),
     ".pdf": "pdf",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class HashOptions:
-    """Limits and choices for one hashing run (all have safe defaults)."""
-
-    #: refuse photos with more pixels than this (decompression bombs)
-    max_pixels: int = 64_000_000
-    #: refuse to load photos, PDFs and text files bigger than this into memory
-    max_file_bytes: int = 256 * 1024 * 1024
-    #: refuse texts longer than this many characters
-    max_text_chars: int = 1_000_000
-    #: sample videos at this many frames per second (None: every frame)
-    video_fps: float | None = None
-    #: stop decoding one video after this many seconds
-    video_timeout_s: float = 300.0
-    #: stop decoding one video after this many frames
-    video_max_frames: int = 1_000_000
-    #: read at most this many PDF pages
-    pdf_max_pages: int = 2_000
-    #: stop reading one PDF after this many content operators (all pages together)
-    pdf_max_operators: int = 2_000_000
-    #: stop reading one PDF after this many seconds
-    pdf_timeout_s: float = 120.0
-    #: compute the 8 dihedral PDQ hashes of each photo
-    pdq_dihedral: bool = True
-    #: pre-shrink photos to this many pixels per axis before PDQ (None: full
-    #: size, bit-identical to python-threatexchange; see signals/photo.py)
-    pdq_min_side: int | None = 512
-    #: also hash the standard crops of each photo (for bank items; see banking.py)
-    bank_crops: bool = False
-    #: keep a small JPEG thumbnail of each photo and video (for bank items; see banking.py)
-    preview: bool = False
-    #: also hash photos with uniform borders removed (for queries)
-    trim_borders: bool = False
 
 
 @dataclass(slots=True)
@@ -195,27 +166,26 @@ def hash_text(
     text: str, opts: HashOptions, *, path: str | None = None, item_id: str | None = None
 ) -> HashResult:
     """Hash an inline text post (``tahaluf hash --text``, JSONL posts)."""
-    from tahaluf.signals.text import text_signal
-
     result = HashResult(path, "text", id=item_id, text=text[:TEXT_PREVIEW_CHARS])
-    try:
-        result.signals.append(text_signal(text, max_chars=opts.max_text_chars))
-    except TahalufError as exc:
-        result.fail(exc)
+    _compute(result, Content("post", opts, value=text))
     return result
 
 
 def hash_url(url: str, *, item_id: str | None = None) -> HashResult:
-    """Hash a URL into its canonical ``url`` signal and pytx's ``url_md5``."""
-    from tahaluf.signals.url import url_md5_signal, url_signal
-
+    """Hash a URL into the signals of every type computed from URLs (``url``, pytx's ``url_md5``)."""
     result = HashResult(None, "url", id=item_id)
+    _compute(result, Content("url", HashOptions(), value=url))
+    return result
+
+
+def _compute(result: HashResult, content: Content) -> None:
+    """Add the signals of every type computed from ``content``; the first failure ends the
+    input, as its error (the signals before it stay)."""
     try:
-        result.signals.append(url_signal(url))
-        result.signals.append(url_md5_signal(url))
+        for kind in registry.for_content(content.kind):
+            result.signals.extend(kind.compute(content))
     except TahalufError as exc:
         result.fail(exc)
-    return result
 
 
 def _hash_file(path: str, opts: HashOptions) -> list[HashResult]:
@@ -229,8 +199,9 @@ def _hash_file(path: str, opts: HashOptions) -> list[HashResult]:
         result.content_type = sniff.sniff_content_type(head, name=path)
         if result.content_type == "file" and path.lower().endswith(TEXT_SUFFIXES):
             result.content_type = "text"  # decode_text below says why it is not
-        md5, sha256 = digest.file_digests(path)
-        result.signals.extend(digest.digest_signals(md5, sha256))
+        content = Content("file", opts, path, size)
+        for kind in registry.for_content("file"):  # the file's bytes (md5, sha256)
+            result.signals.extend(kind.compute(content))
         claimed = MEDIA_SUFFIXES.get(os.path.splitext(path)[1].lower())
         if result.content_type == "file" and claimed:
             raise UnsupportedContent(
@@ -239,7 +210,15 @@ def _hash_file(path: str, opts: HashOptions) -> list[HashResult]:
             )
         if result.content_type == "text" and path.lower().endswith(JSONL_SUFFIXES):
             return _hash_jsonl(path, size, opts)
-        _add_content_signals(result, path, size, opts)
+        if result.content_type != "file":  # then what the content is: a photo's PDQ, a document's text
+            content.kind = result.content_type
+            try:
+                for kind in registry.for_content(content.kind):
+                    result.signals.extend(kind.compute(content))
+            finally:
+                result.text, result.frames = content.text, content.frames
+        if opts.preview:
+            _add_preview(result, content)
     except TahalufError as exc:
         result.fail(exc)
     except OSError as exc:
@@ -247,72 +226,14 @@ def _hash_file(path: str, opts: HashOptions) -> list[HashResult]:
     return [result]
 
 
-def _read_limited(path: str, size: int, opts: HashOptions, what: str) -> bytes:
-    if size > opts.max_file_bytes:
-        raise ContentTooLarge(
-            f"{what} is {size:,} bytes; the limit is {opts.max_file_bytes:,} bytes"
-        )
-    with open(path, "rb") as fh:
-        return fh.read()
-
-
-def _add_content_signals(result: HashResult, path: str, size: int, opts: HashOptions) -> None:
-    kind = result.content_type
-    if kind == "photo":
-        from tahaluf.signals.photo import hash_photo
-
-        data = _read_limited(path, size, opts, "photo")
-        sig = hash_photo(
-            data,
-            max_pixels=opts.max_pixels,
-            min_side=opts.pdq_min_side,
-            query_variants=opts.trim_borders,
-            bank_crops=opts.bank_crops,
-        )
-        if not opts.pdq_dihedral:
-            sig = Signal(sig.type, sig.value, {k: v for k, v in sig.extra.items() if k != "dihedral"})
-        result.signals.append(sig)
-        if opts.preview:
-            from tahaluf.services.previews import photo_thumbnail
-
-            result.preview = photo_thumbnail(data, max_pixels=opts.max_pixels)
-    elif kind == "video":
-        from tahaluf.signals.video import hash_video, video_signal
-
-        frames = hash_video(
-            path,
-            fps=opts.video_fps,
-            timeout_s=opts.video_timeout_s,
-            max_frames=opts.video_max_frames,
-        )
-        result.frames = frames
-        result.signals.append(video_signal(frames))
-        if opts.preview:
-            from tahaluf.services.previews import video_thumbnails
-
-            middle = frames[len(frames) // 2].timestamp_s if frames else 0.0
-            result.preview = video_thumbnails(path, [middle])[0]
-    elif kind == "pdf":
-        from tahaluf.signals.pdf import extract_pdf_text
-        from tahaluf.signals.text import text_signal
-
-        data = _read_limited(path, size, opts, "PDF")
-        text = extract_pdf_text(
-            data,
-            max_pages=opts.pdf_max_pages,
-            max_chars=opts.max_text_chars,
-            max_operators=opts.pdf_max_operators,
-            timeout_s=opts.pdf_timeout_s,
-        )
-        if text.strip():
-            result.text = text[:TEXT_PREVIEW_CHARS]
-            result.signals.append(text_signal(text, max_chars=opts.max_text_chars))
-    elif kind == "text":
-        from tahaluf.signals.text import text_signal
-
-        text = sniff.decode_text(_read_limited(path, size, opts, "text file"))
-        result.text = text[:TEXT_PREVIEW_CHARS]
-        result.signals.append(text_signal(text, max_chars=opts.max_text_chars))
+def _add_preview(result: HashResult, content: Content) -> None:
+    """A JPEG thumbnail of a photo, or of a video's middle frame."""
+    if content.kind == "photo":
+        result.preview = photo_thumbnail(content.read("photo"), max_pixels=content.opts.max_pixels)
+    elif content.kind == "video" and content.path is not None:
+        frames = content.frames or []
+        middle = frames[len(frames) // 2].timestamp_s if frames else 0.0
+        result.preview = video_thumbnails(content.path, [middle])[0]
 
 
 def _hash_jsonl(path: str, size: int, opts: HashOptions) -> list[HashResult]:

@@ -20,10 +20,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tahaluf.banks import validate_signal
 from tahaluf.errors import InvalidInput, NotFound, TahalufError
-from tahaluf.services.hashing import HashOptions, HashResult, InputItem, ready_results, safe_hash
+from tahaluf.services.hashing import (
+    HashOptions,
+    HashResult,
+    InputItem,
+    ready_results,
+    safe_hash,
+)
 from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.services.parallel import run_ordered
+from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
 from tahaluf.storage.repository.base import Repository, ScanJobRecord
 
@@ -37,8 +45,6 @@ DEFAULT_JOB = "default"
 #: characters of an input's text kept with its stored result (for the HTML report)
 STORED_TEXT_CHARS = 20_000
 _JOB_NAME = re.compile(r"[\w][\w.:@-]{0,127}")
-#: signals kept with a matched input's stored result: what the HTML report reads
-_STORED_SIGNALS = ("pdq", "vpdq")
 
 
 @dataclass(slots=True)
@@ -92,7 +98,7 @@ class ScanResult:
         if self.matches:
             if self.text:
                 out["text"] = self.text[:STORED_TEXT_CHARS]
-            out["signals"] = [s.to_json() for s in self.signals if s.type in _STORED_SIGNALS]
+            out["signals"] = [s.to_json() for s in self.signals if _kept_for_reports(s.type)]
         return out
 
     @classmethod
@@ -280,12 +286,12 @@ def lookup_signal(signal_type: str, value: str) -> tuple[ScanResult, Signal | No
 
 
 def _lookup_entry(signal_type: str, value: str) -> tuple[ScanResult, Signal | None]:
-    from tahaluf.banks import validate_signal
-
     out = ScanResult(value if len(value) <= 80 else value[:77] + "...", signal_type)
     try:
-        sig = _signal_for_lookup(signal_type, value)
-        if signal_type != "text" or value.startswith("t1:"):
+        kind = registry.get(signal_type)
+        sig = kind.convert(value)  # a URL or a post: its signal
+        if sig is None:
+            sig = kind.lookup_signal(value)
             validate_signal(sig)  # a malformed sketch is this line's error, not the whole lookup's
     except TahalufError as exc:
         out.error = exc.message
@@ -302,20 +308,7 @@ def _lookup_flush(
         yield out
 
 
-def _signal_for_lookup(signal_type: str, value: str) -> Signal:
-    if signal_type == "text":
-        # a line of ``lookup --type text`` is the post itself, not a sketch
-        from tahaluf.signals.text import text_signal
-
-        if value.startswith("t1:"):
-            return Signal("text", value)
-        return text_signal(value)
-    if signal_type == "url" and not all(c in "0123456789abcdefABCDEF" for c in value):
-        from tahaluf.signals.url import url_signal
-
-        return url_signal(value)
-    if signal_type == "url_md5" and not all(c in "0123456789abcdefABCDEF" for c in value):
-        from tahaluf.signals.url import url_md5_signal
-
-        return url_md5_signal(value)
-    return Signal(signal_type, value.lower())
+def _kept_for_reports(signal_type: str) -> bool:
+    """Whether a matched input's signal of this type is stored with its result (the HTML report reads it)."""
+    kind = registry.find(signal_type)
+    return kind is not None and kind.kept_for_reports

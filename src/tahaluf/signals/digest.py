@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 
 from tahaluf.errors import InvalidInput
 from tahaluf.signals.base import Signal
+from tahaluf.signals.hexdigits import is_lower_hex
 
 __all__ = ["bytes_digests", "digest_signals", "file_digests"]
 
-_MD5_RE = re.compile(r"[0-9a-f]{32}")
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def file_digests(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> tuple[str, str]:
@@ -48,8 +46,8 @@ def bytes_digests(data: bytes) -> tuple[str, str]:
 def digest_signals(md5: str, sha256: str) -> list[Signal]:
     """The ``md5`` and ``sha256`` signals for two hex digests (case-insensitive)."""
     md5, sha256 = md5.lower(), sha256.lower()
-    if not _MD5_RE.fullmatch(md5):
+    if not is_lower_hex(md5, 32):
         raise InvalidInput(f"not an MD5 hex digest: {md5[:80]!r}")
-    if not _SHA256_RE.fullmatch(sha256):
+    if not is_lower_hex(sha256, 64):
         raise InvalidInput(f"not a SHA-256 hex digest: {sha256[:80]!r}")
     return [Signal("md5", md5), Signal("sha256", sha256)]

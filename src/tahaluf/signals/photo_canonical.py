@@ -36,7 +36,11 @@ import numpy as np
 from PIL import Image
 
 from tahaluf.errors import InvalidInput
-from tahaluf.signals.photo import DIHEDRAL_ORDER, pdq_dihedral_from_rgb, pdq_from_rgb
+from tahaluf.signals.photo_hash import (
+    DIHEDRAL_ORDER,
+    pdq_dihedral_from_rgb,
+    pdq_from_rgb,
+)
 
 __all__ = [
     "BAND_FRACTION",

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy.engine import URL
 
 from tahaluf.errors import StorageError
+from tahaluf.storage.engine import sqlite_path
 
 __all__ = ["AuditKey", "key_path_for", "verify_signature"]
 
@@ -36,8 +37,9 @@ def key_path_for(url: URL) -> Path:
     configured = os.environ.get(ENV)
     if configured:
         return Path(configured).expanduser()
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        return Path(f"{url.database}.audit-key")
+    database = sqlite_path(url) if url.get_backend_name() == "sqlite" else None  # an SQLite URI's file, too
+    if database is not None:
+        return Path(f"{database}.audit-key")
     return Path(platformdirs.user_data_dir("tahaluf")) / "audit-signing.key"
 
 

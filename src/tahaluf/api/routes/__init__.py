@@ -8,23 +8,24 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from tahaluf.api.routes import admin, banks, feedback, matching, reviews, webhooks
+from tahaluf.api.routes import admin, bank_files, banks, feedback, matching, reviews, webhooks
 from tahaluf.config import ROUTER_AREAS
 
 __all__ = ["register_routes", "ROUTERS"]
 
-#: area name (see :data:`tahaluf.config.ROUTER_AREAS`) -> its router
+#: area name (see :data:`tahaluf.config.ROUTER_AREAS`) -> its routers
 ROUTERS = {
-    "matching": matching.router,
-    "banks": banks.router,
-    "admin": admin.router,
-    "reviews": reviews.router,
-    "feedback": feedback.router,
-    "webhooks": webhooks.router,
+    "matching": (matching.router,),
+    "banks": (banks.router, bank_files.router),
+    "admin": (admin.router,),
+    "reviews": (reviews.router,),
+    "feedback": (feedback.router,),
+    "webhooks": (webhooks.router,),
 }
 
 
 def register_routes(app: FastAPI, areas: Sequence[str] = ROUTER_AREAS) -> None:
     for area in ROUTER_AREAS:
         if area in areas:
-            app.include_router(ROUTERS[area], prefix="/v1")
+            for router in ROUTERS[area]:
+                app.include_router(router, prefix="/v1")

@@ -12,7 +12,7 @@ from pydantic import Field
 from tahaluf import jsonbound
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
-from tahaluf.api.routes.common import SignalIn, Strict, make_router
+from tahaluf.api.routes.common import SIGNAL_TYPE, SignalIn, Strict, make_router
 from tahaluf.api.uploads import content_error, hash_upload
 from tahaluf.banks import NewItem
 from tahaluf.errors import InvalidInput
@@ -40,7 +40,7 @@ class BankIn(Strict):
     visibility: Visibility = "private"
     shared_with: list[str] = Field(default_factory=list, max_length=1000,
                                    description="members who may see it when visibility is `members`")
-    signal_types: list[Literal["pdq", "md5", "sha256", "url", "url_md5", "text", "vpdq"]] | None = None
+    signal_types: list[SIGNAL_TYPE] | None = None
     pdq_max_distance: int = Field(31, ge=0, le=256)
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from tahaluf.api.errors import ERROR_RESPONSES
+from tahaluf.signal_types import registry
 
 __all__ = ["make_router", "Strict", "SignalIn", "SIGNAL_TYPE"]
 
-SIGNAL_TYPE = Literal["pdq", "md5", "sha256", "url", "url_md5", "text", "vpdq"]
+#: a registered signal type (checked, and listed in the OpenAPI schema, from the registry when used)
+SIGNAL_TYPE = Annotated[str, AfterValidator(registry.check_name),
+                        Field(json_schema_extra=lambda schema: schema.update(enum=list(registry.names())))]
 
 
 def make_router(tag: str) -> APIRouter:

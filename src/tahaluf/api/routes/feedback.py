@@ -1,18 +1,29 @@
-"""Feedback on bank items and each member's feed: ``/v1/feedback``, ``/v1/feed``."""
+"""Feedback on bank items and each member's feed: ``/v1/feedback``, ``/v1/feed``.
+
+Each route calls one :class:`FeedbackService` operation and returns its result
+through :mod:`tahaluf.wire.feedback`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, principal, require
 from tahaluf.api.routes.common import Strict, make_router
-from tahaluf.services import feedback
+from tahaluf.services.feedback import FeedbackService
 from tahaluf.services.hub import Hub
+from tahaluf.wire.feedback import (
+    FeedbackOut,
+    FeedOut,
+    ItemFeedbackOut,
+    feed_out,
+    feedback_out,
+    item_feedback_out,
+)
 
 router = make_router("feedback")
 _giver = require(Capability.FEEDBACK)
@@ -26,45 +37,9 @@ class FeedbackIn(Strict):
     reason: str = Field(min_length=1, max_length=10_000, pattern=r"\S")
 
 
-class FeedbackOut(BaseModel):
-    bank: str
-    external_id: str
-    member: str
-    opinion: str
-    reason: str
-    disputed: bool = Field(description="the item now has conflicting feedback")
-    became_disputed: bool = Field(description="this opinion made it disputed (its owner was notified)")
-
-
-class OpinionOut(BaseModel):
-    member: str
-    opinion: str
-    reason: str
-    updated_at: str
-
-
-class ItemFeedbackOut(BaseModel):
-    bank: str
-    external_id: str
-    disputed: bool
-    feedback: list[OpinionOut]
-
-
-class FeedEntryOut(BaseModel):
-    id: int
-    kind: str = Field(description="item.disputed or review.decided")
-    payload: dict[str, object]
-    created_at: str
-
-
-class FeedOut(BaseModel):
-    entries: list[FeedEntryOut]
-    next_after: int | None = None
-
-
 @router.post("/feedback", summary="Give (or change) an opinion on an item", response_model=FeedbackOut)
-def give(body: FeedbackIn, who: Principal = Depends(_giver), hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(feedback.give_feedback(hub, who, body.bank, body.external_id, body.opinion, body.reason))
+def give(body: FeedbackIn, who: Principal = Depends(_giver), hub: Hub = Depends(get_hub)) -> FeedbackOut:
+    return feedback_out(FeedbackService(hub).give(who, body.bank, body.external_id, body.opinion, body.reason))
 
 
 @router.get("/feedback", summary="Every opinion on an item", response_model=ItemFeedbackOut)
@@ -73,8 +48,8 @@ def on_item(
     external_id: Annotated[str, Query(min_length=1, max_length=1024)],
     who: Principal = Depends(_reader),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
-    return JSONResponse(feedback.item_feedback(hub, who, bank, external_id))
+) -> ItemFeedbackOut:
+    return item_feedback_out(FeedbackService(hub).show(who, bank, external_id))
 
 
 @router.get("/feed", summary="The caller's feed (its items disputed, its reviews decided)", response_model=FeedOut)
@@ -83,6 +58,5 @@ def my_feed(
     limit: Annotated[int, Query(ge=1, le=100_000, description="page size (at most the hub's max_page)")] = 100,
     who: Principal = Depends(principal),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
-    entries, next_after = feedback.feed(hub, who, after_id=after, limit=limit)
-    return JSONResponse({"entries": entries, "next_after": next_after})
+) -> FeedOut:
+    return feed_out(FeedbackService(hub).feed(who, after_id=after, limit=limit))

@@ -1,8 +1,8 @@
 """Submissions and the review queue: ``/v1/submissions`` and ``/v1/reviews``.
 
-:data:`MATCH_HOOKS` are called after every lookup (``app.state.match_hooks``):
-they queue review tasks for strong matches and tell bank owners that their
-items matched.
+Review queueing and owner notification run inside the lookup service (see
+:func:`tahaluf.bootstrap.open_hub`), whoever calls. Each route parses, calls one :class:`ReviewService` operation
+and returns its result through :mod:`tahaluf.wire.reviews`.
 """
 
 from __future__ import annotations
@@ -11,23 +11,32 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, File, Form, Path, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
 from tahaluf.api.routes.common import Strict, make_router
 from tahaluf.api.uploads import content_error as _content_error, hash_upload
-from tahaluf.services import reviews
 from tahaluf.services.hashing import HashOptions
 from tahaluf.services.hub import Hub
+from tahaluf.services.reviews import (
+    Decision,
+    ReviewService,
+)
+from tahaluf.wire.reviews import (
+    SubmissionPage,
+    SubmittedOut,
+    TaskOut,
+    TaskPage,
+    submission_page,
+    submitted_out,
+    task_out,
+    task_page,
+)
 
 router = make_router("reviews")
 _submitter = require(Capability.SUBMIT)
 _reviewer = require(Capability.REVIEW)
-
-#: called by routes/matching.py after every lookup with (hub, member, results)
-MATCH_HOOKS = (reviews.queue_matches, reviews.notify_matches)
 
 _ID = Path(ge=1, le=2**62, description="review task id")
 _AFTER = Query(ge=0, le=2**62, description="id to start after (the previous page's next_after)")
@@ -48,52 +57,6 @@ class SubmissionIn(Strict):
         return self
 
 
-class SubmittedOut(BaseModel):
-    submission_id: int = Field(description="the earlier submission's id when its task is still open")
-    task: dict[str, Any] = Field(description="{id, new}: new is false when an open task already had this content")
-    matches: list[dict[str, Any]]
-    signals: list[dict[str, Any]]
-
-
-class SubmissionOut(BaseModel):
-    id: int
-    member: str | None
-    kind: str
-    sha256: str | None
-    text: str | None
-    url: str | None
-    note: str | None
-    signals: list[dict[str, Any]]
-    created_at: str
-    task: dict[str, Any] | None
-
-
-class SubmissionPage(BaseModel):
-    submissions: list[SubmissionOut]
-    next_after: int | None = None
-
-
-class TaskOut(BaseModel):
-    id: int
-    source: Literal["submission", "match"]
-    status: str
-    member: str | None
-    submission: dict[str, Any] | None
-    signals: list[dict[str, Any]]
-    matches: list[dict[str, Any]] = Field(description="matches in banks the caller may see")
-    hidden_matches: int = Field(description="matches in banks the caller may not see")
-    claimed_by: str | None
-    claim_expires_at: str | None
-    created_at: str
-    updated_at: str
-    decisions: list[dict[str, Any]]
-
-
-class TaskPage(BaseModel):
-    tasks: list[TaskOut]
-    next_after: int | None = None
-
-
 class DecisionIn(Strict):
     decision: Literal["confirm", "reject", "escalate"]
     reason: str = Field(min_length=1, max_length=10_000, pattern=r"\S")
@@ -104,13 +67,11 @@ class DecisionIn(Strict):
 
 @router.post("/submissions", summary="Submit a text post or a URL for review", status_code=201,
              response_model=SubmittedOut)
-def submit(body: SubmissionIn, who: Principal = Depends(_submitter), hub: Hub = Depends(get_hub)
-                 ) -> JSONResponse:
+def submit(body: SubmissionIn, who: Principal = Depends(_submitter), hub: Hub = Depends(get_hub)) -> SubmittedOut:
+    service = ReviewService(hub)
     if body.text is not None:
-        out = reviews.submit_text(hub, who, body.text, body.note)
-    else:
-        out = reviews.submit_url(hub, who, body.url or "", body.note)
-    return JSONResponse(out, status_code=201)
+        return submitted_out(service.submit_text(who, body.text, body.note))
+    return submitted_out(service.submit_url(who, body.url or "", body.note))
 
 
 @router.post("/submissions/content", summary="Upload content for review (only its signals are kept)",
@@ -120,12 +81,12 @@ async def submit_content(
     note: Annotated[str | None, Form(max_length=2000)] = None,
     who: Principal = Depends(_submitter),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
+) -> SubmittedOut:
     result = await hash_upload(hub, file, HashOptions(trim_borders=True, bank_crops=True))
     if result.error:
         raise _content_error(result)
-    out = await run_in_threadpool(reviews.submit_content, hub, who, result, note)
-    return JSONResponse(out, status_code=201)
+    out = await run_in_threadpool(ReviewService(hub).submit_content, who, result, note)
+    return submitted_out(out)
 
 
 @router.get("/submissions", summary="The caller's submissions (an admin's: everyone's)",
@@ -133,42 +94,40 @@ async def submit_content(
 def list_submissions(
     after: Annotated[int, _AFTER] = 0, limit: Annotated[int, _LIMIT] = 100,
     who: Principal = Depends(_submitter), hub: Hub = Depends(get_hub),
-) -> JSONResponse:
-    page, next_after = reviews.list_submissions(hub, who, after_id=after, limit=limit)
-    return JSONResponse({"submissions": page, "next_after": next_after})
+) -> SubmissionPage:
+    return submission_page(ReviewService(hub).submissions(who, after_id=after, limit=limit))
 
 
 @router.get("/reviews", summary="The review queue", response_model=TaskPage)
 def list_reviews(
     status: StatusFilter = "open", after: Annotated[int, _AFTER] = 0, limit: Annotated[int, _LIMIT] = 100,
     who: Principal = Depends(_reviewer), hub: Hub = Depends(get_hub),
-) -> JSONResponse:
-    page, next_after = reviews.list_tasks(hub, who, status, after_id=after, limit=limit)
-    return JSONResponse({"tasks": page, "next_after": next_after})
+) -> TaskPage:
+    return task_page(ReviewService(hub).list_tasks(who, status, after_id=after, limit=limit))
 
 
 @router.get("/reviews/{task_id}", summary="One review task with its decisions", response_model=TaskOut)
 def show_review(task_id: Annotated[int, _ID], who: Principal = Depends(_reviewer),
-                      hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(reviews.get_task(hub, who, task_id))
+                hub: Hub = Depends(get_hub)) -> TaskOut:
+    return task_out(ReviewService(hub).show(who, task_id))
 
 
 @router.post("/reviews/{task_id}/claim", summary="Claim a task (for review_claim_ttl_s seconds)",
              response_model=TaskOut)
 def claim_review(task_id: Annotated[int, _ID], who: Principal = Depends(_reviewer),
-                       hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(reviews.claim_task(hub, who, task_id))
+                 hub: Hub = Depends(get_hub)) -> TaskOut:
+    return task_out(ReviewService(hub).claim(who, task_id))
 
 
 @router.post("/reviews/{task_id}/release", summary="Release a claim (its holder, or an admin)",
              response_model=TaskOut)
 def release_review(task_id: Annotated[int, _ID], who: Principal = Depends(_reviewer),
-                   hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(reviews.release_claim(hub, who, task_id))
+                   hub: Hub = Depends(get_hub)) -> TaskOut:
+    return task_out(ReviewService(hub).release(who, task_id))
 
 
 @router.post("/reviews/{task_id}/decision", summary="Confirm, reject or escalate a task", response_model=TaskOut)
 def decide_review(task_id: Annotated[int, _ID], body: DecisionIn, who: Principal = Depends(_reviewer),
-                        hub: Hub = Depends(get_hub)) -> JSONResponse:
-    decision = reviews.Decision(body.decision, body.reason, body.labels, body.bank)
-    return JSONResponse(reviews.decide(hub, who, task_id, decision))
+                  hub: Hub = Depends(get_hub)) -> TaskOut:
+    decision = Decision(body.decision, body.reason, body.labels, body.bank)
+    return task_out(ReviewService(hub).decide(who, task_id, decision))

@@ -1,18 +1,32 @@
-"""Webhooks: ``/v1/webhooks`` (register, list, show, delete) and their deliveries."""
+"""Webhooks: ``/v1/webhooks`` (register, list, show, delete) and their deliveries.
+
+Each route calls one :class:`WebhookService` operation and returns its result
+through :mod:`tahaluf.wire.webhooks`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.responses import Response
+from pydantic import Field
 
 from tahaluf.access import Principal
 from tahaluf.api.deps import get_hub, principal
 from tahaluf.api.routes.common import Strict, make_router
-from tahaluf.services import webhooks
 from tahaluf.services.hub import Hub
+from tahaluf.services.webhooks import EVENTS, MAX_URL_CHARS, WebhookService
+from tahaluf.wire.webhooks import (
+    DeliveryPage,
+    WebhookCreated,
+    WebhookList,
+    WebhookOut,
+    created_out,
+    delivery_page,
+    webhook_list,
+    webhook_out,
+)
 
 router = make_router("webhooks")
 
@@ -21,52 +35,16 @@ WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the webhook's i
 
 
 class WebhookIn(Strict):
-    url: str = Field(min_length=1, max_length=webhooks.MAX_URL_CHARS,
+    url: str = Field(min_length=1, max_length=MAX_URL_CHARS,
                      description="http:// or https:// URL the hub POSTs each event to")
-    events: list[Event] = Field(min_length=1, max_length=len(webhooks.EVENTS), description="events to receive")
-
-
-class WebhookOut(BaseModel):
-    id: int
-    member: str
-    url: str
-    events: list[str]
-    enabled: bool
-    created_at: str
-
-
-class WebhookCreated(WebhookOut):
-    secret: str = Field(description="signs every call (X-Tahaluf-Signature); shown only once")
-    warnings: list[str] = Field(description="why calls to this URL may be refused (e.g. a private address)")
-
-
-class WebhookList(BaseModel):
-    webhooks: list[WebhookOut]
-
-
-class DeliveryOut(BaseModel):
-    id: int
-    event: str
-    status: Literal["pending", "delivered", "failed"]
-    attempts: int
-    next_attempt_at: str | None = Field(description="when it is tried next (pending only)")
-    last_error: str | None
-    created_at: str
-    delivered_at: str | None
-
-
-class DeliveryPage(BaseModel):
-    deliveries: list[DeliveryOut]
-    next_after: int | None = None
+    events: list[Event] = Field(min_length=1, max_length=len(EVENTS), description="events to receive")
 
 
 @router.post("/webhooks", summary="Register a webhook; returns its secret once", status_code=201,
              response_model=WebhookCreated)
 async def add_webhook(body: WebhookIn, who: Principal = Depends(principal),
-                      hub: Hub = Depends(get_hub)) -> JSONResponse:
-    record, secret = webhooks.register(hub, who, body.url, body.events)
-    return JSONResponse({**record.to_json(), "secret": secret, "warnings": webhooks.url_warnings(record.url)},
-                        status_code=201)
+                      hub: Hub = Depends(get_hub)) -> WebhookCreated:
+    return created_out(WebhookService(hub).add(who, body.url, body.events))
 
 
 @router.get("/webhooks", summary="The calling member's webhooks (all members': admins, all=true)",
@@ -75,22 +53,21 @@ async def list_webhooks(
     all_members: Annotated[bool, Query(alias="all", description="every member's webhooks (admins only)")] = False,
     who: Principal = Depends(principal),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
-    found = webhooks.webhooks_of(hub, who, all_members=all_members)
-    return JSONResponse({"webhooks": [w.to_json() for w in found]})
+) -> WebhookList:
+    return webhook_list(WebhookService(hub).list_webhooks(who, all_members=all_members))
 
 
 @router.get("/webhooks/{webhook_id}", summary="One webhook", response_model=WebhookOut)
 async def show_webhook(webhook_id: WebhookId, who: Principal = Depends(principal),
-                       hub: Hub = Depends(get_hub)) -> JSONResponse:
-    return JSONResponse(webhooks.webhook(hub, who, webhook_id).to_json())
+                       hub: Hub = Depends(get_hub)) -> WebhookOut:
+    return webhook_out(WebhookService(hub).get(who, webhook_id))
 
 
 @router.delete("/webhooks/{webhook_id}", summary="Delete a webhook and its deliveries", status_code=204,
                response_class=Response)
 async def delete_webhook(webhook_id: WebhookId, who: Principal = Depends(principal),
                          hub: Hub = Depends(get_hub)) -> Response:
-    webhooks.delete_webhook(hub, who, webhook_id)
+    WebhookService(hub).delete(who, webhook_id)
     return Response(status_code=204)
 
 
@@ -103,8 +80,5 @@ async def list_deliveries(
     status: Literal["pending", "delivered", "failed"] | None = None,
     who: Principal = Depends(principal),
     hub: Hub = Depends(get_hub),
-) -> JSONResponse:
-    found = webhooks.deliveries_of(hub, who, webhook_id, after=after, limit=limit + 1, status=status)
-    page = found[:limit]
-    return JSONResponse({"deliveries": [d.to_json() for d in page],
-                         "next_after": page[-1].id if len(found) > limit else None})
+) -> DeliveryPage:
+    return delivery_page(WebhookService(hub).delivery_page(who, webhook_id, after=after, limit=limit, status=status))

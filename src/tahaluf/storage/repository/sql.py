@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
 from tahaluf.errors import Conflict, InvalidInput, NotFound, StorageError
-from tahaluf.signals.base import type_enabled
+from tahaluf.signal_types.registry import type_enabled
 from tahaluf.storage.engine import WRITE, describe_url, translate_errors
 from tahaluf.storage.repository.bulk import sqlite_add_items
 from tahaluf.storage.models import (

@@ -1,23 +1,30 @@
-"""Batch imports and exports of banks: python-threatexchange lists (see
-:mod:`tahaluf.pytx_format`) and tahaluf JSONL (a bank header, see
-:mod:`tahaluf.bank_file`, then one object per item).
+"""tahaluf's own bank file: JSONL, a bank header line, then one object per item.
 
-Each import validates line by line (a bad line is that line's error, the rest
-is stored) and commits one chunk at a time with :func:`tahaluf.banks._store`,
-so an interrupted import keeps what it committed and can be re-run. These
-functions are also read as ``tahaluf.banks.<name>``.
+An export starts with one JSON object describing the bank, so that a file
+imported elsewhere means what it meant where it was written: the bank's kind
+(an allow bank stays an allow bank), its default labels (the ``entity`` of
+every item), PDQ threshold, signal types, visibility, owner and the members
+it is shared with, and where and when it was exported::
+
+    {"tahaluf_bank": 1, "name": "weather", "kind": "known", "default_labels": {...},
+     "signal_types": [...], "pdq_max_distance": 31, "visibility": "all",
+     "owner": null, "shared_with": [],
+     "provenance": {"created_at": "...", "exported_at": "...", "exported_by": "..."}}
+
+Every following line is one item (external id, labels, provenance, enabled,
+signals). Files without a header (written before version 1) still import,
+into an existing bank. Lossless: an export imported elsewhere is the same bank.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tahaluf.bank_file import HEADER_KEY, BankHeader, parse_header
 from tahaluf.banks import (
     DEFAULT_CHUNK,
     MAX_JSON_DEPTH,
@@ -34,152 +41,101 @@ from tahaluf.banks import (
     _store,
     default_added_by,
     get_bank,
-    validate_signal,
 )
-from tahaluf.errors import InvalidInput, TahalufError
+from tahaluf.errors import InvalidInput
+from tahaluf.formats.base import BankFormat, Export, ReadOptions, numbered_lines
 from tahaluf.labels import LabelVocabulary, default_vocabulary
+from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.base import BankRecord, ItemRow, Repository, SignalRow
+from tahaluf.storage.repository.base import BankRecord, ItemRow, Repository
 
-__all__ = ["import_pytx", "export_pytx", "import_jsonl", "export_jsonl", "read_header", "check_header_fits",
-           "bank_header", "load_json_line"]
+__all__ = [
+    "FORMAT",
+    "HEADER_KEY",
+    "HEADER_VERSION",
+    "BankHeader",
+    "bank_header",
+    "check_header_fits",
+    "export_jsonl",
+    "import_jsonl",
+    "load_json_line",
+    "parse_header",
+    "read_header",
+]
 
-
-# -- pytx import ------------------------------------------------------------------
-def _pytx_external_id(row: SignalRow) -> str:
-    ext = f"{row.signal_type}:{row.value}"
-    if len(ext) <= 200:
-        return ext
-    return f"{row.signal_type}:sha256:{hashlib.sha256(row.value.encode()).hexdigest()}"
-
-
-def _decoded(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str | ItemError]]:
-    """Number the lines (from 1) and decode those given as bytes: a line that is not
-    UTF-8 becomes that line's error instead of ending the whole import."""
-    for number, line in enumerate(lines, 1):
-        if isinstance(line, bytes):
-            try:
-                line = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield number, ItemError(number, None, f"line {number}: not UTF-8 text (byte {exc.start + 1})")
-                continue
-        yield number, line
+HEADER_KEY = "tahaluf_bank"
+HEADER_VERSION = 1
 
 
-def import_pytx(
-    repo: Repository,
-    bank: str | BankRecord,
-    lines: Iterable[str | bytes],
-    *,
-    default_type: str | None = None,
-    labels: Mapping[str, Any] | None = None,
-    vocabulary: LabelVocabulary | None = None,
-    added_by: str | None = None,
-    source: str | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
-    progress: Progress | None = None,
-    on_batch: BatchHook | None = None,
-) -> ImportReport:
-    """Import python-threatexchange signal lists: everything ``tx hash`` and
-    ``tx dataset -P`` (with ``-S``, ``-s``, ``-c`` or ``--csv``) write (see
-    :mod:`tahaluf.pytx_format`).
+@dataclass(frozen=True, slots=True)
+class BankHeader:
+    """What an export says about its bank."""
 
-    One item per signal with external id ``<type>:<value>``, so a re-run skips
-    what is already there; a video's ``video_md5`` line followed by its
-    ``video_sha256`` line (``tx hash video``) is one item. ``default_type``
-    reads lines holding only a value (``tx dataset -P -s TYPE``, pytx's
-    ``signal_type`` file setting). ``labels`` are given to every item, with
-    the collaboration, category and tags of the line as ``tags``. Blank lines
-    and ``#`` comments are skipped; a line that cannot be read is that line's
-    error (with the reason), the rest is imported.
-    """
-    from tahaluf.pytx_format import PytxLine, is_csv_header, parse_csv_row, parse_line
+    name: str
+    kind: str
+    default_labels: dict[str, Any] = field(default_factory=dict)
+    signal_types: list[str] = field(default_factory=lambda: list(registry.names()))
+    pdq_max_distance: int = 31
+    visibility: str = "all"
+    owner: str | None = None
+    shared_with: list[str] = field(default_factory=list)
+    #: where the export comes from: ``created_at`` (the bank), ``exported_at``, ``exported_by``
+    provenance: dict[str, Any] = field(default_factory=dict)
 
-    record = get_bank(repo, bank)
-    vocab = vocabulary or default_vocabulary()
-    base_labels = vocab.validate(labels or {})
-    added = _now()
-    who = added_by or default_added_by()
-    ptype_default = default_type.lower() if default_type else None
-
-    def item_labels(tags: Sequence[str]) -> dict[str, Any]:
-        if not tags:
-            return base_labels
-        return vocab.validate({**base_labels, "tags": list(dict.fromkeys([*base_labels.get("tags", []), *tags]))})
-
-    def entries() -> Iterator[_Entry]:
-        csv_mode = False
-        pending: tuple[int, PytxLine, SignalRow] | None = None  # a bare video_md5, waiting for its sha256
-        started = False
-        for number, line in _decoded(lines):
-            if isinstance(line, ItemError):
-                yield number, line
-                continue
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            if not started:
-                started = True
-                if is_csv_header(line):
-                    csv_mode = True
-                    continue
-            try:
-                parsed = parse_csv_row(line) if csv_mode else parse_line(line, ptype_default)
-                row = validate_signal(parsed.signal)
-                lab = item_labels(parsed.tags)
-            except TahalufError as exc:
-                yield number, ItemError(number, None, f"line {number}: {exc.message}")
-                continue
-            rows = [row]
-            if pending is not None:
-                p_number, p_line, p_row = pending
-                pending = None
-                if parsed.bare and parsed.pytx_type == "video_sha256" and p_line.tags == parsed.tags:
-                    rows = [p_row, row]
-                else:
-                    yield p_number, _pytx_item(p_row, [p_row], item_labels(p_line.tags), who, source, p_number, added)
-            if parsed.bare and parsed.pytx_type == "video_md5" and not csv_mode:
-                pending = (number, parsed, row)
-                continue
-            yield number, _pytx_item(rows[0], rows, lab, who, source, number, added)
-        if pending is not None:
-            p_number, p_line, p_row = pending
-            yield p_number, _pytx_item(p_row, [p_row], item_labels(p_line.tags), who, source, p_number, added)
-
-    return _store(repo, record.id, entries(), chunk_size, progress, on_batch)
+    def to_line(self) -> str:
+        """The header as one JSON line (no newline)."""
+        obj = {HEADER_KEY: HEADER_VERSION, **{k: getattr(self, k) for k in self.__slots__}}
+        return json.dumps(obj, ensure_ascii=False)
 
 
-def _pytx_item(first: SignalRow, rows: list[SignalRow], labels: dict[str, Any], who: str, source: str | None,
-               number: int, added: datetime) -> ItemRow:
-    where = f"{source}:{number}" if source else None
-    return ItemRow(_pytx_external_id(first), labels, tuple(rows), who, where, added, True)
+def _text(obj: dict[str, Any], key: str, *, optional: bool = False) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"bank header: {key!r} must be text")
+    return value
 
 
-def export_pytx(repo: Repository, bank: str | BankRecord) -> tuple[Iterator[str], Callable[[], int]]:
-    """``<type> <value>`` lines of ``bank`` for python-threatexchange and HMA (see
-    :func:`tahaluf.pytx_format.pytx_lines`), and a function giving the number
-    of signals left out so far (types pytx has no counterpart for)."""
-    from tahaluf.pytx_format import pytx_lines
-
-    record = get_bank(repo, bank)
-    left_out = 0
-
-    def items() -> Iterator[list[tuple[str, str, dict[str, Any] | None]]]:
-        for item in repo.iter_items(record.id):
-            if item.enabled:
-                yield [(s.signal_type, s.value, s.extra) for s in item.signals]
-
-    def lines() -> Iterator[str]:
-        nonlocal left_out
-        for line in pytx_lines(items()):
-            if line is None:
-                left_out += 1
-            else:
-                yield line
-
-    return lines(), lambda: left_out
+def _texts(obj: dict[str, Any], key: str, default: Sequence[str]) -> list[str]:
+    value = obj.get(key, list(default))
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"bank header: {key!r} must be a list of text")
+    return value
 
 
-# -- tahaluf JSONL ----------------------------------------------------------------
+def parse_header(obj: Any) -> BankHeader | None:
+    """The header in a parsed first line, None if it is not one (an item line)."""
+    if not isinstance(obj, dict) or HEADER_KEY not in obj:
+        return None
+    version = obj[HEADER_KEY]
+    if version != HEADER_VERSION:
+        raise InvalidInput(
+            f"bank header version {version!r} is not supported (this tahaluf reads version {HEADER_VERSION}; "
+            "upgrade tahaluf)"
+        )
+    labels = obj.get("default_labels") or {}
+    if not isinstance(labels, dict):
+        raise InvalidInput("bank header: 'default_labels' must be an object")
+    provenance = obj.get("provenance") or {}
+    if not isinstance(provenance, dict):
+        raise InvalidInput("bank header: 'provenance' must be an object")
+    threshold = obj.get("pdq_max_distance", 31)
+    if not isinstance(threshold, int) or isinstance(threshold, bool):
+        raise InvalidInput("bank header: 'pdq_max_distance' must be an integer")
+    return BankHeader(
+        name=_text(obj, "name"),
+        kind=_text(obj, "kind"),
+        default_labels=labels,
+        signal_types=_texts(obj, "signal_types", registry.names()),
+        pdq_max_distance=threshold,
+        visibility=_text(obj, "visibility", optional=True) or "all",
+        owner=_text(obj, "owner", optional=True),
+        shared_with=_texts(obj, "shared_with", ()),
+        provenance=provenance,
+    )
+
+
 def _no_constant(name: str) -> Any:
     raise InvalidInput(f"{name} is not a JSON number")
 
@@ -259,14 +215,14 @@ def import_jsonl(
 
     Provenance and the enabled flag in the file are kept; the ``bank`` field
     of each object is informational (everything goes into ``bank``). A file
-    that starts with a bank header (:mod:`tahaluf.bank_file`) imports only into
+    that starts with a bank header (see :func:`bank_header`) imports only into
     a bank of the header's kind: InvalidInput, and nothing imported, otherwise.
     Files without a header import as they are.
     """
     record = get_bank(repo, bank)
     vocab = vocabulary or default_vocabulary()
     default = Provenance(added_by or default_added_by(), source, _now())
-    numbered = _decoded(lines)
+    numbered = numbered_lines(lines)
     first = next(numbered, None)
     if first is not None and isinstance(first[1], str):
         header = read_header(first[1])
@@ -349,3 +305,32 @@ def export_jsonl(
             "signals": [Signal(s.signal_type, s.value, s.extra or {}).to_json() for s in item.signals],
         }
         yield json.dumps(obj, ensure_ascii=False)
+
+
+class JsonlFormat(BankFormat):
+    """tahaluf JSONL: lossless, with the bank's header."""
+
+    name = "jsonl"
+    help = "tahaluf export: a bank header line, then one JSON object per item (lossless)"
+    has_header = True
+    media_type = "application/x-ndjson"
+
+    def sniff(self, first_line: str) -> bool:
+        return first_line.lstrip().startswith("{")
+
+    def header(self, first_line: str | bytes) -> BankHeader | None:
+        return read_header(first_line)
+
+    def read(self, repo: Repository, bank: str | BankRecord, lines: Iterable[str | bytes],
+             options: ReadOptions) -> ImportReport:
+        return import_jsonl(repo, bank, lines, added_by=options.added_by, source=options.source,
+                            vocabulary=options.vocabulary, chunk_size=options.chunk_size,
+                            progress=options.progress, on_batch=options.on_batch)
+
+    def write(self, repo: Repository, bank: str | BankRecord, *, shared_with: Sequence[str] = (),
+              exported_by: str | None = None) -> Export:
+        lines = export_jsonl(repo, bank, shared_with=shared_with, exported_by=exported_by)
+        return Export(lines, unit="items", header_lines=1)
+
+
+FORMAT = JsonlFormat()

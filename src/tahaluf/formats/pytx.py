@@ -1,4 +1,4 @@
-"""Reading and writing python-threatexchange (pytx) signal lists.
+"""python-threatexchange (pytx) signal lists: reading, writing, importing and exporting.
 
 Everything python-threatexchange 1.2.x's own CLI writes is read:
 
@@ -22,36 +22,56 @@ no tahaluf counterpart and is refused per line with the reason.
 :func:`pytx_lines` writes a bank back as ``<type> <value>`` lines, the format
 pytx's local file exchange (``LocalFileSignalExchangeAPI``) and HMA read.
 
-Pure: parsing and formatting only, no storage.
+:func:`import_pytx` and :func:`export_pytx` move them in and out of a bank.
 """
 
 from __future__ import annotations
 
 import ast
 import csv
+import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from tahaluf.errors import InvalidInput
-from tahaluf.signals.base import SIGNAL_TYPES, Signal
+from tahaluf.banks import (
+    DEFAULT_CHUNK,
+    BatchHook,
+    ImportReport,
+    ItemError,
+    Progress,
+    _Entry,
+    _now,
+    _store,
+    default_added_by,
+    get_bank,
+    validate_signal,
+)
+from tahaluf.errors import InvalidInput, TahalufError
+from tahaluf.formats.base import BankFormat, Export, ReadOptions, numbered_lines
+from tahaluf.labels import LabelVocabulary, default_vocabulary
+from tahaluf.signal_types import registry
+from tahaluf.signals.base import Signal
+from tahaluf.signals.hexdigits import is_hex
+from tahaluf.storage.repository.base import BankRecord, ItemRow, Repository, SignalRow
 
-__all__ = ["PYTX_TYPES", "CSV_HEADER", "PytxLine", "parse_line", "parse_csv_row", "is_csv_header", "pytx_lines"]
+__all__ = [
+    "CSV_HEADER",
+    "FORMAT",
+    "PYTX_TYPES",
+    "PytxLine",
+    "export_pytx",
+    "import_pytx",
+    "is_csv_header",
+    "parse_csv_row",
+    "parse_line",
+    "pytx_lines",
+]
 
-#: pytx type name -> tahaluf type
-PYTX_TYPES = {
-    "pdq": "pdq",
-    "video_md5": "md5",
-    "photo_md5": "md5",
-    "video_sha256": "sha256",
-    "raw_text": "text",
-    "url": "url",
-    "url_md5": "url_md5",
-    "md5": "md5",
-    "sha256": "sha256",
-    "text": "text",
-    "vpdq": "vpdq",
-}
+#: pytx type name -> tahaluf type: every registered type by its name and its aliases
+PYTX_TYPES = {name: t.name for t in registry.registered() for name in (t.name, *t.aliases)}
 _REFUSED = {
     "trend_query": "trend_query (a keyword query) is not a signal tahaluf matches",
 }
@@ -102,7 +122,7 @@ def _signal(pytx_type: str, value: str) -> Signal:
                            f"type: {', '.join(sorted(PYTX_TYPES))})")
     if not value:
         raise InvalidInput(f"{ptype} line has no value")
-    if stype == "url" and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+    if stype == "url" and not is_hex(value, 64):
         from tahaluf.signals.url import url_signal
 
         return Signal("url", url_signal(value).value, {"pytx_type": ptype})
@@ -204,4 +224,148 @@ def pytx_lines(items: Iterable[Sequence[tuple[str, str, dict[str, object] | None
             yield f"{ptype} {value}" if ptype else None
 
 
-assert set(PYTX_TYPES.values()) <= set(SIGNAL_TYPES)
+def _pytx_external_id(row: SignalRow) -> str:
+    ext = f"{row.signal_type}:{row.value}"
+    if len(ext) <= 200:
+        return ext
+    return f"{row.signal_type}:sha256:{hashlib.sha256(row.value.encode()).hexdigest()}"
+
+
+def import_pytx(
+    repo: Repository,
+    bank: str | BankRecord,
+    lines: Iterable[str | bytes],
+    *,
+    default_type: str | None = None,
+    labels: Mapping[str, Any] | None = None,
+    vocabulary: LabelVocabulary | None = None,
+    added_by: str | None = None,
+    source: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Progress | None = None,
+    on_batch: BatchHook | None = None,
+) -> ImportReport:
+    """Import python-threatexchange signal lists: everything ``tx hash`` and
+    ``tx dataset -P`` (with ``-S``, ``-s``, ``-c`` or ``--csv``) write (see
+    the module docstring).
+
+    One item per signal with external id ``<type>:<value>``, so a re-run skips
+    what is already there; a video's ``video_md5`` line followed by its
+    ``video_sha256`` line (``tx hash video``) is one item. ``default_type``
+    reads lines holding only a value (``tx dataset -P -s TYPE``, pytx's
+    ``signal_type`` file setting). ``labels`` are given to every item, with
+    the collaboration, category and tags of the line as ``tags``. Blank lines
+    and ``#`` comments are skipped; a line that cannot be read is that line's
+    error (with the reason), the rest is imported.
+    """
+    record = get_bank(repo, bank)
+    vocab = vocabulary or default_vocabulary()
+    base_labels = vocab.validate(labels or {})
+    added = _now()
+    who = added_by or default_added_by()
+    ptype_default = default_type.lower() if default_type else None
+
+    def item_labels(tags: Sequence[str]) -> dict[str, Any]:
+        if not tags:
+            return base_labels
+        return vocab.validate({**base_labels, "tags": list(dict.fromkeys([*base_labels.get("tags", []), *tags]))})
+
+    def entries() -> Iterator[_Entry]:
+        csv_mode = False
+        pending: tuple[int, PytxLine, SignalRow] | None = None  # a bare video_md5, waiting for its sha256
+        started = False
+        for number, line in numbered_lines(lines):
+            if isinstance(line, ItemError):
+                yield number, line
+                continue
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if not started:
+                started = True
+                if is_csv_header(line):
+                    csv_mode = True
+                    continue
+            try:
+                parsed = parse_csv_row(line) if csv_mode else parse_line(line, ptype_default)
+                row = validate_signal(parsed.signal)
+                lab = item_labels(parsed.tags)
+            except TahalufError as exc:
+                yield number, ItemError(number, None, f"line {number}: {exc.message}")
+                continue
+            rows = [row]
+            if pending is not None:
+                p_number, p_line, p_row = pending
+                pending = None
+                if parsed.bare and parsed.pytx_type == "video_sha256" and p_line.tags == parsed.tags:
+                    rows = [p_row, row]
+                else:
+                    yield p_number, _pytx_item(p_row, [p_row], item_labels(p_line.tags), who, source, p_number, added)
+            if parsed.bare and parsed.pytx_type == "video_md5" and not csv_mode:
+                pending = (number, parsed, row)
+                continue
+            yield number, _pytx_item(rows[0], rows, lab, who, source, number, added)
+        if pending is not None:
+            p_number, p_line, p_row = pending
+            yield p_number, _pytx_item(p_row, [p_row], item_labels(p_line.tags), who, source, p_number, added)
+
+    return _store(repo, record.id, entries(), chunk_size, progress, on_batch)
+
+
+def _pytx_item(first: SignalRow, rows: list[SignalRow], labels: dict[str, Any], who: str, source: str | None,
+               number: int, added: datetime) -> ItemRow:
+    where = f"{source}:{number}" if source else None
+    return ItemRow(_pytx_external_id(first), labels, tuple(rows), who, where, added, True)
+
+
+def export_pytx(repo: Repository, bank: str | BankRecord) -> tuple[Iterator[str], Callable[[], int]]:
+    """``<type> <value>`` lines of ``bank`` for python-threatexchange and HMA (see
+    :func:`pytx_lines`), and a function giving the number
+    of signals left out so far (types pytx has no counterpart for)."""
+    record = get_bank(repo, bank)
+    left_out = 0
+
+    def items() -> Iterator[list[tuple[str, str, dict[str, Any] | None]]]:
+        for item in repo.iter_items(record.id):
+            if item.enabled:
+                yield [(s.signal_type, s.value, s.extra) for s in item.signals]
+
+    def lines() -> Iterator[str]:
+        nonlocal left_out
+        for line in pytx_lines(items()):
+            if line is None:
+                left_out += 1
+            else:
+                yield line
+
+    return lines(), lambda: left_out
+
+
+class PytxFormat(BankFormat):
+    """python-threatexchange signal lists."""
+
+    name = "pytx"
+    help = ("what python-threatexchange's `tx hash` and `tx dataset -P` (also -S, --csv) print; exported: "
+            "'<type> <value>' lines for python-threatexchange and HMA")
+    takes_labels = True
+    takes_signal_type = True
+
+    def sniff(self, first_line: str) -> bool:
+        words = first_line.split(None, 1)
+        return is_csv_header(first_line) or bool(words) and _is_type(words[0])
+
+    def read(self, repo: Repository, bank: str | BankRecord, lines: Iterable[str | bytes],
+             options: ReadOptions) -> ImportReport:
+        return import_pytx(repo, bank, lines, default_type=options.default_type, labels=options.labels,
+                           vocabulary=options.vocabulary, added_by=options.added_by, source=options.source,
+                           chunk_size=options.chunk_size, progress=options.progress, on_batch=options.on_batch)
+
+    def write(self, repo: Repository, bank: str | BankRecord, *, shared_with: Sequence[str] = (),
+              exported_by: str | None = None) -> Export:
+        lines, left_out = export_pytx(repo, bank)
+        return Export(lines, unit="signals", left_out=left_out)
+
+
+FORMAT = PytxFormat()
+
+
+assert set(PYTX_TYPES.values()) <= set(registry.names())
