@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from tahaluf.api.app import create_app
-from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.bootstrap import open_hub
+from tahaluf.config import HubConfig
+from tahaluf.services.hub import Hub
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 instead of httpx; the test client works the same
@@ -35,8 +37,8 @@ class Api:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    hub = Hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, rate_limit_per_s=0))
-    keys = {name: hub.add_member("cli:test", name, roles)[1]
+    hub = open_hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, rate_limit_per_s=0))
+    keys = {name: hub.accounts.add_member("cli:test", name, roles)[1]
             for name, roles in (("alpha", ["curator"]), ("beta", ["curator"]), ("reader", ["viewer"]))}
     with TestClient(create_app(hub.config, hub=hub, load=False)) as client:
         a = Api(hub, client, keys)

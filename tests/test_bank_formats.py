@@ -18,7 +18,8 @@ from tahaluf.errors import InvalidInput
 from tahaluf.formats import registry
 from tahaluf.formats.base import BankFormat, Export, ReadOptions
 from tahaluf.services.bank_files import export_bank_file, import_bank_file
-from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.bootstrap import open_hub
+from tahaluf.config import HubConfig
 from tahaluf.signals.base import Signal
 from tahaluf.storage import Store, open_store
 from tahaluf.storage.repository.base import BankRecord, Repository
@@ -102,8 +103,8 @@ def test_a_format_registered_in_a_test_round_trips_a_bank(store: Store, comma: B
 
 
 def test_the_api_takes_a_format_registered_in_a_test(tmp_path: Path, comma: BankFormat) -> None:
-    hub = Hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, rate_limit_per_s=0))
-    _, key = hub.add_member("cli:test", "alpha", ["curator"])
+    hub = open_hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, rate_limit_per_s=0))
+    _, key = hub.accounts.add_member("cli:test", "alpha", ["curator"])
     auth = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(hub.config, hub=hub, load=False)) as client:
         assert client.post("/v1/banks", json={"name": "weather", "labels": {"entity": "demo-entity"}},

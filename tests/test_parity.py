@@ -77,5 +77,5 @@ def test_every_caller_of_the_lookup_service_runs_the_match_hooks(tmp_path: Path)
     who = Principal(1, "demo-matcher", ("matcher",))
     [res] = hub.lookup.lookup(who, [LookupEntry(ScanResult("value", None), [Signal("md5", MD5)])])
     assert res.matches == [] and seen == [1]
-    assert len(hub.lookup.hooks) == 3  # review queueing and owner notification, wired by open_hub
+    assert len(hub.lookup.hooks) == 2  # ReviewService.after_lookup (queueing, owner notification) and ours
     hub.close()

@@ -22,7 +22,8 @@ from tahaluf.api.app import create_app
 from tahaluf.cli.main import app
 from tahaluf.errors import InvalidInput
 from tahaluf.services.hashing import HashOptions, InputItem, hash_item
-from tahaluf.services.hub import Hub, HubConfig
+from tahaluf.bootstrap import open_hub
+from tahaluf.config import HubConfig
 from tahaluf.services.matching import MatchEngine
 from tahaluf.services.scanning import scan
 from tahaluf.signal_types import SignalType, registry
@@ -94,9 +95,9 @@ def test_a_type_registered_in_a_test_hashes_banks_scans_exports_and_imports(sha1
 
 
 def test_a_type_registered_in_a_test_is_looked_up_over_the_api(sha1: SignalType, tmp_path: Path) -> None:
-    hub = Hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, refresh_interval_s=0.05,
+    hub = open_hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, refresh_interval_s=0.05,
                         rate_limit_per_s=0))
-    key = hub.add_member("cli:test", "alpha", ["curator", "matcher"])[1]
+    key = hub.accounts.add_member("cli:test", "alpha", ["curator", "matcher"])[1]
     auth = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(hub.config, hub=hub)) as client:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -142,7 +143,7 @@ def test_unregistered_types_are_refused_and_aliases_resolve(sha1: SignalType) ->
 
 
 def test_the_api_enum_and_the_cli_choices_are_the_registered_types(tmp_path: Path) -> None:
-    hub = Hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, rate_limit_per_s=0))
+    hub = open_hub(HubConfig(db=f"sqlite:///{tmp_path / 'hub.db'}", snapshot=False, rate_limit_per_s=0))
     with TestClient(create_app(hub.config, hub=hub, load=False)) as client:
         spec = client.get("/openapi.json").json()
     hub.close()

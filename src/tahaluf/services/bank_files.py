@@ -161,7 +161,7 @@ def hub_import(hub: Hub, actor: Principal, name: str, lines: Iterable[str | byte
 
     def find(bank: str) -> BankRecord | None:
         try:
-            return hub.bank_for_change(actor, bank).record
+            return hub.banks.for_change(actor, bank).record
         except NotFound:
             return None
 
@@ -174,9 +174,9 @@ def hub_import(hub: Hub, actor: Principal, name: str, lines: Iterable[str | byte
                 notes.append(f"not shared with {member!r}: no such member here")
             else:
                 shared.append(member)
-        return hub.create_bank(actor, bank, header.kind, header.default_labels, visibility=header.visibility,
-                               shared_with=shared, signal_types=header.signal_types,
-                               pdq_max_distance=header.pdq_max_distance, vocabulary=hub.vocabulary).record
+        return hub.banks.create(actor, bank, header.kind, header.default_labels, visibility=header.visibility,
+                                shared_with=shared, signal_types=header.signal_types,
+                                pdq_max_distance=header.pdq_max_distance, vocabulary=hub.vocabulary).record
 
     return import_bank_file(hub.store, name, lines, fmt=fmt, actor=actor.name, source=source,
                             vocabulary=hub.vocabulary, default_type=default_type, labels=labels, find=find,
@@ -185,5 +185,5 @@ def hub_import(hub: Hub, actor: Principal, name: str, lines: Iterable[str | byte
 
 def hub_export(hub: Hub, actor: Principal, name: str, *, fmt: str = "jsonl") -> Export:
     """:func:`export_bank_file` of a bank ``actor`` sees (NotFound otherwise, as for no bank)."""
-    record = hub.bank(actor, name).record
+    record = hub.banks.get(actor, name).record
     return export_bank_file(hub.store, record, fmt=fmt, exported_by=actor.name)
