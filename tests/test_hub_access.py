@@ -101,6 +101,7 @@ class Call:
     params: dict[str, Any] | None = None
     upload: bool = False
     form: dict[str, str] | None = None
+    body: bytes | None = None
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -129,6 +130,9 @@ CALLS = [
     Call("PATCH", "/v1/banks/{bank}/items/{item}", "curate", bank="change", json={"enabled": False}),
     Call("DELETE", "/v1/banks/{bank}/items/{item}", "curate", bank="change"),
     Call("POST", "/v1/banks/{bank}/transfer", "admin", bank="change", json={"to": "other"}),
+    Call("GET", "/v1/banks/{bank}/export", "read", bank="read", params={"format": "jsonl"}),
+    Call("POST", "/v1/banks/{bank}/import", "curate", bank="change", params={"format": "pytx"},
+         body=b"md5 " + b"5" * 32 + b"\n"),
     # admin
     Call("GET", "/v1/me", "any"),
     Call("GET", "/v1/directory", "any"),
@@ -203,6 +207,8 @@ class Env:
             kwargs["files"] = {"file": UPLOAD}
         if call.form:
             kwargs["data"] = _fill(call.form, names)
+        if call.body is not None:
+            kwargs["content"] = call.body
         return self.client.request(call.method, call.path.format(**names), **kwargs)
 
     def as_member(self, call: Call, caller: str, **kw: str) -> Any:
