@@ -21,7 +21,8 @@ from tahaluf.errors import InvalidInput
 from tahaluf.services.bank_names import qualified_name
 from tahaluf.services.hub import Hub, hash_key, new_api_key
 from tahaluf.storage.repository.accounts_sql import AccountStore, KeyInfo, NewKey
-from tahaluf.storage.repository.hub_sql import MemberRecord, now
+from tahaluf.ports.clock import now
+from tahaluf.storage.repository.hub_sql import MemberRecord
 
 __all__ = [
     "accounts", "principal_for_key", "flush_key_use", "add_key", "list_keys", "revoke_key", "rotate_own_key",

@@ -30,7 +30,7 @@ from tahaluf.labels import default_vocabulary, load_vocabulary
 from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.signals.base import Signal
 from tahaluf.storage import BankRecord, Store, open_store
-from tahaluf.storage.models import VISIBILITIES
+from tahaluf.ports.vocabulary import VISIBILITIES
 from tahaluf.services.bank_names import (
     KEY_CHARS,
     QUALIFIER,

@@ -30,6 +30,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tahaluf.ports.vocabulary import CHANGE_OPS, EXACT_TYPES, VISIBILITIES
+
 __all__ = [
     "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES", "UtcDateTime",
     "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanJobResult", "ItemPreview", "StoreMeta",
@@ -37,11 +39,8 @@ __all__ = [
     "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery",
 ]
 
-#: signal types looked up by exact value in SQL; the partial index covers these
-EXACT_TYPES = ("md5", "sha256", "url", "url_md5")
-EXACT_TYPES_SQL = "signal_type IN ('md5', 'sha256', 'url', 'url_md5')"
-#: ops recorded in change_log; ``item_id`` NULL means the whole bank
-CHANGE_OPS = ("add", "update", "disable", "enable", "delete")
+#: the partial index over exact-match signal types (``EXACT_TYPES``, from the vocabulary)
+EXACT_TYPES_SQL = "signal_type IN ({})".format(", ".join(f"'{t}'" for t in EXACT_TYPES))
 
 # 64-bit ids on PostgreSQL; SQLite only auto-increments "INTEGER PRIMARY KEY".
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -203,8 +202,6 @@ class StoreMeta(Base):
 
 
 # -- the coalition hub (migration 0002) ---------------------------------------
-#: who may see a bank besides its owner: nobody, listed members, every member
-VISIBILITIES = ("private", "members", "all")
 
 
 def _member_fk(*, nullable: bool = False, ondelete: str = "CASCADE") -> Any:

@@ -28,8 +28,9 @@ from tahaluf.storage.models import (
     Submission,
     Webhook,
 )
-from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord, now
-from tahaluf.storage.repository.sql import as_utc as _utc
+from tahaluf.ports.clock import now
+from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord
+from tahaluf.storage.repository.rows import as_utc as _utc
 
 __all__ = ["AccountStore", "KeyInfo", "NewKey"]
 

@@ -19,17 +19,19 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select
 
+from tahaluf.ports.vocabulary import NEGATIVE_OPINIONS, OPINIONS
 from tahaluf.storage.models import BankItem, Feedback, FeedEntry, Member
-from tahaluf.storage.repository.hub_sql import HubStore, now
-from tahaluf.storage.repository.sql import Store, as_utc as _utc
+from tahaluf.ports.clock import now
+from tahaluf.storage.repository.hub_sql import HubStore
+from tahaluf.storage.repository.listing_sql import disputed_clause
+from tahaluf.storage.repository.rows import as_utc as _utc
+from tahaluf.storage.repository.sql import Store
 
 __all__ = [
     "NEGATIVE_OPINIONS", "OPINIONS", "AuditNote", "FeedNote", "FeedbackRecord", "FeedRecord",
     "disputed_among", "disputed_clause", "upsert_feedback", "list_feedback", "add_feed_entries", "list_feed",
 ]
 
-OPINIONS = ("agree", "disagree", "false_positive")
-NEGATIVE_OPINIONS = ("disagree", "false_positive")
 _feedback = Feedback.__table__
 _feed = FeedEntry.__table__
 _items = BankItem.__table__
@@ -79,13 +81,6 @@ class FeedRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "payload": self.payload, "created_at": self.created_at.isoformat()}
-
-
-def disputed_clause(item_id_column: object) -> object:
-    """A SQL condition true for disputed items (``item_id_column`` is the item id)."""
-    return item_id_column.in_(  # type: ignore[attr-defined]
-        select(_feedback.c.item_id).where(_feedback.c.opinion.in_(NEGATIVE_OPINIONS))
-    )
 
 
 def disputed_among(store: Store, item_ids: Iterable[int]) -> set[int]:

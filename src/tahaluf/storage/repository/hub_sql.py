@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, text, update
@@ -33,6 +33,7 @@ from tahaluf.audit import (
     verify_chain,
 )
 from tahaluf.errors import Conflict, NotFound, StorageError
+from tahaluf.ports.clock import now
 from tahaluf.storage.audit_key import AuditKey, key_path_for, verify_signature
 from tahaluf.storage.models import (
     ApiKey,
@@ -44,7 +45,7 @@ from tahaluf.storage.models import (
     Member,
 )
 from tahaluf.storage.repository.sql import Store
-from tahaluf.storage.repository.sql import as_utc as _utc
+from tahaluf.storage.repository.rows import as_utc as _utc
 
 __all__ = ["HubStore", "MemberRecord", "KeyRecord", "AuditCheck"]
 
@@ -58,10 +59,6 @@ _banks = Bank.__table__
 _AUDIT_LOCK = 7_412_001  # pg_advisory_xact_lock key for audit appends
 _BANK_NAMES_LOCK = 7_412_002  # pg_advisory_xact_lock key for bank creations (names per owner)
 
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,21 +25,19 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tahaluf.errors import StorageError
-from tahaluf.storage.repository.sql import as_utc as _utc
+from tahaluf.ports.vocabulary import DECISIONS, OPEN_STATUSES, TASK_STATUSES
+from tahaluf.storage.repository.rows import as_utc as _utc
 from tahaluf.storage.models import ReviewDecision, ReviewTask, Submission
 from tahaluf.storage.repository.base import ItemRow
 from tahaluf.storage.repository.feedback_sql import AuditNote, FeedNote, add_feed_entries
-from tahaluf.storage.repository.hub_sql import HubStore, now
+from tahaluf.ports.clock import now
+from tahaluf.storage.repository.hub_sql import HubStore
 
 __all__ = [
     "TASK_STATUSES", "OPEN_STATUSES", "DECISIONS", "AuditNote", "FeedNote", "NewTask", "NewSubmission",
     "SubmissionRecord", "DecisionRecord", "TaskRecord", "ReviewedItem", "ReviewStore",
 ]
 
-#: every status a task can have; the first three are "open" (still in the queue)
-TASK_STATUSES = ("pending", "pending_second", "escalated", "confirmed", "rejected")
-OPEN_STATUSES = ("pending", "pending_second", "escalated")
-DECISIONS = ("confirm", "reject", "escalate")
 
 _subs = Submission.__table__
 _tasks = ReviewTask.__table__

@@ -19,13 +19,12 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 
 from tahaluf.errors import Conflict
+from tahaluf.ports.vocabulary import DELIVERY_STATUSES
 from tahaluf.storage.models import Member, Webhook, WebhookDelivery
 from tahaluf.storage.repository.sql import Store
 
 __all__ = ["WebhookStore", "WebhookRecord", "DeliveryRecord", "DeliveryJob", "DELIVERY_STATUSES"]
 
-#: ``pending`` (waiting for its next attempt), ``delivered`` (a 2xx answer), ``failed`` (gave up)
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 _hooks = Webhook.__table__
 _deliveries = WebhookDelivery.__table__
