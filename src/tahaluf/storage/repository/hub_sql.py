@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, text, update
@@ -34,6 +32,7 @@ from tahaluf.audit import (
 )
 from tahaluf.errors import Conflict, NotFound, StorageError
 from tahaluf.ports.clock import now
+from tahaluf.ports.hub import AuditCheck, KeyRecord, MemberRecord
 from tahaluf.storage.audit_key import AuditKey, key_path_for, verify_signature
 from tahaluf.storage.models import (
     ApiKey,
@@ -61,33 +60,6 @@ _BANK_NAMES_LOCK = 7_412_002  # pg_advisory_xact_lock key for bank creations (na
 
 
 
-@dataclass(frozen=True, slots=True)
-class MemberRecord:
-    id: int
-    name: str
-    roles: tuple[str, ...]
-    enabled: bool
-    created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "roles": list(self.roles),
-            "enabled": self.enabled,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    id: int
-    member_id: int
-    prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-
 def _member(row: Any) -> MemberRecord:
     return MemberRecord(row.id, row.name, tuple(row.roles or ()), bool(row.enabled), _utc(row.created_at))
 
@@ -106,19 +78,6 @@ def _audit_record(row: Any) -> AuditRecord:
     return AuditRecord(
         row.id, _utc(row.at), row.actor, row.action, row.target, details, row.prev_hash, row.hash, text_, differs
     )
-
-
-@dataclass(frozen=True, slots=True)
-class AuditCheck:
-    """What :meth:`HubStore.verify_audit` found."""
-
-    entries: int
-    last: AuditRecord | None
-    problems: list[str]
-    #: signed heads whose signature and entry both check out
-    signed_heads: int
-    #: the last of those (entry id), None when there is none
-    last_signed: int | None
 
 
 class HubStore:
