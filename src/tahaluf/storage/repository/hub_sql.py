@@ -23,17 +23,15 @@ from tahaluf.audit import (
     AuditRecord,
     SignedHead,
     canonical_json,
-    check_recorded_head,
-    check_signed_heads,
     entry_hash_v2,
     head_message,
     same_json,
-    verify_chain,
 )
 from tahaluf.errors import Conflict, NotFound, StorageError
 from tahaluf.ports.clock import now
 from tahaluf.ports.hub import AuditCheck, KeyRecord, MemberRecord
-from tahaluf.storage.audit_key import AuditKey, key_path_for, verify_signature
+from tahaluf.storage.audit_check import verify_audit_log
+from tahaluf.storage.audit_key import AuditKey, key_path_for
 from tahaluf.storage.models import (
     ApiKey,
     AuditEntry,
@@ -291,40 +289,7 @@ class HubStore:
     ) -> AuditCheck:
         """Walk the whole chain and check the signed heads against ``trusted_keys``
         (default: this hub's own key) and ``recorded_head`` (from ``audit head``)."""
-        heads = self.signed_heads()
-        if trusted_keys is None:
-            trusted_keys = [self.key.public_key] if self.key.exists() else []
-        wanted = {h.entry_id for h in heads}
-        if recorded_head is not None and recorded_head[0] is not None:
-            wanted.add(recorded_head[0])
-        hashes: dict[int, str] = {}
-        by_hash: dict[str, int] = {}
-        count, last, first_v2 = 0, None, None
-
-        def entries() -> Iterator[AuditRecord]:
-            nonlocal count, last, first_v2
-            for e in self.iter_audit():
-                count += 1
-                last = e
-                if first_v2 is None and e.details_text is not None:
-                    first_v2 = e.id
-                if e.id in wanted:
-                    hashes[e.id] = e.hash
-                if recorded_head is not None and e.hash == recorded_head[1]:
-                    by_hash[e.hash] = e.id
-                yield e
-
-        problems = verify_chain(entries())
-        signed_problems, good = check_signed_heads(
-            heads, hashes, last.id if last else 0, list(trusted_keys), verify_signature, first_v2_id=first_v2)
-        problems.extend(signed_problems)
-        if recorded_head is not None:
-            found = check_recorded_head(recorded_head, hashes, by_hash)
-            if found:
-                problems.append(found)
-        good_ids = [h.entry_id for h in heads if hashes.get(h.entry_id) == h.entry_hash
-                    and h.public_key in trusted_keys]
-        return AuditCheck(count, last, problems, good, max(good_ids) if good_ids else None)
+        return verify_audit_log(self, self.key, recorded_head=recorded_head, trusted_keys=trusted_keys)
 
     def audit_head(self) -> AuditRecord | None:
         with self.store.connection() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, text
 
@@ -66,8 +67,8 @@ class ListingSql(SqlBase):
         if enabled is not None:
             query = query.where(_items.c.enabled.is_(enabled))
         if disputed is not None:
-            clause = disputed_clause(_items.c.id)
-            query = query.where(clause if disputed else ~clause)  # type: ignore[operator]
+            in_dispute: Any = disputed_clause(_items.c.id)
+            query = query.where(in_dispute if disputed else ~in_dispute)
         with self._read() as conn:
             rows = conn.execute(query.order_by(_items.c.id).limit(limit)).all()
             return item_records(conn, rows)

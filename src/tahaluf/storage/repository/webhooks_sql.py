@@ -121,11 +121,11 @@ class WebhookStore:
         )
         stmt = insert(_deliveries).from_select(
             ["webhook_id", "event", "payload", "status", "attempts", "next_attempt_at", "created_at"], source
-        )
+        ).returning(_deliveries.c.id)  # counted from the rows: psycopg reports no rowcount for it
         if conn is not None:
-            return int(conn.execute(stmt).rowcount or 0)
+            return len(conn.execute(stmt).all())
         with self.store.transaction() as own:
-            return int(own.execute(stmt).rowcount or 0)
+            return len(own.execute(stmt).all())
 
     def claim_due(self, at: datetime, *, limit: int, lease_s: float) -> list[DeliveryJob]:
         """Claim up to ``limit`` due deliveries of enabled webhooks of enabled members until
