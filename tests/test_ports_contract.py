@@ -16,11 +16,14 @@ import pytest
 from conftest import pg_schema_url
 
 from tahaluf.bootstrap import Ports, memory_ports, sql_ports
-from tahaluf.errors import Conflict, NotFound
+from tahaluf.errors import Conflict, InvalidInput, NotFound
+from tahaluf.ports.accounts import AccountRepository, NewKey
 from tahaluf.ports.banks import ItemRow, NewBank, Repository, SignalRow
 from tahaluf.ports.feedback import FeedbackRepository
 from tahaluf.ports.hub import HubRepository
+from tahaluf.ports.reviews import NewSubmission, NewTask, ReviewedItem, ReviewRepository
 from tahaluf.ports.transactions import AuditNote, FeedNote
+from tahaluf.ports.vocabulary import OPEN_STATUSES
 from tahaluf.ports.webhooks import WebhookRepository
 from tahaluf.storage import open_store
 
@@ -56,6 +59,8 @@ def test_every_port_implements_its_protocol(ports: Ports) -> None:
     assert isinstance(ports.hub, HubRepository)
     assert isinstance(ports.feedback, FeedbackRepository)
     assert isinstance(ports.webhooks, WebhookRepository)
+    assert isinstance(ports.accounts, AccountRepository)
+    assert isinstance(ports.reviews, ReviewRepository)
     assert ports.clock.now().tzinfo is not None
 
 
@@ -200,3 +205,108 @@ def test_webhooks_queue_claim_finish_and_purge(ports: Ports) -> None:
     assert hooks.purge(at + timedelta(days=1)) == 1
     assert hooks.deliveries(hook.id) == []
     assert hooks.delete(hook.id) is True and hooks.delete(hook.id) is False
+
+
+def test_keys_roles_and_authentication(ports: Ports) -> None:
+    accounts = ports.accounts
+    member = ports.hub.add_member("demo-org", ["curator", "reviewer"], "h1" * 32, "tah_aaaa")
+    holder = accounts.key_holder("h1" * 32)
+    assert holder is not None and holder[0] == member and holder[1].roles(member.roles) == ("curator", "reviewer")
+    assert accounts.key_holder("nope") is None
+    _, ci = accounts.add_key("demo-org", NewKey("h5" * 32, "tah_eeee", ["reviewer"], "ci"), "demo-admin")
+    assert (ci.label, ci.own_roles, ci.created_by) == ("ci", ("reviewer",), "demo-admin")
+    with pytest.raises(InvalidInput):
+        accounts.add_key("demo-org", NewKey("h6" * 32, "tah_ffff", ["admin"]), "demo-admin")
+    with pytest.raises(NotFound):
+        accounts.add_key("nobody", NewKey("h6" * 32, "tah_ffff"), "demo-admin")
+    accounts.touch_keys({ci.id: T0})
+    accounts.touch_keys({ci.id: T0 - timedelta(days=1)})  # never moves back
+    assert [k.last_used_at for k in accounts.keys_of(member.id)] == [None, T0]
+    accounts.set_roles("demo-org", ["curator"], "demo-admin")
+    head = ports.hub.audit_head()
+    assert head is not None and head.details["keys_revoked"] == [ci.id]
+    assert accounts.key_holder("h5" * 32) is None
+    with pytest.raises(Conflict):
+        accounts.revoke_key("demo-org", "tah_eeee", "demo-admin")
+    first = accounts.keys_of(member.id)[0]
+    successor = accounts.replace_key(first.id, NewKey("h7" * 32, "tah_gggg"), "demo-org")
+    assert successor.prefix == "tah_gggg" and accounts.key_holder("h1" * 32) is None
+    with pytest.raises(Conflict):
+        accounts.replace_key(first.id, NewKey("h8" * 32, "tah_hhhh"), "demo-org")
+    _, revoked = accounts.revoke_key("demo-org", str(successor.id), "demo-admin")
+    assert revoked.revoked_at is not None and accounts.key_holder("h7" * 32) is None
+    assert [e.action for e in ports.hub.list_audit()] == ["key.add", "member.roles", "key.rotate", "key.revoke"]
+
+
+def test_transfer_and_remove_member(ports: Ports) -> None:
+    owner = ports.hub.add_member("demo-org", ["curator"], "h1" * 32, "tah_aaaa")
+    heir = ports.hub.add_member("acme-demo", ["curator"], "h2" * 32, "tah_bbbb")
+    bank_id, _ = _bank_with_item(ports)
+    ports.hub.set_bank_shares(bank_id, [heir.id])
+    with pytest.raises(Conflict, match="owns 1 bank"):
+        ports.accounts.remove_member("demo-org", "demo-admin")
+    with pytest.raises(NotFound):
+        ports.accounts.transfer_bank("no-bank", "acme-demo", "demo-admin")
+    with pytest.raises(InvalidInput):
+        ports.accounts.transfer_bank("demo-bank", "nobody", "demo-admin")
+    before = ports.banks.last_change_id()
+    details = ports.accounts.remove_member("demo-org", "demo-admin", transfer_banks_to="acme-demo")
+    assert details["banks_transferred"] == ["demo-bank"] and details["transferred_to"] == "acme-demo"
+    assert details["keys"] == 1 and details["webhooks_deleted"] == 0
+    bank = ports.banks.get_bank("demo-bank")
+    assert bank is not None and bank.owner == "acme-demo"
+    assert ports.hub.bank_shares() == {}  # the new owner sees it as owner, not through a share
+    assert [(c.op, c.item_id) for c in ports.banks.changes_since(before)] == [("update", None)]
+    assert ports.hub.get_member("demo-org") is None and ports.hub.keys_of(owner.id) == []
+    with pytest.raises(Conflict):
+        ports.accounts.transfer_bank("demo-bank", "acme-demo", "demo-admin")
+    assert [e.action for e in ports.hub.list_audit()] == ["bank.transfer", "member.remove"]
+
+
+def test_review_queue_submissions_claims_and_decisions(ports: Ports) -> None:
+    reviews = ports.reviews
+    member = ports.hub.add_member("demo-org", ["reviewer"], "h1" * 32, "tah_aaaa")
+    other = ports.hub.add_member("acme-demo", ["reviewer"], "h2" * 32, "tah_bbbb")
+    bank = ports.banks.create_bank(NewBank("review-bank", "known", {}, ["md5"]))
+    signals = [{"type": "md5", "value": "b" * 32}]
+    note = AuditNote("demo-org", "review.submit", "submission")
+    sub = NewSubmission(member.id, "text", signals, text="demo weather post")
+    sub_id, task_id, created = reviews.add_submission(sub, NewTask("submission", member.id, "k1", signals, []), note)
+    assert created is True
+    assert reviews.add_submission(sub, NewTask("submission", member.id, "k1", signals, []), note) == (
+        sub_id, task_id, False)
+    queued = reviews.add_tasks([NewTask("match", None, "k2", signals, [{"bank": "review-bank"}]),
+                                NewTask("match", None, "k1", signals, [])], "demo-hub")
+    assert len(queued) == 1
+    assert reviews.held_keys(["k1", "k2", "k3"]) == {"k1", "k2"}
+    assert [(s.id, s.task_id, s.task_status) for s in reviews.list_submissions(member.id, after_id=0, limit=10)] \
+        == [(sub_id, task_id, "pending")]
+    assert reviews.get_submissions([sub_id, 10**6])[sub_id].text == "demo weather post"
+    assert [t.id for t in reviews.list_tasks(OPEN_STATUSES, after_id=0, limit=10)] == [task_id, queued[0]]
+    assert [t.id for t in reviews.list_tasks(OPEN_STATUSES, after_id=0, limit=10, submissions_of=other.id)] == [
+        queued[0]]
+    until = ports.clock.now() + timedelta(minutes=10)
+    claim_note = AuditNote("demo-org", "review.claim", f"review:{task_id}")
+    assert reviews.claim(task_id, member.id, until, claim_note) is True
+    assert reviews.claim(task_id, other.id, until, claim_note) is False
+    assert reviews.release(task_id, other.id, claim_note) is False
+    task = reviews.get_task(task_id)
+    assert task is not None and task.claim_holder(ports.clock.now()) == member.id
+    row = ItemRow("submission-1", {}, [SignalRow("md5", "b" * 32)], "demo-org", "review", T0)
+    item = ReviewedItem(bank.id, row, AuditNote("demo-org", "item.add", "bank:review-bank"))
+    decided = reviews.decide(task, member.id, "confirm", "confirmed", reason="same post", labels={},
+                             bank="review-bank", audit=AuditNote("demo-org", "review.decide", f"review:{task_id}"),
+                             feed=FeedNote([member.id], "review.decided", {"task": task_id}), item=item)
+    assert decided is True
+    assert reviews.decide(task, member.id, "confirm", "confirmed", reason="", labels={}, bank=None,
+                          audit=AuditNote("demo-org", "review.decide", f"review:{task_id}")) is False
+    after = reviews.get_task(task_id)
+    assert after is not None and after.status == "confirmed" and after.claimed_by is None
+    assert [(d.decision, d.reason, d.member_id) for d in after.decisions] == [("confirm", "same post", member.id)]
+    assert ports.banks.get_item(bank.id, "submission-1") is not None
+    assert [f.kind for f in ports.feedback.list_feed(member.id)] == ["review.decided"]
+    added = [e for e in ports.hub.list_audit(action="item.add")]
+    assert [(e.details["imported"], e.details["duplicates"]) for e in added] == [(1, 0)]
+    again = reviews.add_submission(sub, NewTask("submission", member.id, "k1", signals, []), note)
+    assert again[2] is True and again[1] != task_id  # a decided task gives its key up
+    assert ports.hub.verify_audit().problems == []

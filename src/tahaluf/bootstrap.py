@@ -21,8 +21,10 @@ from tahaluf.ports.webhooks import WebhookRepository
 from tahaluf.storage.audit_check import SigningKey
 from tahaluf.storage.audit_key import AuditKey
 from tahaluf.storage.memory import MemoryRepository, MemoryState, MemoryUnitOfWork
+from tahaluf.storage.memory.accounts import MemoryAccounts
 from tahaluf.storage.memory.feedback import MemoryFeedback
 from tahaluf.storage.memory.hub import MemoryHub
+from tahaluf.storage.memory.reviews import MemoryReviews
 from tahaluf.storage.memory.webhooks import MemoryWebhooks
 from tahaluf.storage.repository.accounts_sql import AccountStore
 from tahaluf.storage.repository.feedback_sql import FeedbackStore
@@ -39,16 +41,14 @@ __all__ = ["Ports", "memory_ports", "sql_ports"]
 class Ports:
     """The storage a hub's services run on (all on one database, sharing its transactions).
 
-    ``accounts`` and ``reviews`` are None where the backend does not offer them
-    yet (the in-memory one).
     """
 
     banks: Repository
     hub: HubRepository
     feedback: FeedbackRepository
     webhooks: WebhookRepository
-    accounts: AccountRepository | None
-    reviews: ReviewRepository | None
+    accounts: AccountRepository
+    reviews: ReviewRepository
     uow: UnitOfWork
     clock: Clock
 
@@ -72,13 +72,14 @@ def memory_ports(*, key: SigningKey | None = None, clock: Clock | None = None) -
     """The ports on a fresh in-memory state (nothing persists)."""
     state = MemoryState(clock)
     hub = MemoryHub(state, key)
+    banks = MemoryRepository(state)
     return Ports(
-        banks=MemoryRepository(state),
+        banks=banks,
         hub=hub,
         feedback=MemoryFeedback(hub),
         webhooks=MemoryWebhooks(state),
-        accounts=None,
-        reviews=None,
+        accounts=MemoryAccounts(hub),
+        reviews=MemoryReviews(hub, banks),
         uow=MemoryUnitOfWork(state, hub.append_audit),
         clock=state.clock,
     )

@@ -69,10 +69,13 @@ class MemoryHub:
             self._add_key(t, member_id, key_hash, prefix)
             return _member(t.members[member_id])
 
-    def _add_key(self, t: Tables, member_id: int, key_hash: str, prefix: str) -> None:
+    def _add_key(self, t: Tables, member_id: int, key_hash: str, prefix: str, *, roles: list[str] | None = None,
+                 label: str | None = None, created_by: str | None = None) -> int:
         key_id = self.state.next_id("keys")
         t.keys[key_id] = {"id": key_id, "member_id": member_id, "key_hash": key_hash, "prefix": prefix,
-                          "created_at": self.state.now(), "revoked_at": None}
+                          "created_at": self.state.now(), "revoked_at": None, "roles": roles, "label": label,
+                          "created_by": created_by, "last_used_at": None}
+        return key_id
 
     def get_member(self, name: str) -> MemberRecord | None:
         with self.state.read() as t:
