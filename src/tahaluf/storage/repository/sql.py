@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from tahaluf.storage.repository.banks_sql import BanksSql
 from tahaluf.storage.repository.listing_sql import ListingSql
-from tahaluf.storage.repository.rows import as_utc
 from tahaluf.storage.repository.scanlog import ScanLogMixin
 from tahaluf.storage.repository.signals_sql import SignalsSql
 
-__all__ = ["Store", "as_utc"]
+__all__ = ["Store"]
 
 
 class Store(BanksSql, ListingSql, SignalsSql, ScanLogMixin):
