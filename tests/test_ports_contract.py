@@ -164,9 +164,8 @@ def test_feedback_disputes_and_feeds(ports: Ports) -> None:
     feed = ports.feedback.list_feed(owner.id)
     assert [(f.kind, f.payload) for f in feed] == [("item.disputed", {"item": item_id})]
     assert ports.feedback.list_feed(owner.id, after_id=feed[0].id) == []
-    listed = ports.banks.list_items(bank_id, disputed=True)  # type: ignore[attr-defined]
-    assert [i.id for i in listed] == [item_id]
-    assert ports.banks.list_items(bank_id, disputed=False) == []  # type: ignore[attr-defined]
+    assert [i.id for i in ports.banks.list_items(bank_id, disputed=True)] == [item_id]
+    assert ports.banks.list_items(bank_id, disputed=False) == []
     ports.banks.delete_item(bank_id, "post-1")
     assert ports.feedback.disputed_among([item_id]) == set()
 

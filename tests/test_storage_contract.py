@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from conftest import pg_schema_url
 
-from tahaluf.errors import Conflict, NotFound, StorageError
+from tahaluf.errors import Conflict, InvalidInput, NotFound, StorageError
 from tahaluf.storage import (
     ItemRow,
     NewBank,
@@ -183,6 +183,37 @@ def test_iter_items_and_get_items(store: Repository) -> None:
     assert items[4].labels == {"tags": ["4"]}
     got = store.get_items([ids["i1"], ids["i3"], 10**9])
     assert sorted(i.external_id for i in got.values()) == ["i1", "i3"]
+
+
+def test_list_items_filters_by_labels_dates_and_state(store: Repository) -> None:
+    bank_id = _bank(store)
+    day = timedelta(days=1)
+    rows = [
+        ItemRow("plain", {}, [_pdq_signal(1)], "tester", None, T0),
+        ItemRow("tagged", {"tags": ["weather", "rain"], "entity": "other-entity"}, [_pdq_signal(2)], "tester",
+                None, T0 + day),
+        ItemRow("entity", {"entity": "demo-entity"}, [_pdq_signal(3)], "tester", None, T0 + 2 * day, False),
+    ]
+    store.add_items(bank_id, rows)
+
+    def ext(**filters: object) -> list[str]:
+        return [i.external_id for i in store.list_items(bank_id, **filters)]  # type: ignore[arg-type]
+
+    assert ext() == ["plain", "tagged", "entity"]
+    assert ext(limit=2) == ["plain", "tagged"]
+    first = store.list_items(bank_id, limit=1)[0]
+    assert ext(after_id=first.id) == ["tagged", "entity"]
+    assert ext(labels=[("tags", "rain", False)]) == ["tagged"]
+    assert ext(labels=[("entity", "demo-entity", False)]) == ["entity"]
+    # the bank's default label matches: items that do not replace it match too
+    assert ext(labels=[("entity", "demo-entity", True)]) == ["plain", "entity"]
+    assert ext(labels=[("tags", "weather", True)]) == ["plain", "tagged", "entity"]  # list labels unite
+    assert ext(added_after=T0 + day) == ["tagged", "entity"]
+    assert ext(added_before=T0 + day) == ["plain"]
+    assert ext(enabled=False) == ["entity"]
+    assert ext(disputed=False) == ["plain", "tagged", "entity"] and ext(disputed=True) == []
+    with pytest.raises(InvalidInput):
+        ext(labels=[("Bad Key", "x", False)])
 
 
 def test_scan_jobs_keep_results_per_job_and_clear(store: Repository) -> None:

@@ -180,6 +180,23 @@ class BankRepository(Protocol):
 
     def iter_items(self, bank_id: int, *, batch_size: int = 1000) -> Iterator[ItemRecord]: ...
 
+    def list_items(
+        self,
+        bank_id: int,
+        *,
+        after_id: int = 0,
+        limit: int = 100,
+        labels: Sequence[tuple[str, str, bool]] = (),
+        added_after: datetime | None = None,
+        added_before: datetime | None = None,
+        enabled: bool | None = None,
+        disputed: bool | None = None,
+    ) -> list[ItemRecord]:
+        """One page of a bank's items in id order, filtered. ``labels`` are ``(key, value,
+        default_matches)``: the item's own label ``key`` is or contains ``value``, or, when
+        the bank's default label matches, the item does not replace it (list labels unite)."""
+        ...
+
     def set_item_enabled(self, bank_id: int, external_id: str, enabled: bool) -> bool: ...
 
     def set_item_labels(self, bank_id: int, external_id: str, labels: dict[str, Any]) -> bool: ...
