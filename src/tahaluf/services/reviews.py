@@ -35,9 +35,11 @@ from tahaluf.services.scanning import ScanResult
 from tahaluf.services.webhooks import emit
 from tahaluf.signals.base import Signal
 from tahaluf.storage.repository.feedback_sql import AuditNote, FeedNote
-from tahaluf.ports.clock import now
-from tahaluf.ports.vocabulary import DECISIONS, OPEN_STATUSES, TASK_STATUSES
+from tahaluf.storage.repository.hub_sql import now
 from tahaluf.storage.repository.reviews_sql import (
+    DECISIONS,
+    OPEN_STATUSES,
+    TASK_STATUSES,
     NewSubmission,
     NewTask,
     ReviewedItem,

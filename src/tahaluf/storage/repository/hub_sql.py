@@ -44,7 +44,7 @@ from tahaluf.storage.models import (
 from tahaluf.storage.repository.sql import Store
 from tahaluf.storage.repository.rows import as_utc as _utc
 
-__all__ = ["HubStore", "MemberRecord", "KeyRecord", "AuditCheck"]
+__all__ = ["HubStore", "MemberRecord", "KeyRecord", "AuditCheck", "now"]  # records and now(): from tahaluf.ports
 
 _members = Member.__table__
 _keys = ApiKey.__table__
