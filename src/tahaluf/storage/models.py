@@ -8,10 +8,11 @@ Timestamps are stored in UTC (:class:`UtcDateTime`) and read back as aware UTC d
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    Table,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -33,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from tahaluf.ports.vocabulary import CHANGE_OPS, EXACT_TYPES, VISIBILITIES
 
 __all__ = [
-    "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES", "UtcDateTime",
+    "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES", "UtcDateTime", "table",
     "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanJobResult", "ItemPreview", "StoreMeta",
     "Member", "ApiKey", "BankShare", "HubSetting", "AuditEntry", "Submission", "ReviewTask",
     "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery",
@@ -77,6 +78,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     pass
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, typed as one (SQLAlchemy declares ``__table__`` a FromClause)."""
+    return cast(Table, model.__table__)
 
 
 class Bank(Base):

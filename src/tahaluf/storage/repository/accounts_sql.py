@@ -26,6 +26,7 @@ from tahaluf.storage.models import (
     ReviewTask,
     Submission,
     Webhook,
+    table,
 )
 from tahaluf.ports.accounts import KeyInfo, NewKey
 from tahaluf.ports.clock import now
@@ -34,11 +35,11 @@ from tahaluf.storage.repository.rows import as_utc as _utc
 
 __all__ = ["AccountStore", "KeyInfo", "NewKey"]
 
-_members = Member.__table__
-_keys = ApiKey.__table__
-_banks = Bank.__table__
-_shares = BankShare.__table__
-_changes = ChangeLog.__table__
+_members = table(Member)
+_keys = table(ApiKey)
+_banks = table(Bank)
+_shares = table(BankShare)
+_changes = table(ChangeLog)
 
 
 def _key(row: Any) -> KeyInfo:
@@ -256,10 +257,10 @@ class AccountStore:
                 "banks_transferred": [b.name for b in banks],
                 "transferred_to": to.name if to is not None and banks else None,
                 "keys": count(_keys, _keys.c.member_id),
-                "webhooks_deleted": count(Webhook.__table__, Webhook.__table__.c.member_id),
-                "feedback_deleted": count(Feedback.__table__, Feedback.__table__.c.member_id),
-                "submissions_kept": count(Submission.__table__, Submission.__table__.c.member_id),
-                "review_tasks_kept": count(ReviewTask.__table__, ReviewTask.__table__.c.member_id),
+                "webhooks_deleted": count(table(Webhook), table(Webhook).c.member_id),
+                "feedback_deleted": count(table(Feedback), table(Feedback).c.member_id),
+                "submissions_kept": count(table(Submission), table(Submission).c.member_id),
+                "review_tasks_kept": count(table(ReviewTask), table(ReviewTask).c.member_id),
             }
             # foreign keys do the rest: CASCADE (keys, shares, webhooks, feed, feedback),
             # SET NULL (submissions, review tasks, their claims and decisions)

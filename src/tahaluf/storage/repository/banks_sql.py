@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tahaluf.errors import Conflict, NotFound, StorageError
 from tahaluf.ports.clock import now
-from tahaluf.storage.models import Bank, BankItem, ChangeLog, ItemSignal, UtcDateTime
+from tahaluf.storage.models import Bank, BankItem, ChangeLog, ItemSignal, UtcDateTime, table
 from tahaluf.storage.repository.base import AddOutcome, BankRecord, ItemRecord, ItemRow, NewBank
 from tahaluf.storage.repository.bulk import sqlite_add_items
 from tahaluf.storage.repository.rows import bank_record, chunks, item_records
@@ -24,10 +24,10 @@ from tahaluf.storage.repository.sql_base import SqlBase
 
 __all__ = ["BanksSql"]
 
-_banks = Bank.__table__
-_items = BankItem.__table__
-_signals = ItemSignal.__table__
-_changes = ChangeLog.__table__
+_banks = table(Bank)
+_items = table(BankItem)
+_signals = table(ItemSignal)
+_changes = table(ChangeLog)
 
 
 class BanksSql(SqlBase):
@@ -56,7 +56,7 @@ class BanksSql(SqlBase):
                     raise Conflict(f"bank {bank.name!r} already exists") from exc
                 raise
         try:
-            bank_id = conn.execute(insert(_banks).values(**values)).inserted_primary_key[0]
+            bank_id = conn.execute(insert(_banks).values(**values).returning(_banks.c.id)).scalar_one()
         except IntegrityError as exc:
             raise Conflict(f"bank {bank.name!r} already exists") from exc
         self._log(conn, bank_id, None, "add")  # indexes learn its threshold, hubs its visibility
@@ -192,7 +192,7 @@ class BanksSql(SqlBase):
 
     def _insert_items(self, conn: Connection, bank_id: int, items: Sequence[ItemRow]) -> dict[str, int]:
         """Insert items not yet in the bank; return {external_id: id} of those inserted."""
-        params = [
+        params: list[dict[str, Any]] = [
             dict(
                 bank_id=bank_id,
                 external_id=it.external_id,

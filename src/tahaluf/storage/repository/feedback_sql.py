@@ -20,7 +20,7 @@ from sqlalchemy import Connection, delete, exists, insert, select
 from tahaluf.ports.feedback import FeedbackRecord, FeedRecord
 from tahaluf.ports.transactions import AuditNote, FeedNote
 from tahaluf.ports.vocabulary import NEGATIVE_OPINIONS, OPINIONS
-from tahaluf.storage.models import BankItem, Feedback, FeedEntry, Member
+from tahaluf.storage.models import BankItem, Feedback, FeedEntry, Member, table
 from tahaluf.ports.clock import now
 from tahaluf.storage.repository.hub_sql import HubStore
 from tahaluf.storage.repository.listing_sql import disputed_clause
@@ -32,10 +32,10 @@ __all__ = [
     "disputed_among", "disputed_clause", "upsert_feedback", "list_feedback", "add_feed_entries", "list_feed",
 ]
 
-_feedback = Feedback.__table__
-_feed = FeedEntry.__table__
-_items = BankItem.__table__
-_members = Member.__table__
+_feedback = table(Feedback)
+_feed = table(FeedEntry)
+_items = table(BankItem)
+_members = table(Member)
 
 
 

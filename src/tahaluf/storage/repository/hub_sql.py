@@ -40,19 +40,20 @@ from tahaluf.storage.models import (
     BankShare,
     HubSetting,
     Member,
+    table,
 )
 from tahaluf.storage.repository.sql import Store
 from tahaluf.storage.repository.rows import as_utc as _utc
 
 __all__ = ["HubStore", "MemberRecord", "KeyRecord", "AuditCheck", "now"]  # records and now(): from tahaluf.ports
 
-_members = Member.__table__
-_keys = ApiKey.__table__
-_shares = BankShare.__table__
-_settings = HubSetting.__table__
-_audit = AuditEntry.__table__
-_signatures = AuditSignature.__table__
-_banks = Bank.__table__
+_members = table(Member)
+_keys = table(ApiKey)
+_shares = table(BankShare)
+_settings = table(HubSetting)
+_audit = table(AuditEntry)
+_signatures = table(AuditSignature)
+_banks = table(Bank)
 _AUDIT_LOCK = 7_412_001  # pg_advisory_xact_lock key for audit appends
 _BANK_NAMES_LOCK = 7_412_002  # pg_advisory_xact_lock key for bank creations (names per owner)
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from tahaluf.errors import InvalidInput
 from tahaluf.labels import LIST_LABELS
 from tahaluf.ports.vocabulary import NEGATIVE_OPINIONS
-from tahaluf.storage.models import BankItem, Feedback
+from tahaluf.storage.models import BankItem, Feedback, table
 from tahaluf.storage.repository.base import ItemRecord
 from tahaluf.storage.repository.rows import item_records
 from tahaluf.storage.repository.sql_base import SqlBase
@@ -20,8 +20,8 @@ from tahaluf.storage.repository.sql_base import SqlBase
 __all__ = ["ListingSql", "disputed_clause"]
 
 _LABEL_KEY = re.compile(r"[a-z_][a-z0-9_]{0,63}")
-_items = BankItem.__table__
-_feedback = Feedback.__table__
+_items = table(BankItem)
+_feedback = table(Feedback)
 
 
 def disputed_clause(item_id_column: object) -> object:

@@ -34,7 +34,7 @@ from tahaluf.ports.reviews import (
 )
 from tahaluf.ports.vocabulary import DECISIONS, OPEN_STATUSES, TASK_STATUSES
 from tahaluf.storage.repository.rows import as_utc as _utc
-from tahaluf.storage.models import ReviewDecision, ReviewTask, Submission
+from tahaluf.storage.models import ReviewDecision, ReviewTask, Submission, table
 from tahaluf.storage.repository.feedback_sql import AuditNote, FeedNote, add_feed_entries
 from tahaluf.ports.clock import now
 from tahaluf.storage.repository.hub_sql import HubStore
@@ -45,9 +45,9 @@ __all__ = [
 ]
 
 
-_subs = Submission.__table__
-_tasks = ReviewTask.__table__
-_decisions = ReviewDecision.__table__
+_subs = table(Submission)
+_tasks = table(ReviewTask)
+_decisions = table(ReviewDecision)
 
 
 
@@ -140,7 +140,7 @@ class ReviewStore:
         return int(conn.execute(insert(_subs).values(
             member_id=sub.member_id, kind=sub.kind, sha256=sub.sha256, text=sub.text, url=sub.url, note=sub.note,
             signals=sub.signals, created_at=at,
-        )).inserted_primary_key[0])
+        ).returning(_subs.c.id)).scalar_one())
 
     def list_submissions(self, member_id: int | None, *, after_id: int, limit: int) -> list[SubmissionRecord]:
         """Submissions in id order (``member_id`` None: everyone's), with their task."""

@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from tahaluf.storage.models import ItemSignal
+from tahaluf.storage.models import ItemSignal, table
 from tahaluf.storage.repository.base import BankRecord, ItemRecord, SignalRow
 
 __all__ = ["IN_CHUNK", "as_utc", "bank_record", "chunks", "item_records"]
 
 IN_CHUNK = 900  # host parameters per IN (...) list, well under every backend's limit
 
-_signals = ItemSignal.__table__
+_signals = table(ItemSignal)
 
 
 def as_utc(value: datetime) -> datetime:

@@ -12,14 +12,14 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from tahaluf.storage.models import ItemPreview, ScanJobResult
+from tahaluf.storage.models import ItemPreview, ScanJobResult, table
 from tahaluf.storage.repository.base import ItemPreviewRecord, ScanJobRecord, ScanRecord
 from tahaluf.storage.repository.sql_base import SqlBase
 
 __all__ = ["ScanLogMixin"]
 
-_results = ScanJobResult.__table__
-_previews = ItemPreview.__table__
+_results = table(ScanJobResult)
+_previews = table(ItemPreview)
 _IN_CHUNK = 900
 _PAGE = 500
 

@@ -15,18 +15,18 @@ from sqlalchemy import Connection, func, select, text, true
 
 from tahaluf.ports.vocabulary import EXACT_TYPES
 from tahaluf.signals.base import type_enabled
-from tahaluf.storage.models import EXACT_TYPES_SQL, Bank, BankItem, ChangeLog, ItemSignal, StoreMeta
+from tahaluf.storage.models import EXACT_TYPES_SQL, Bank, BankItem, ChangeLog, ItemSignal, StoreMeta, table
 from tahaluf.storage.repository.base import ChangeRecord, PdqBatch, SignalRecord
 from tahaluf.storage.repository.rows import as_utc, bank_record, chunks
 from tahaluf.storage.repository.sql_base import SqlBase
 
 __all__ = ["SignalsSql"]
 
-_banks = Bank.__table__
-_items = BankItem.__table__
-_signals = ItemSignal.__table__
-_changes = ChangeLog.__table__
-_meta = StoreMeta.__table__
+_banks = table(Bank)
+_items = table(BankItem)
+_signals = table(ItemSignal)
+_changes = table(ChangeLog)
+_meta = table(StoreMeta)
 
 
 class SignalsSql(SqlBase):
@@ -87,7 +87,8 @@ class SignalsSql(SqlBase):
             banks = self._banks_with(conn, signal_type, None)
             for part in chunks(list(dict.fromkeys(values))) if banks else ():
                 rows = conn.execute(
-                    select(_signals.c.id, _signals.c.item_id, _items.c.bank_id, _signals.c.value, _signals.c.pdq, _signals.c.extra)
+                    select(_signals.c.id, _signals.c.item_id, _items.c.bank_id, _signals.c.value, _signals.c.pdq,
+                           _signals.c.extra)
                     .join(_items, _items.c.id == _signals.c.item_id)
                     .where(
                         _signals.c.signal_type == signal_type,

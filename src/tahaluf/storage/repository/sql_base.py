@@ -19,14 +19,14 @@ from sqlalchemy.engine import URL
 from tahaluf.errors import NotFound
 from tahaluf.ports.clock import now
 from tahaluf.storage.engine import WRITE, describe_url, translate_errors
-from tahaluf.storage.models import Bank, ChangeLog
+from tahaluf.storage.models import Bank, ChangeLog, table
 from tahaluf.storage.repository.base import BankRecord
 from tahaluf.storage.repository.rows import bank_record
 
 __all__ = ["SqlBase"]
 
-_banks = Bank.__table__
-_changes = ChangeLog.__table__
+_banks = table(Bank)
+_changes = table(ChangeLog)
 
 
 class SqlBase:

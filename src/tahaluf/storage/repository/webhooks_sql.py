@@ -20,15 +20,15 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, literal, sel
 from tahaluf.errors import Conflict
 from tahaluf.ports.webhooks import DeliveryJob, DeliveryRecord, WebhookRecord, utc
 from tahaluf.ports.vocabulary import DELIVERY_STATUSES
-from tahaluf.storage.models import Member, Webhook, WebhookDelivery
+from tahaluf.storage.models import Member, Webhook, WebhookDelivery, table
 from tahaluf.storage.repository.sql import Store
 
 __all__ = ["WebhookStore", "WebhookRecord", "DeliveryRecord", "DeliveryJob", "DELIVERY_STATUSES"]
 
 
-_hooks = Webhook.__table__
-_deliveries = WebhookDelivery.__table__
-_members = Member.__table__
+_hooks = table(Webhook)
+_deliveries = table(WebhookDelivery)
+_members = table(Member)
 _ERROR_CHARS = 500
 
 
