@@ -23,7 +23,7 @@ from typing import Any
 from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.labels import LabelVocabulary, default_vocabulary, merge_labels
 from tahaluf.signals.base import SIGNAL_TYPES, Signal
-from tahaluf.ports.vocabulary import VISIBILITIES
+from tahaluf.storage.models import VISIBILITIES
 from tahaluf.storage.repository.base import (
     BankRecord,
     ItemRow,
