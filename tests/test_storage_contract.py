@@ -76,7 +76,8 @@ def test_bank_round_trip_and_unique_name(store: Repository) -> None:
     created = store.create_bank(NewBank("news", "allow", {"language": "ar"}, ["pdq"], pdq_max_distance=20))
     got = store.get_bank("news")
     assert got == created
-    assert (got.kind, got.default_labels, got.signal_types, got.pdq_max_distance) == ("allow", {"language": "ar"}, ["pdq"], 20)
+    assert (got.kind, got.default_labels, got.signal_types, got.pdq_max_distance) == (
+        "allow", {"language": "ar"}, ["pdq"], 20)
     assert got.created_at.tzinfo is not None
     with pytest.raises(Conflict, match="already exists"):
         store.create_bank(NewBank("news", "known", {}, ["pdq"]))
@@ -85,9 +86,11 @@ def test_bank_round_trip_and_unique_name(store: Repository) -> None:
 
 def test_add_items_stores_signals_and_is_idempotent(store: Repository) -> None:
     bank_id = _bank(store)
-    first = store.add_items(bank_id, [_item("a", _pdq_signal(1)), _item("b", _pdq_signal(2), SignalRow("md5", "f" * 32))])
+    first = store.add_items(bank_id, [_item("a", _pdq_signal(1)),
+                                      _item("b", _pdq_signal(2), SignalRow("md5", "f" * 32))])
     assert sorted(first.added) == ["a", "b"] and first.duplicates == []
-    again = store.add_items(bank_id, [_item("b", _pdq_signal(9)), _item("c", _pdq_signal(3)), _item("c", _pdq_signal(4))])
+    again = store.add_items(bank_id, [_item("b", _pdq_signal(9)), _item("c", _pdq_signal(3)),
+                                      _item("c", _pdq_signal(4))])
     assert list(again.added) == ["c"]
     assert sorted(again.duplicates) == ["b", "c"]
     item_b = store.get_item(bank_id, "b")

@@ -2,7 +2,8 @@
 
 The schema itself is created and upgraded by the Alembic migrations in
 ``tahaluf/storage/migrations``; these models mirror it for typed access.
-Timestamps are stored in UTC (:class:`UtcDateTime`) and read back as aware UTC datetimes. See ``docs/storage.md`` for the full layout.
+Timestamps are stored in UTC (:class:`UtcDateTime`) and read back as aware
+UTC datetimes. See ``docs/storage.md`` for the full layout.
 """
 
 from __future__ import annotations
