@@ -4,7 +4,9 @@ One :class:`MemoryState` holds every table as plain Python containers. Each
 operation of a memory store runs inside :meth:`MemoryState.change`: the
 outermost change snapshots the state and restores it if the block raises, so
 a change and its audit entries commit together, as on SQL. Nested changes
-join the open one. A re-entrant lock serialises threads.
+join the open one. A re-entrant lock serialises threads. Each outermost
+change copies the whole state (simple and obviously all-or-nothing): meant
+for tests and small trials, not for large banks.
 """
 
 from __future__ import annotations
