@@ -8,23 +8,46 @@ unreachable outside CI; under CI=true they fail instead.
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tahaluf.errors import Conflict, NotFound, StorageError
+from conftest import pg_schema_url
+
+from tahaluf.errors import Conflict, InvalidInput, NotFound, StorageError
 from tahaluf.storage import (
     ItemRow,
     NewBank,
     Repository,
     SignalRow,
-    Store,
     open_store,
     resolve_url,
 )
+from tahaluf.storage.memory import MemoryRepository
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
+    """Every contract test runs on the in-memory repository, SQLite and PostgreSQL
+    (never skipped under CI=true: see ``conftest.pg_schema_url``)."""
+    if request.param == "memory":
+        with MemoryRepository() as memory:
+            yield memory
+        return
+    if request.param == "sqlite":
+        yield from _opened(f"sqlite:///{tmp_path / 'tahaluf.db'}")
+        return
+    for url in pg_schema_url():  # one URL; its schema is dropped afterwards
+        yield from _opened(url)
+
+
+def _opened(url: str) -> Iterator[Repository]:
+    with open_store(url) as sql:
+        yield sql
 
 
 def _pdq(n: int) -> str:
@@ -45,26 +68,29 @@ def _bank(store: Repository, name: str = "demo", types: list[str] | None = None)
     return bank.id
 
 
-def test_store_implements_the_repository_protocol(store: Store) -> None:
+def test_store_implements_the_repository_protocol(store: Repository) -> None:
     assert isinstance(store, Repository)
 
 
-def test_bank_round_trip_and_unique_name(store: Store) -> None:
+def test_bank_round_trip_and_unique_name(store: Repository) -> None:
     created = store.create_bank(NewBank("news", "allow", {"language": "ar"}, ["pdq"], pdq_max_distance=20))
     got = store.get_bank("news")
     assert got == created
-    assert (got.kind, got.default_labels, got.signal_types, got.pdq_max_distance) == ("allow", {"language": "ar"}, ["pdq"], 20)
+    assert (got.kind, got.default_labels, got.signal_types, got.pdq_max_distance) == (
+        "allow", {"language": "ar"}, ["pdq"], 20)
     assert got.created_at.tzinfo is not None
     with pytest.raises(Conflict, match="already exists"):
         store.create_bank(NewBank("news", "known", {}, ["pdq"]))
     assert [b.name for b in store.list_banks()] == ["news"]
 
 
-def test_add_items_stores_signals_and_is_idempotent(store: Store) -> None:
+def test_add_items_stores_signals_and_is_idempotent(store: Repository) -> None:
     bank_id = _bank(store)
-    first = store.add_items(bank_id, [_item("a", _pdq_signal(1)), _item("b", _pdq_signal(2), SignalRow("md5", "f" * 32))])
+    first = store.add_items(bank_id, [_item("a", _pdq_signal(1)),
+                                      _item("b", _pdq_signal(2), SignalRow("md5", "f" * 32))])
     assert sorted(first.added) == ["a", "b"] and first.duplicates == []
-    again = store.add_items(bank_id, [_item("b", _pdq_signal(9)), _item("c", _pdq_signal(3)), _item("c", _pdq_signal(4))])
+    again = store.add_items(bank_id, [_item("b", _pdq_signal(9)), _item("c", _pdq_signal(3)),
+                                      _item("c", _pdq_signal(4))])
     assert list(again.added) == ["c"]
     assert sorted(again.duplicates) == ["b", "c"]
     item_b = store.get_item(bank_id, "b")
@@ -75,13 +101,13 @@ def test_add_items_stores_signals_and_is_idempotent(store: Store) -> None:
     assert store.count_items(bank_id) == {"items": 3, "enabled": 3, "pdq": 3, "md5": 1}
 
 
-def test_same_external_id_in_two_banks_is_two_items(store: Store) -> None:
+def test_same_external_id_in_two_banks_is_two_items(store: Repository) -> None:
     one, two = _bank(store, "one"), _bank(store, "two")
     assert store.add_items(one, [_item("x", _pdq_signal(1))]).added
     assert store.add_items(two, [_item("x", _pdq_signal(1))]).added
 
 
-def test_iter_signals_skips_disabled_items_and_banks_without_the_type(store: Store) -> None:
+def test_iter_signals_skips_disabled_items_and_banks_without_the_type(store: Repository) -> None:
     bank_id = _bank(store)
     no_pdq = _bank(store, "md5-only", ["md5"])
     store.add_items(bank_id, [_item(f"i{n}", _pdq_signal(n)) for n in range(25)])
@@ -100,7 +126,7 @@ def test_iter_signals_skips_disabled_items_and_banks_without_the_type(store: Sto
     assert bytes.fromhex(_pdq(0)) in {raw[i : i + 32] for i in range(0, len(raw), 32)}
 
 
-def test_find_signals_exact_lookup(store: Store) -> None:
+def test_find_signals_exact_lookup(store: Repository) -> None:
     bank_id = _bank(store)
     store.add_items(bank_id, [_item("a", SignalRow("md5", "a" * 32)), _item("b", SignalRow("md5", "b" * 32))])
     found = store.find_signals("md5", ["b" * 32, "c" * 32])
@@ -109,7 +135,7 @@ def test_find_signals_exact_lookup(store: Store) -> None:
     assert store.find_signals("md5", ["b" * 32]) == []
 
 
-def test_change_log_follows_every_change_with_a_cursor(store: Store) -> None:
+def test_change_log_follows_every_change_with_a_cursor(store: Repository) -> None:
     start = store.last_change_id()
     bank_id = _bank(store)
     added = store.add_items(bank_id, [_item("a", _pdq_signal(1)), _item("b", _pdq_signal(2))]).added
@@ -130,7 +156,7 @@ def test_change_log_follows_every_change_with_a_cursor(store: Store) -> None:
     assert store.last_change_id() == changes[-1].id
 
 
-def test_delete_bank_cascades_items_and_signals(store: Store) -> None:
+def test_delete_bank_cascades_items_and_signals(store: Repository) -> None:
     bank_id = _bank(store)
     store.add_items(bank_id, [_item("a", _pdq_signal(1), SignalRow("md5", "a" * 32))])
     store.delete_bank(bank_id)
@@ -143,7 +169,7 @@ def test_delete_bank_cascades_items_and_signals(store: Store) -> None:
         store.delete_bank(bank_id)
 
 
-def test_missing_items_raise_not_found(store: Store) -> None:
+def test_missing_items_raise_not_found(store: Repository) -> None:
     bank_id = _bank(store)
     assert store.get_item(bank_id, "nope") is None
     with pytest.raises(NotFound):
@@ -152,7 +178,7 @@ def test_missing_items_raise_not_found(store: Store) -> None:
         store.add_items(bank_id + 1000, [_item("a", _pdq_signal(1))])
 
 
-def test_iter_items_and_get_items(store: Store) -> None:
+def test_iter_items_and_get_items(store: Repository) -> None:
     bank_id = _bank(store)
     ids = store.add_items(bank_id, [_item(f"i{n}", _pdq_signal(n), labels={"tags": [str(n)]}) for n in range(5)]).added
     items = list(store.iter_items(bank_id, batch_size=2))
@@ -162,7 +188,38 @@ def test_iter_items_and_get_items(store: Store) -> None:
     assert sorted(i.external_id for i in got.values()) == ["i1", "i3"]
 
 
-def test_scan_jobs_keep_results_per_job_and_clear(store: Store) -> None:
+def test_list_items_filters_by_labels_dates_and_state(store: Repository) -> None:
+    bank_id = _bank(store)
+    day = timedelta(days=1)
+    rows = [
+        ItemRow("plain", {}, [_pdq_signal(1)], "tester", None, T0),
+        ItemRow("tagged", {"tags": ["weather", "rain"], "entity": "other-entity"}, [_pdq_signal(2)], "tester",
+                None, T0 + day),
+        ItemRow("entity", {"entity": "demo-entity"}, [_pdq_signal(3)], "tester", None, T0 + 2 * day, False),
+    ]
+    store.add_items(bank_id, rows)
+
+    def ext(**filters: object) -> list[str]:
+        return [i.external_id for i in store.list_items(bank_id, **filters)]  # type: ignore[arg-type]
+
+    assert ext() == ["plain", "tagged", "entity"]
+    assert ext(limit=2) == ["plain", "tagged"]
+    first = store.list_items(bank_id, limit=1)[0]
+    assert ext(after_id=first.id) == ["tagged", "entity"]
+    assert ext(labels=[("tags", "rain", False)]) == ["tagged"]
+    assert ext(labels=[("entity", "demo-entity", False)]) == ["entity"]
+    # the bank's default label matches: items that do not replace it match too
+    assert ext(labels=[("entity", "demo-entity", True)]) == ["plain", "entity"]
+    assert ext(labels=[("tags", "weather", True)]) == ["plain", "tagged", "entity"]  # list labels unite
+    assert ext(added_after=T0 + day) == ["tagged", "entity"]
+    assert ext(added_before=T0 + day) == ["plain"]
+    assert ext(enabled=False) == ["entity"]
+    assert ext(disputed=False) == ["plain", "tagged", "entity"] and ext(disputed=True) == []
+    with pytest.raises(InvalidInput):
+        ext(labels=[("Bad Key", "x", False)])
+
+
+def test_scan_jobs_keep_results_per_job_and_clear(store: Repository) -> None:
     a, b = "ab" * 32, "cd" * 32
     assert store.record_scan("june", a, [{"input": "a.jpg", "matches": []}]) is True
     assert store.record_scan("june", a, [{"input": "a.jpg", "matches": [1]}]) is False  # first result kept
@@ -178,7 +235,7 @@ def test_scan_jobs_keep_results_per_job_and_clear(store: Store) -> None:
     assert store.scanned("june", [a, b]) == set() and store.scanned("july", [a]) == {a}
 
 
-def test_item_previews_are_stored_and_follow_their_item(store: Store) -> None:
+def test_item_previews_are_stored_and_follow_their_item(store: Repository) -> None:
     from tahaluf.storage import ItemPreviewRecord
 
     bank_id = _bank(store)
@@ -218,7 +275,7 @@ def test_reopen_keeps_data_and_does_not_remigrate(db_url: str) -> None:
         assert [b.name for b in s.list_banks()] == ["demo"]
 
 
-def test_long_text_values_are_stored(store: Store) -> None:
+def test_long_text_values_are_stored(store: Repository) -> None:
     bank_id = _bank(store)
     long_text = "text:v1:" + "0123456789abcdef" * 1000
     store.add_items(bank_id, [_item("t", SignalRow("text", long_text))])

@@ -1,16 +1,97 @@
-"""Building the application: :func:`open_hub` wires a :class:`Hub`'s services over
-one store, including the match hooks every lookup runs (review queueing and
-owner notification), so the API, the command line and workers behave alike."""
+"""Wiring the application.
+
+:func:`open_hub` builds a :class:`Hub`: its services over one store, including
+the match hook every lookup runs (review queueing and owner notification), so
+the API, the command line and workers behave alike.
+
+:func:`sql_ports` bundles one implementation of every storage port on an open
+SQL store (SQLite or PostgreSQL), :func:`memory_ports` on pure-Python in-memory
+stores that share one state (for tests and trying things out). Services take
+the ports they need from a :class:`Ports`; they never construct a store themselves.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tahaluf.config import HubConfig
+
+from tahaluf.ports.accounts import AccountRepository
+from tahaluf.ports.banks import Repository
+from tahaluf.ports.clock import Clock, SystemClock
+from tahaluf.ports.feedback import FeedbackRepository
+from tahaluf.ports.hub import HubRepository
+from tahaluf.ports.reviews import ReviewRepository
+from tahaluf.ports.transactions import UnitOfWork
+from tahaluf.ports.webhooks import WebhookRepository
 from tahaluf.services.hub import Hub
 from tahaluf.services.lookup import MatchHook
 from tahaluf.services.reviews import ReviewService
-from tahaluf.storage import Store
+from tahaluf.storage.audit_check import SigningKey
+from tahaluf.storage.audit_key import AuditKey
+from tahaluf.storage.memory import MemoryRepository, MemoryState, MemoryUnitOfWork
+from tahaluf.storage.memory.accounts import MemoryAccounts
+from tahaluf.storage.memory.feedback import MemoryFeedback
+from tahaluf.storage.memory.hub import MemoryHub
+from tahaluf.storage.memory.reviews import MemoryReviews
+from tahaluf.storage.memory.webhooks import MemoryWebhooks
+from tahaluf.storage.repository.accounts_sql import AccountStore
+from tahaluf.storage.repository.feedback_sql import FeedbackStore
+from tahaluf.storage.repository.hub_sql import HubStore
+from tahaluf.storage.repository.reviews_sql import ReviewStore
+from tahaluf.storage.repository.sql import Store
+from tahaluf.storage.repository.transactions_sql import SqlUnitOfWork
+from tahaluf.storage.repository.webhooks_sql import WebhookStore
 
-__all__ = ["open_hub", "match_hooks"]
+__all__ = ["Ports", "match_hooks", "memory_ports", "open_hub", "sql_ports"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The storage a hub's services run on (all on one database, sharing its transactions).
+
+    """
+
+    banks: Repository
+    hub: HubRepository
+    feedback: FeedbackRepository
+    webhooks: WebhookRepository
+    accounts: AccountRepository
+    reviews: ReviewRepository
+    uow: UnitOfWork
+    clock: Clock
+
+
+def sql_ports(store: Store, *, key: AuditKey | None = None, clock: Clock | None = None) -> Ports:
+    """The ports on an open SQL store (``key``: the audit-signing key, default the hub's file)."""
+    hubstore = HubStore(store, key)
+    return Ports(
+        banks=store,
+        hub=hubstore,
+        feedback=FeedbackStore(hubstore),
+        webhooks=WebhookStore(store),
+        accounts=AccountStore(hubstore),
+        reviews=ReviewStore(hubstore),
+        uow=SqlUnitOfWork(hubstore),
+        clock=clock if clock is not None else SystemClock(),
+    )
+
+
+def memory_ports(*, key: SigningKey | None = None, clock: Clock | None = None) -> Ports:
+    """The ports on a fresh in-memory state (nothing persists)."""
+    state = MemoryState(clock)
+    hub = MemoryHub(state, key)
+    banks = MemoryRepository(state)
+    return Ports(
+        banks=banks,
+        hub=hub,
+        feedback=MemoryFeedback(hub),
+        webhooks=MemoryWebhooks(state),
+        accounts=MemoryAccounts(hub),
+        reviews=MemoryReviews(hub, banks),
+        uow=MemoryUnitOfWork(state, hub.append_audit),
+        clock=state.clock,
+    )
 
 
 def match_hooks(hub: Hub) -> list[MatchHook]:

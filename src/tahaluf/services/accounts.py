@@ -26,7 +26,8 @@ from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.services.audit import AuditService
 from tahaluf.services.banks import BankService
 from tahaluf.storage.repository.accounts_sql import AccountStore, KeyInfo, NewKey
-from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord, now
+from tahaluf.ports.clock import now
+from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord
 
 __all__ = [
     "AccountService", "NewMember", "KeyList", "IssuedKey", "new_api_key", "hash_key", "check_label", "MAX_LABEL",

@@ -2,14 +2,17 @@
 
 :func:`open_store` is the entry point: it resolves the URL (``None`` = the
 embedded SQLite default in the user's data directory), applies pending
-migrations and returns a :class:`Store`, which implements :class:`Repository`.
+migrations and returns a :class:`Store`, which implements :class:`Repository`
+(the port in :mod:`tahaluf.ports.banks`). ``tahaluf.storage.repository``
+holds the SQL implementations of every port, ``tahaluf.storage.memory`` the
+in-memory ones; :mod:`tahaluf.bootstrap` bundles either.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
-from tahaluf.storage.engine import default_url, describe_url, resolve_url
+from tahaluf.storage.engine import create_engine_for, default_url, describe_url, migrate, resolve_url
 from tahaluf.storage.repository import (
     AddOutcome,
     BankRecord,
@@ -56,8 +59,6 @@ def open_store(url: str | URL | None = None, *, busy_timeout_s: float = 5.0, cre
     ``create_dirs`` (or it is the default file, whose folder is created).
     Raises StorageError when the database cannot be opened or migrated.
     """
-    from tahaluf.storage.engine import create_engine_for, migrate
-
     resolved = resolve_url(url)
     engine = create_engine_for(resolved, busy_timeout_s=busy_timeout_s, create_dirs=create_dirs)
     try:

@@ -2,16 +2,18 @@
 
 The schema itself is created and upgraded by the Alembic migrations in
 ``tahaluf/storage/migrations``; these models mirror it for typed access.
-Timestamps are stored in UTC (:class:`UtcDateTime`) and read back as aware UTC datetimes. See ``docs/storage.md`` for the full layout.
+Timestamps are stored in UTC (:class:`UtcDateTime`) and read back as aware
+UTC datetimes. See ``docs/storage.md`` for the full layout.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    Table,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -30,18 +32,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tahaluf.ports.vocabulary import CHANGE_OPS, EXACT_TYPES, VISIBILITIES
+
 __all__ = [
-    "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES", "UtcDateTime",
+    "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES", "UtcDateTime", "table",
     "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanJobResult", "ItemPreview", "StoreMeta",
     "Member", "ApiKey", "BankShare", "HubSetting", "AuditEntry", "Submission", "ReviewTask",
     "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery",
 ]
 
-#: signal types looked up by exact value in SQL; the partial index covers these
-EXACT_TYPES = ("md5", "sha256", "url", "url_md5")
-EXACT_TYPES_SQL = "signal_type IN ('md5', 'sha256', 'url', 'url_md5')"
-#: ops recorded in change_log; ``item_id`` NULL means the whole bank
-CHANGE_OPS = ("add", "update", "disable", "enable", "delete")
+#: the partial index over exact-match signal types (``EXACT_TYPES``, from the vocabulary)
+EXACT_TYPES_SQL = "signal_type IN ({})".format(", ".join(f"'{t}'" for t in EXACT_TYPES))
 
 # 64-bit ids on PostgreSQL; SQLite only auto-increments "INTEGER PRIMARY KEY".
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -78,6 +79,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     pass
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, typed as one (SQLAlchemy declares ``__table__`` a FromClause)."""
+    return cast(Table, model.__table__)
 
 
 class Bank(Base):
@@ -203,8 +209,6 @@ class StoreMeta(Base):
 
 
 # -- the coalition hub (migration 0002) ---------------------------------------
-#: who may see a bank besides its owner: nobody, listed members, every member
-VISIBILITIES = ("private", "members", "all")
 
 
 def _member_fk(*, nullable: bool = False, ondelete: str = "CASCADE") -> Any:

@@ -9,13 +9,12 @@ without its entry, nor an entry without its change.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
-from tahaluf.access import ROLES, key_roles
+from tahaluf.access import ROLES
 from tahaluf.errors import Conflict, InvalidInput, NotFound
 from tahaluf.storage.models import (
     ApiKey,
@@ -27,59 +26,20 @@ from tahaluf.storage.models import (
     ReviewTask,
     Submission,
     Webhook,
+    table,
 )
-from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord, now
-from tahaluf.storage.repository.sql import as_utc as _utc
+from tahaluf.ports.accounts import KeyInfo, NewKey
+from tahaluf.ports.clock import now
+from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord
+from tahaluf.storage.repository.rows import as_utc as _utc
 
 __all__ = ["AccountStore", "KeyInfo", "NewKey"]
 
-_members = Member.__table__
-_keys = ApiKey.__table__
-_banks = Bank.__table__
-_shares = BankShare.__table__
-_changes = ChangeLog.__table__
-
-
-@dataclass(frozen=True, slots=True)
-class NewKey:
-    """A key to store: its hash and display prefix, its own roles (None: the member's) and label."""
-
-    key_hash: str
-    prefix: str
-    roles: list[str] | None = None
-    label: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    id: int
-    member_id: int
-    prefix: str
-    label: str | None
-    #: the key's own roles; None: all its member's roles
-    own_roles: tuple[str, ...] | None
-    created_at: datetime
-    created_by: str | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-
-    def roles(self, member_roles: Sequence[str]) -> tuple[str, ...]:
-        """The roles this key acts with."""
-        return key_roles(member_roles, self.own_roles)
-
-    def to_json(self, member: MemberRecord) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "member": member.name,
-            "prefix": self.prefix,
-            "label": self.label,
-            "roles": list(self.roles(member.roles)),
-            "inherits_roles": self.own_roles is None,
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
-            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-        }
+_members = table(Member)
+_keys = table(ApiKey)
+_banks = table(Bank)
+_shares = table(BankShare)
+_changes = table(ChangeLog)
 
 
 def _key(row: Any) -> KeyInfo:
@@ -297,10 +257,10 @@ class AccountStore:
                 "banks_transferred": [b.name for b in banks],
                 "transferred_to": to.name if to is not None and banks else None,
                 "keys": count(_keys, _keys.c.member_id),
-                "webhooks_deleted": count(Webhook.__table__, Webhook.__table__.c.member_id),
-                "feedback_deleted": count(Feedback.__table__, Feedback.__table__.c.member_id),
-                "submissions_kept": count(Submission.__table__, Submission.__table__.c.member_id),
-                "review_tasks_kept": count(ReviewTask.__table__, ReviewTask.__table__.c.member_id),
+                "webhooks_deleted": count(table(Webhook), table(Webhook).c.member_id),
+                "feedback_deleted": count(table(Feedback), table(Feedback).c.member_id),
+                "submissions_kept": count(table(Submission), table(Submission).c.member_id),
+                "review_tasks_kept": count(table(ReviewTask), table(ReviewTask).c.member_id),
             }
             # foreign keys do the rest: CASCADE (keys, shares, webhooks, feed, feedback),
             # SET NULL (submissions, review tasks, their claims and decisions)

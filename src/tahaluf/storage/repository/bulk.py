@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tahaluf.storage.models import BankItem
+from tahaluf.storage.models import BankItem, table
 from tahaluf.storage.repository.base import ItemRow
 
 __all__ = ["sqlite_add_items"]
 
-_items = BankItem.__table__
+_items = table(BankItem)
 
 
 def sqlite_add_items(conn: Connection, bank_id: int, items: Sequence[ItemRow]) -> dict[str, int]:
@@ -54,7 +54,7 @@ def sqlite_add_items(conn: Connection, bank_id: int, items: Sequence[ItemRow]) -
             + ",".join(["(?,?,?,?,?,?,?)"] * len(part))
             + " ON CONFLICT (bank_id, external_id) DO NOTHING RETURNING external_id, id"
         )
-        ids.update(conn.exec_driver_sql(sql, tuple(v for row in part for v in row)).all())
+        ids.update((ext, item_id) for ext, item_id in conn.exec_driver_sql(sql, tuple(v for row in part for v in row)))
     signal_rows = [
         (ids[it.external_id], s.signal_type, s.value, s.pdq, json.dumps(s.extra) if s.extra else None)
         for it in items

@@ -12,80 +12,31 @@ disputed" is decided once, however many members answer at the same time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select
 
-from tahaluf.storage.models import BankItem, Feedback, FeedEntry, Member
-from tahaluf.storage.repository.hub_sql import HubStore, now
-from tahaluf.storage.repository.sql import Store, as_utc as _utc
+from tahaluf.ports.feedback import FeedbackRecord, FeedRecord
+from tahaluf.ports.transactions import AuditNote, FeedNote
+from tahaluf.ports.vocabulary import NEGATIVE_OPINIONS, OPINIONS
+from tahaluf.storage.models import BankItem, Feedback, FeedEntry, Member, table
+from tahaluf.ports.clock import now
+from tahaluf.storage.repository.hub_sql import HubStore
+from tahaluf.storage.repository.listing_sql import disputed_clause
+from tahaluf.storage.repository.rows import as_utc as _utc
+from tahaluf.storage.repository.sql import Store
 
 __all__ = [
-    "NEGATIVE_OPINIONS", "OPINIONS", "AuditNote", "FeedNote", "FeedbackRecord", "FeedRecord",
+    "NEGATIVE_OPINIONS", "OPINIONS", "AuditNote", "FeedNote", "FeedbackRecord", "FeedRecord", "FeedbackStore",
     "disputed_among", "disputed_clause", "upsert_feedback", "list_feedback", "add_feed_entries", "list_feed",
 ]
 
-OPINIONS = ("agree", "disagree", "false_positive")
-NEGATIVE_OPINIONS = ("disagree", "false_positive")
-_feedback = Feedback.__table__
-_feed = FeedEntry.__table__
-_items = BankItem.__table__
-_members = Member.__table__
+_feedback = table(Feedback)
+_feed = table(FeedEntry)
+_items = table(BankItem)
+_members = table(Member)
 
-
-
-@dataclass(frozen=True, slots=True)
-class AuditNote:
-    """An audit entry to append in the same transaction as a change."""
-
-    actor: str
-    action: str
-    target: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedNote:
-    """Feed entries (one per member) to add in the same transaction as a change."""
-
-    member_ids: Sequence[int]
-    kind: str
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackRecord:
-    item_id: int
-    member_id: int
-    member: str
-    opinion: str
-    reason: str
-    updated_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {"member": self.member, "opinion": self.opinion, "reason": self.reason,
-                "updated_at": self.updated_at.isoformat()}
-
-
-@dataclass(frozen=True, slots=True)
-class FeedRecord:
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "payload": self.payload, "created_at": self.created_at.isoformat()}
-
-
-def disputed_clause(item_id_column: object) -> object:
-    """A SQL condition true for disputed items (``item_id_column`` is the item id)."""
-    return item_id_column.in_(  # type: ignore[attr-defined]
-        select(_feedback.c.item_id).where(_feedback.c.opinion.in_(NEGATIVE_OPINIONS))
-    )
 
 
 def disputed_among(store: Store, item_ids: Iterable[int]) -> set[int]:
@@ -159,3 +110,26 @@ def list_feed(store: Store, member_id: int, *, after_id: int = 0, limit: int = 1
             .order_by(_feed.c.id).limit(limit)
         ).all()
     return [FeedRecord(r.id, r.kind, dict(r.payload or {}), _utc(r.created_at)) for r in rows]
+
+
+class FeedbackStore:
+    """The feedback port on SQL (the functions above, bound to one hub database)."""
+
+    def __init__(self, hubstore: HubStore) -> None:
+        self.hubstore = hubstore
+
+    def upsert(
+        self, item_id: int, member_id: int, opinion: str, reason: str, *,
+        audit: AuditNote, on_disputed: FeedNote | None = None,
+    ) -> tuple[bool, bool]:
+        return upsert_feedback(self.hubstore, item_id, member_id, opinion, reason, audit=audit,
+                               on_disputed=on_disputed)
+
+    def list_feedback(self, item_id: int) -> list[FeedbackRecord]:
+        return list_feedback(self.hubstore.store, item_id)
+
+    def disputed_among(self, item_ids: Iterable[int]) -> set[int]:
+        return disputed_among(self.hubstore.store, item_ids)
+
+    def list_feed(self, member_id: int, *, after_id: int = 0, limit: int = 100) -> list[FeedRecord]:
+        return list_feed(self.hubstore.store, member_id, after_id=after_id, limit=limit)

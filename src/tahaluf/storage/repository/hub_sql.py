@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, text, update
@@ -25,15 +23,15 @@ from tahaluf.audit import (
     AuditRecord,
     SignedHead,
     canonical_json,
-    check_recorded_head,
-    check_signed_heads,
     entry_hash_v2,
     head_message,
     same_json,
-    verify_chain,
 )
 from tahaluf.errors import Conflict, NotFound, StorageError
-from tahaluf.storage.audit_key import AuditKey, key_path_for, verify_signature
+from tahaluf.ports.clock import now
+from tahaluf.ports.hub import AuditCheck, KeyRecord, MemberRecord
+from tahaluf.storage.audit_check import verify_audit_log
+from tahaluf.storage.audit_key import AuditKey, key_path_for
 from tahaluf.storage.models import (
     ApiKey,
     AuditEntry,
@@ -42,53 +40,23 @@ from tahaluf.storage.models import (
     BankShare,
     HubSetting,
     Member,
+    table,
 )
 from tahaluf.storage.repository.sql import Store
-from tahaluf.storage.repository.sql import as_utc as _utc
+from tahaluf.storage.repository.rows import as_utc as _utc
 
-__all__ = ["HubStore", "MemberRecord", "KeyRecord", "AuditCheck"]
+__all__ = ["HubStore", "MemberRecord", "KeyRecord", "AuditCheck", "now"]  # records and now(): from tahaluf.ports
 
-_members = Member.__table__
-_keys = ApiKey.__table__
-_shares = BankShare.__table__
-_settings = HubSetting.__table__
-_audit = AuditEntry.__table__
-_signatures = AuditSignature.__table__
-_banks = Bank.__table__
+_members = table(Member)
+_keys = table(ApiKey)
+_shares = table(BankShare)
+_settings = table(HubSetting)
+_audit = table(AuditEntry)
+_signatures = table(AuditSignature)
+_banks = table(Bank)
 _AUDIT_LOCK = 7_412_001  # pg_advisory_xact_lock key for audit appends
 _BANK_NAMES_LOCK = 7_412_002  # pg_advisory_xact_lock key for bank creations (names per owner)
 
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class MemberRecord:
-    id: int
-    name: str
-    roles: tuple[str, ...]
-    enabled: bool
-    created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "roles": list(self.roles),
-            "enabled": self.enabled,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    id: int
-    member_id: int
-    prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
 
 
 def _member(row: Any) -> MemberRecord:
@@ -109,19 +77,6 @@ def _audit_record(row: Any) -> AuditRecord:
     return AuditRecord(
         row.id, _utc(row.at), row.actor, row.action, row.target, details, row.prev_hash, row.hash, text_, differs
     )
-
-
-@dataclass(frozen=True, slots=True)
-class AuditCheck:
-    """What :meth:`HubStore.verify_audit` found."""
-
-    entries: int
-    last: AuditRecord | None
-    problems: list[str]
-    #: signed heads whose signature and entry both check out
-    signed_heads: int
-    #: the last of those (entry id), None when there is none
-    last_signed: int | None
 
 
 class HubStore:
@@ -335,40 +290,7 @@ class HubStore:
     ) -> AuditCheck:
         """Walk the whole chain and check the signed heads against ``trusted_keys``
         (default: this hub's own key) and ``recorded_head`` (from ``audit head``)."""
-        heads = self.signed_heads()
-        if trusted_keys is None:
-            trusted_keys = [self.key.public_key] if self.key.exists() else []
-        wanted = {h.entry_id for h in heads}
-        if recorded_head is not None and recorded_head[0] is not None:
-            wanted.add(recorded_head[0])
-        hashes: dict[int, str] = {}
-        by_hash: dict[str, int] = {}
-        count, last, first_v2 = 0, None, None
-
-        def entries() -> Iterator[AuditRecord]:
-            nonlocal count, last, first_v2
-            for e in self.iter_audit():
-                count += 1
-                last = e
-                if first_v2 is None and e.details_text is not None:
-                    first_v2 = e.id
-                if e.id in wanted:
-                    hashes[e.id] = e.hash
-                if recorded_head is not None and e.hash == recorded_head[1]:
-                    by_hash[e.hash] = e.id
-                yield e
-
-        problems = verify_chain(entries())
-        signed_problems, good = check_signed_heads(
-            heads, hashes, last.id if last else 0, list(trusted_keys), verify_signature, first_v2_id=first_v2)
-        problems.extend(signed_problems)
-        if recorded_head is not None:
-            found = check_recorded_head(recorded_head, hashes, by_hash)
-            if found:
-                problems.append(found)
-        good_ids = [h.entry_id for h in heads if hashes.get(h.entry_id) == h.entry_hash
-                    and h.public_key in trusted_keys]
-        return AuditCheck(count, last, problems, good, max(good_ids) if good_ids else None)
+        return verify_audit_log(self, self.key, recorded_head=recorded_head, trusted_keys=trusted_keys)
 
     def audit_head(self) -> AuditRecord | None:
         with self.store.connection() as conn:

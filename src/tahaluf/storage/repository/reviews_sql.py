@@ -17,7 +17,6 @@ update won: a reviewer who loses a race to decide a task adds nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,109 +24,31 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tahaluf.errors import StorageError
-from tahaluf.storage.repository.sql import as_utc as _utc
-from tahaluf.storage.models import ReviewDecision, ReviewTask, Submission
-from tahaluf.storage.repository.base import ItemRow
+from tahaluf.ports.reviews import (
+    DecisionRecord,
+    NewSubmission,
+    NewTask,
+    ReviewedItem,
+    SubmissionRecord,
+    TaskRecord,
+)
+from tahaluf.ports.vocabulary import DECISIONS, OPEN_STATUSES, TASK_STATUSES
+from tahaluf.storage.repository.rows import as_utc as _utc
+from tahaluf.storage.models import ReviewDecision, ReviewTask, Submission, table
 from tahaluf.storage.repository.feedback_sql import AuditNote, FeedNote, add_feed_entries
-from tahaluf.storage.repository.hub_sql import HubStore, now
+from tahaluf.ports.clock import now
+from tahaluf.storage.repository.hub_sql import HubStore
 
 __all__ = [
     "TASK_STATUSES", "OPEN_STATUSES", "DECISIONS", "AuditNote", "FeedNote", "NewTask", "NewSubmission",
     "SubmissionRecord", "DecisionRecord", "TaskRecord", "ReviewedItem", "ReviewStore",
 ]
 
-#: every status a task can have; the first three are "open" (still in the queue)
-TASK_STATUSES = ("pending", "pending_second", "escalated", "confirmed", "rejected")
-OPEN_STATUSES = ("pending", "pending_second", "escalated")
-DECISIONS = ("confirm", "reject", "escalate")
 
-_subs = Submission.__table__
-_tasks = ReviewTask.__table__
-_decisions = ReviewDecision.__table__
+_subs = table(Submission)
+_tasks = table(ReviewTask)
+_decisions = table(ReviewDecision)
 
-
-
-@dataclass(frozen=True, slots=True)
-class NewTask:
-    source: str  # "submission" | "match"
-    member_id: int | None
-    dedupe_key: str | None
-    signals: list[dict[str, Any]]
-    matches: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewedItem:
-    """The bank item a decision adds, with the audit entry of that addition (its details
-    get ``imported`` and ``duplicates`` when stored)."""
-
-    bank_id: int
-    row: ItemRow
-    audit: AuditNote
-
-
-@dataclass(frozen=True, slots=True)
-class NewSubmission:
-    member_id: int
-    kind: str  # "content" | "text" | "url"
-    signals: list[dict[str, Any]]
-    sha256: str | None = None
-    text: str | None = None
-    url: str | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SubmissionRecord:
-    id: int
-    member_id: int | None
-    kind: str
-    sha256: str | None
-    text: str | None
-    url: str | None
-    note: str | None
-    signals: list[dict[str, Any]]
-    created_at: datetime
-    task_id: int | None = None
-    task_status: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    id: int
-    task_id: int
-    member_id: int | None
-    decision: str
-    reason: str
-    labels: dict[str, Any]
-    bank: str | None
-    decided_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRecord:
-    id: int
-    source: str
-    submission_id: int | None
-    member_id: int | None
-    signals: list[dict[str, Any]]
-    matches: list[dict[str, Any]]
-    status: str
-    claimed_by: int | None
-    claim_expires_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    decisions: tuple[DecisionRecord, ...] = ()
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-    def claim_holder(self, at: datetime) -> int | None:
-        """The member holding an unexpired claim at ``at`` (None: free)."""
-        if self.claimed_by is None or self.claim_expires_at is None or self.claim_expires_at <= at:
-            return None
-        return self.claimed_by
 
 
 def _task(row: Any, decisions: Sequence[DecisionRecord] = ()) -> TaskRecord:
@@ -219,7 +140,7 @@ class ReviewStore:
         return int(conn.execute(insert(_subs).values(
             member_id=sub.member_id, kind=sub.kind, sha256=sub.sha256, text=sub.text, url=sub.url, note=sub.note,
             signals=sub.signals, created_at=at,
-        )).inserted_primary_key[0])
+        ).returning(_subs.c.id)).scalar_one())
 
     def list_submissions(self, member_id: int | None, *, after_id: int, limit: int) -> list[SubmissionRecord]:
         """Submissions in id order (``member_id`` None: everyone's), with their task."""

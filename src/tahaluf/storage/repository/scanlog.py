@@ -1,26 +1,25 @@
 """The scan-job log and bank item previews, as part of :class:`~tahaluf.storage.Store`.
 
-A mixin of the SQLAlchemy store: it uses the store's ``_read``, ``_write``
-and ``_insert`` (errors translated there). Kept apart from ``sql.py``, which
-holds banks, items and signals.
+A part of the SQLAlchemy store: it uses the ``_read``, ``_write`` and
+``_insert`` of :class:`~.sql_base.SqlBase` (errors translated there).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import delete, func, select
 
-from tahaluf.storage.models import ItemPreview, ScanJobResult
+from tahaluf.storage.models import ItemPreview, ScanJobResult, table
 from tahaluf.storage.repository.base import ItemPreviewRecord, ScanJobRecord, ScanRecord
+from tahaluf.storage.repository.sql_base import SqlBase
 
 __all__ = ["ScanLogMixin"]
 
-_results = ScanJobResult.__table__
-_previews = ItemPreview.__table__
+_results = table(ScanJobResult)
+_previews = table(ItemPreview)
 _IN_CHUNK = 900
 _PAGE = 500
 
@@ -29,12 +28,8 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class ScanLogMixin:
+class ScanLogMixin(SqlBase):
     """Scan jobs (``scan --job NAME``) and item previews, for :class:`Store`."""
-
-    def _read(self) -> AbstractContextManager[Connection]: ...  # provided by Store
-    def _write(self) -> AbstractContextManager[Connection]: ...  # provided by Store
-    def _insert(self, table: Any) -> Any: ...  # provided by Store
 
     # -- scan jobs --------------------------------------------------------
     def record_scan(self, job: str, sha256: str, results: list[dict[str, Any]]) -> bool:

@@ -12,99 +12,24 @@ No transaction stays open while a receiver is being called.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 
 from tahaluf.errors import Conflict
-from tahaluf.storage.models import Member, Webhook, WebhookDelivery
+from tahaluf.ports.webhooks import DeliveryJob, DeliveryRecord, WebhookRecord, utc
+from tahaluf.ports.vocabulary import DELIVERY_STATUSES
+from tahaluf.storage.models import Member, Webhook, WebhookDelivery, table
 from tahaluf.storage.repository.sql import Store
 
 __all__ = ["WebhookStore", "WebhookRecord", "DeliveryRecord", "DeliveryJob", "DELIVERY_STATUSES"]
 
-#: ``pending`` (waiting for its next attempt), ``delivered`` (a 2xx answer), ``failed`` (gave up)
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
-_hooks = Webhook.__table__
-_deliveries = WebhookDelivery.__table__
-_members = Member.__table__
+_hooks = table(Webhook)
+_deliveries = table(WebhookDelivery)
+_members = table(Member)
 _ERROR_CHARS = 500
-
-
-def utc(value: datetime) -> datetime:
-    """``value`` in UTC (naive values are taken to be UTC already, as SQLite returns them)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return utc(value).isoformat() if value is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookRecord:
-    """A registered webhook (its secret is never part of a record)."""
-
-    id: int
-    member_id: int
-    member: str
-    url: str
-    events: tuple[str, ...]
-    enabled: bool
-    created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "member": self.member,
-            "url": self.url,
-            "events": list(self.events),
-            "enabled": self.enabled,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRecord:
-    """One event for one webhook, as its owner sees it."""
-
-    id: int
-    webhook_id: int
-    event: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "event": self.event,
-            "status": self.status,
-            "attempts": self.attempts,
-            "next_attempt_at": _iso(self.next_attempt_at) if self.status == "pending" else None,
-            "last_error": self.last_error,
-            "created_at": _iso(self.created_at),
-            "delivered_at": _iso(self.delivered_at),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryJob:
-    """A claimed delivery: everything needed to send it, and the claim's token (``lease``)."""
-
-    id: int
-    webhook_id: int
-    url: str
-    secret: str
-    event: str
-    payload: dict[str, Any]
-    attempts: int
-    created_at: datetime
-    lease: datetime
 
 
 def _webhook(row: Any) -> WebhookRecord:
@@ -196,11 +121,11 @@ class WebhookStore:
         )
         stmt = insert(_deliveries).from_select(
             ["webhook_id", "event", "payload", "status", "attempts", "next_attempt_at", "created_at"], source
-        )
+        ).returning(_deliveries.c.id)  # counted from the rows: psycopg reports no rowcount for it
         if conn is not None:
-            return int(conn.execute(stmt).rowcount or 0)
+            return len(conn.execute(stmt).all())
         with self.store.transaction() as own:
-            return int(own.execute(stmt).rowcount or 0)
+            return len(own.execute(stmt).all())
 
     def claim_due(self, at: datetime, *, limit: int, lease_s: float) -> list[DeliveryJob]:
         """Claim up to ``limit`` due deliveries of enabled webhooks of enabled members until
