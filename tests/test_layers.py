@@ -21,22 +21,13 @@ ROOT = SRC / "tahaluf"
 #: service modules that still import storage directly (the lead shrinks this
 #: as services move onto the ports); each entry: module -> why
 SERVICES_STILL_ON_STORAGE: dict[str, str] = {
-    "tahaluf.services.accounts": "AccountStore, HubStore records",
-    "tahaluf.services.audit": "Store, HubStore for the audit chain",
     "tahaluf.services.bank_files": "Repository, HubStore for import and export",
-    "tahaluf.services.bank_names": "BankRecord through tahaluf.storage",
     "tahaluf.services.banking": "HubStore for audit entries; records from storage.repository.base",
-    "tahaluf.services.banks": "Store, AccountStore, HubStore, storage.models vocabulary",
-    "tahaluf.services.curation": "ItemRecord through tahaluf.storage",
     "tahaluf.services.feedback": "feedback_sql functions",
-    "tahaluf.services.hub": "open_store, Store, HubStore",
-    "tahaluf.services.lookup": "Store, feedback_sql",
     "tahaluf.services.matching": "Repository from storage.repository.base; resolve_url for the snapshot folder",
     "tahaluf.services.review_decisions": "ReviewStore, feedback_sql notes",
     "tahaluf.services.review_intake": "ReviewStore, feedback_sql notes",
     "tahaluf.services.reviews": "ReviewStore, feedback_sql notes",
-    "tahaluf.services.scanning": "Repository from storage.repository.base",
-    "tahaluf.services.settings": "HubStore for the settings rows",
     "tahaluf.services.webhooks": "WebhookStore, Store",
     "tahaluf.services.webhooks.delivery": "WebhookStore, Store",
     "tahaluf.services.webhooks.events": "WebhookStore, Store",
@@ -79,8 +70,6 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("tahaluf.services.matching", "platformdirs"): "only for the snapshot folder",
     ("tahaluf.services.matching", "tahaluf.storage.engine"): "resolve_url for the snapshot folder key",
     ("tahaluf.formats.pytx", "tahaluf.signals.url"): "URL canonicalisation only for url lines",
-    ("tahaluf.services.lookup", "tahaluf.index.warmup"): "numba compilation only when the hub warms up",
-    ("tahaluf.services.lookup", "tahaluf.index.pdq_segment"): "numba only when the hub loads its index",
     # start-up time of the CLI and the API: sub-commands and routers load when used
     ("tahaluf.cli.main", "os"): "stdlib, in the data-folder helper",
     ("tahaluf.cli.main", "pathlib"): "stdlib, in the data-folder helper",

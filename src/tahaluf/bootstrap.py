@@ -12,22 +12,17 @@ the ports they need from a :class:`Ports`; they never construct a store themselv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 
 from tahaluf.config import HubConfig
-
-from tahaluf.ports.accounts import AccountRepository
-from tahaluf.ports.banks import Repository
+from tahaluf.ports.bundle import Ports
 from tahaluf.ports.clock import Clock, SystemClock
-from tahaluf.ports.feedback import FeedbackRepository
-from tahaluf.ports.hub import HubRepository
-from tahaluf.ports.reviews import ReviewRepository
-from tahaluf.ports.transactions import UnitOfWork
-from tahaluf.ports.webhooks import WebhookRepository
+from tahaluf.ports.hub import SigningKey
 from tahaluf.services.hub import Hub
 from tahaluf.services.lookup import MatchHook
+from tahaluf.services.matching import snapshot_dir_for
 from tahaluf.services.reviews import ReviewService
-from tahaluf.storage.audit_check import SigningKey
+from tahaluf.storage import open_store
 from tahaluf.storage.audit_key import AuditKey
 from tahaluf.storage.memory import MemoryRepository, MemoryState, MemoryUnitOfWork
 from tahaluf.storage.memory.accounts import MemoryAccounts
@@ -44,22 +39,6 @@ from tahaluf.storage.repository.transactions_sql import SqlUnitOfWork
 from tahaluf.storage.repository.webhooks_sql import WebhookStore
 
 __all__ = ["Ports", "match_hooks", "memory_ports", "open_hub", "sql_ports"]
-
-
-@dataclass(frozen=True, slots=True)
-class Ports:
-    """The storage a hub's services run on (all on one database, sharing its transactions).
-
-    """
-
-    banks: Repository
-    hub: HubRepository
-    feedback: FeedbackRepository
-    webhooks: WebhookRepository
-    accounts: AccountRepository
-    reviews: ReviewRepository
-    uow: UnitOfWork
-    clock: Clock
 
 
 def sql_ports(store: Store, *, key: AuditKey | None = None, clock: Clock | None = None) -> Ports:
@@ -100,8 +79,16 @@ def match_hooks(hub: Hub) -> list[MatchHook]:
     return [ReviewService(hub).after_lookup]
 
 
-def open_hub(config: HubConfig | None = None, store: Store | None = None) -> Hub:
-    """The hub over ``store`` (None: the database ``config.db`` names), services wired."""
-    hub = Hub(config or HubConfig.from_env(), store)
+def open_hub(config: HubConfig | None = None, store: Store | None = None, *, ports: Ports | None = None) -> Hub:
+    """The hub over ``store`` (None: the database ``config.db`` names), services wired.
+
+    ``ports`` instead of a store runs the hub on them (e.g. :func:`memory_ports`; no PDQ snapshot)."""
+    config = config or HubConfig.from_env()
+    snapshot_dir: Path | None = None
+    if ports is None:
+        store = store if store is not None else open_store(config.db)
+        ports = sql_ports(store)
+        snapshot_dir = snapshot_dir_for(store.url) if config.snapshot else None
+    hub = Hub(config, ports, snapshot_dir=snapshot_dir)
     hub.lookup.hooks.extend(match_hooks(hub))
     return hub

@@ -40,7 +40,7 @@ from tahaluf.signal_types.base import (
     TypeIndex,
 )
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.base import Repository
+from tahaluf.ports.banks import Repository
 
 __all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM", "snapshot_dir_for"]
 

@@ -22,6 +22,8 @@ from typing import Any
 
 from tahaluf.banks import validate_signal
 from tahaluf.errors import InvalidInput, NotFound, TahalufError
+from tahaluf.ports.banks import Repository
+from tahaluf.ports.scanlog import ScanJobRecord
 from tahaluf.services.hashing import (
     HashOptions,
     HashResult,
@@ -33,7 +35,6 @@ from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.services.parallel import run_ordered
 from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.base import Repository, ScanJobRecord
 
 __all__ = [
     "ScanResult", "scan", "lookup_values", "lookup_signal", "input_sha256",
