@@ -23,11 +23,7 @@ ROOT = SRC / "tahaluf"
 SERVICES_STILL_ON_STORAGE: dict[str, str] = {
     "tahaluf.services.bank_files": "Repository, HubStore for import and export",
     "tahaluf.services.banking": "HubStore for audit entries; records from storage.repository.base",
-    "tahaluf.services.feedback": "feedback_sql functions",
     "tahaluf.services.matching": "Repository from storage.repository.base; resolve_url for the snapshot folder",
-    "tahaluf.services.review_decisions": "ReviewStore, feedback_sql notes",
-    "tahaluf.services.review_intake": "ReviewStore, feedback_sql notes",
-    "tahaluf.services.reviews": "ReviewStore, feedback_sql notes",
     "tahaluf.services.webhooks": "WebhookStore, Store",
     "tahaluf.services.webhooks.delivery": "WebhookStore, Store",
     "tahaluf.services.webhooks.events": "WebhookStore, Store",
