@@ -24,11 +24,6 @@ SERVICES_STILL_ON_STORAGE: dict[str, str] = {
     "tahaluf.services.bank_files": "Repository, HubStore for import and export",
     "tahaluf.services.banking": "HubStore for audit entries; records from storage.repository.base",
     "tahaluf.services.matching": "Repository from storage.repository.base; resolve_url for the snapshot folder",
-    "tahaluf.services.webhooks": "WebhookStore, Store",
-    "tahaluf.services.webhooks.delivery": "WebhookStore, Store",
-    "tahaluf.services.webhooks.events": "WebhookStore, Store",
-    "tahaluf.services.webhooks.registration": "WebhookStore",
-    "tahaluf.services.webhooks.transport": "WebhookStore records",
 }
 
 #: adapters (CLI, API) that still import storage: module -> why
