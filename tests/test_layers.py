@@ -23,7 +23,6 @@ ROOT = SRC / "tahaluf"
 SERVICES_STILL_ON_STORAGE: dict[str, str] = {
     "tahaluf.services.bank_files": "Repository, HubStore for import and export",
     "tahaluf.services.banking": "HubStore for audit entries; records from storage.repository.base",
-    "tahaluf.services.matching": "Repository from storage.repository.base; resolve_url for the snapshot folder",
 }
 
 #: adapters (CLI, API) that still import storage: module -> why
@@ -58,8 +57,6 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("tahaluf.report_html", "tahaluf.signals.photo"): "per evidence kind, loaded when shown",
     ("tahaluf.report_html", "tahaluf.signals.photo_variants"): "per evidence kind, loaded when shown",
     ("tahaluf.report_html", "tahaluf.signals.text"): "per evidence kind, loaded when shown",
-    ("tahaluf.services.matching", "platformdirs"): "only for the snapshot folder",
-    ("tahaluf.services.matching", "tahaluf.storage.engine"): "resolve_url for the snapshot folder key",
     ("tahaluf.formats.pytx", "tahaluf.signals.url"): "URL canonicalisation only for url lines",
     # start-up time of the CLI and the API: sub-commands and routers load when used
     ("tahaluf.cli.main", "os"): "stdlib, in the data-folder helper",

@@ -12,7 +12,11 @@ the ports they need from a :class:`Ports`; they never construct a store themselv
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+
+import platformdirs
+from sqlalchemy.engine import URL
 
 from tahaluf.config import HubConfig
 from tahaluf.ports.bundle import Ports
@@ -20,9 +24,8 @@ from tahaluf.ports.clock import Clock, SystemClock
 from tahaluf.ports.hub import SigningKey
 from tahaluf.services.hub import Hub
 from tahaluf.services.lookup import MatchHook
-from tahaluf.services.matching import snapshot_dir_for
 from tahaluf.services.reviews import ReviewService
-from tahaluf.storage import open_store
+from tahaluf.storage import open_store, resolve_url
 from tahaluf.storage.audit_key import AuditKey
 from tahaluf.storage.memory import MemoryRepository, MemoryState, MemoryUnitOfWork
 from tahaluf.storage.memory.accounts import MemoryAccounts
@@ -38,7 +41,7 @@ from tahaluf.storage.repository.sql import Store
 from tahaluf.storage.repository.transactions_sql import SqlUnitOfWork
 from tahaluf.storage.repository.webhooks_sql import WebhookStore
 
-__all__ = ["Ports", "match_hooks", "memory_ports", "open_hub", "sql_ports"]
+__all__ = ["Ports", "match_hooks", "memory_ports", "open_hub", "snapshot_dir_for", "sql_ports"]
 
 
 def sql_ports(store: Store, *, key: AuditKey | None = None, clock: Clock | None = None) -> Ports:
@@ -92,3 +95,16 @@ def open_hub(config: HubConfig | None = None, store: Store | None = None, *, por
     hub = Hub(config, ports, snapshot_dir=snapshot_dir)
     hub.lookup.hooks.extend(match_hooks(hub))
     return hub
+
+
+def snapshot_dir_for(db_url: str | URL) -> Path:
+    """Where the PDQ snapshot of a database lives: the user cache folder, one per database.
+
+    The key is the URL without its password (masked or not, it names the same
+    database), with tahaluf's drivers, so that the hub and the CLI share a snapshot.
+    """
+    url = resolve_url(db_url)
+    canonical = URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
+                           url.query).render_as_string(hide_password=False)
+    key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    return Path(platformdirs.user_cache_dir("tahaluf")) / "index" / key

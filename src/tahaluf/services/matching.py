@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import URL
 
 from tahaluf.banks import ItemInfo, item_info
 from tahaluf.errors import InvalidInput, StorageError
@@ -345,23 +344,6 @@ class MatchEngine:
             return False  # a cache that cannot be written only costs speed
         self.snapshot_cursor = self.cursor
         return True
-
-
-def snapshot_dir_for(db_url: str | URL) -> Path:
-    """Where the PDQ snapshot of a database lives: the user cache folder, one per database.
-
-    The key is the URL without its password (masked or not, it names the same
-    database), with tahaluf's drivers, so that the hub and the CLI share a snapshot.
-    """
-    import platformdirs
-
-    from tahaluf.storage.engine import resolve_url
-
-    url = resolve_url(db_url)
-    canonical = URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
-                           url.query).render_as_string(hide_password=False)
-    key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-    return Path(platformdirs.user_cache_dir("tahaluf")) / "index" / key
 
 
 def _evidence_rank(signal_type: str) -> int:
