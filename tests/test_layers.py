@@ -18,12 +18,9 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = SRC / "tahaluf"
 
-#: service modules that still import storage directly (the lead shrinks this
-#: as services move onto the ports); each entry: module -> why
-SERVICES_STILL_ON_STORAGE: dict[str, str] = {
-    "tahaluf.services.bank_files": "Repository, HubStore for import and export",
-    "tahaluf.services.banking": "HubStore for audit entries; records from storage.repository.base",
-}
+#: service modules that still import storage directly: module -> why. Empty:
+#: services reach storage only through tahaluf.ports (bootstrap builds the ports)
+SERVICES_STILL_ON_STORAGE: dict[str, str] = {}
 
 #: adapters (CLI, API) that still import storage: module -> why
 ADAPTERS_STILL_ON_STORAGE: dict[str, str] = {
@@ -90,8 +87,6 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("tahaluf.cli.hub_cmd", "tahaluf.audit"): "start-up time of the CLI",
     ("tahaluf.cli.hub_cmd", "tahaluf.services.webhooks"): "start-up time of the CLI",
     ("tahaluf.cli.hub_cmd", "tahaluf.storage"): "storage (SQLAlchemy) only for commands that use it",
-    # services/hub.py is being split (issue 10, part "core"): these go with it
-    ("tahaluf.services.banking", "tahaluf.storage.repository.hub_sql"): "Hub split in progress",
 }
 
 #: the layers (package -> packages it must never import)
