@@ -127,7 +127,8 @@ def import_bank_file(
         else:
             record = create(name, header, result.notes)
         result.created = record
-    audit = audited_batches(ports.hub, actor, "item.import", f"bank:{record.name}", {"file": source, "format": form.name})
+    audit = audited_batches(ports.hub, actor, "item.import", f"bank:{record.name}",
+                            {"file": source, "format": form.name})
     options = ReadOptions(source=source, vocabulary=vocabulary, default_type=default_type, labels=labels,
                           progress=progress, on_batch=audit)
     result.report = form.read(repo, record, rest, options)

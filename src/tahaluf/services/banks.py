@@ -86,8 +86,8 @@ class BankService:
     """Bank CRUD, sharing and visibility, with a per-worker cache of the bank list
     and share lists (refreshed every ``cache_s`` and after :meth:`forget`)."""
 
-    def __init__(self, store: Repository, hubstore: HubRepository, accounts: AccountRepository, audit: AuditService, vocabulary: LabelVocabulary,
-                 cache_s: float) -> None:
+    def __init__(self, store: Repository, hubstore: HubRepository, accounts: AccountRepository,
+                 audit: AuditService, vocabulary: LabelVocabulary, cache_s: float) -> None:
         self.store = store
         self.hubstore = hubstore
         self.accounts = accounts

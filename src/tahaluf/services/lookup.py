@@ -125,7 +125,7 @@ class LookupService:
         self.require_ready()
         found = self.match(actor, [e.signals for e in entries], exclude_disputed=exclude_disputed)
         out = []
-        for entry, matches in zip(entries, found):
+        for entry, matches in zip(entries, found, strict=True):
             entry.result.matches = matches
             entry.result.signals = entry.signals
             out.append(entry.result)

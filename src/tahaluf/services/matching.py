@@ -38,10 +38,13 @@ from tahaluf.signal_types.base import (
     MatchOptions,
     TypeIndex,
 )
-from tahaluf.signals.base import Signal
 from tahaluf.ports.banks import Repository
+from tahaluf.signals.base import Signal
 
-__all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM", "snapshot_dir_for"]
+__all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM"]
+
+#: the thresholds a match runs with when none are given (MatchOptions is frozen)
+DEFAULT_OPTIONS = MatchOptions()
 
 log = logging.getLogger("tahaluf.matching")
 
@@ -124,7 +127,7 @@ class MatchEngine:
     @property
     def pdq(self) -> PDQIndex:
         """The PDQ range index (snapshots, benchmarks)."""
-        return self.indexes["pdq"].index  # type: ignore[attr-defined,no-any-return]
+        return self.indexes["pdq"].index  # type: ignore[attr-defined]
 
     def index_sizes(self) -> dict[str, int]:
         """Values (or items, for exact and vPDQ indexes) held per signal type."""
@@ -243,12 +246,12 @@ class MatchEngine:
 
     # -- matching ------------------------------------------------------------
 
-    def match(self, signals: Sequence[Signal], opts: MatchOptions = MatchOptions()) -> list[Match]:
+    def match(self, signals: Sequence[Signal], opts: MatchOptions = DEFAULT_OPTIONS) -> list[Match]:
         """Every bank item matching any of ``signals``: one match per item, strongest first."""
         return self.match_many([signals], opts)[0]
 
     def match_many(
-        self, inputs: Sequence[Sequence[Signal]], opts: MatchOptions = MatchOptions()
+        self, inputs: Sequence[Sequence[Signal]], opts: MatchOptions = DEFAULT_OPTIONS
     ) -> list[list[Match]]:
         """:meth:`match` for many inputs at once (each type's queries in one batch)."""
         hits: list[list[Hit]] = [[] for _ in inputs]
@@ -260,7 +263,7 @@ class MatchEngine:
         ctx = MatchContext(opts, self._bank_pdq)
         for signal_type, asked in queries.items():
             found = self.indexes[signal_type].query([sig for _, sig in asked], ctx)
-            for (n, _), per_query in zip(asked, found):
+            for (n, _), per_query in zip(asked, found, strict=True):
                 hits[n] += per_query
         infos = self._infos([h.item_id for per_input in hits for h in per_input])  # one lookup per batch
         return [self._resolve(h, opts, infos) for h in hits]
