@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tahaluf import banks
 from tahaluf.access import Capability, Principal
@@ -24,9 +24,7 @@ from tahaluf.labels import LabelVocabulary
 from tahaluf.ports.banks import BankRecord
 from tahaluf.ports.bundle import Ports
 from tahaluf.services.banking import audited_batches
-
-if TYPE_CHECKING:
-    from tahaluf.services.hub import Hub
+from tahaluf.services.hub import Hub
 
 __all__ = ["BankImport", "CreateBank", "FindBank", "export_bank", "export_bank_file", "hub_export", "hub_import",
            "import_bank_file"]

@@ -20,20 +20,16 @@ import time
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tahaluf.access import Principal
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.ports.banks import BankRepository
 from tahaluf.ports.webhooks import WebhookRepository
 from tahaluf.services.bank_names import short_name
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
-    from tahaluf.access import Principal
-    from tahaluf.services.hub import Hub
-    from tahaluf.services.matching import Match
-    from tahaluf.services.scanning import ScanResult
+from tahaluf.services.hub import Hub
+from tahaluf.services.matching import Match
+from tahaluf.services.scanning import ScanResult
 
 __all__ = ["EVENTS", "Notifier", "Outbox", "emit", "outbox_for"]
 
@@ -82,7 +78,7 @@ class Outbox:
         self.cache_s = cache_s
         self._subs = _Subscriptions()
 
-    def put(self, member_id: int, event: str, payload: dict[str, Any], *, conn: Connection | None = None) -> int:
+    def put(self, member_id: int, event: str, payload: dict[str, Any], *, conn: Any = None) -> int:
         """Queue ``event`` for every enabled webhook of the member subscribed to it; how many were queued.
 
         ``conn``: a write connection, to queue in the same transaction as the
@@ -121,7 +117,7 @@ def outbox_for(hub: Hub) -> Outbox:
         return box
 
 
-def emit(hub: Hub, member_id: int, event: str, payload: dict[str, Any], *, conn: Connection | None = None) -> None:
+def emit(hub: Hub, member_id: int, event: str, payload: dict[str, Any], *, conn: Any = None) -> None:
     """Queue ``event`` for the member's subscribed webhooks (see :meth:`Outbox.put`); raises on bad input."""
     outbox_for(hub).put(member_id, event, payload, conn=conn)
 
