@@ -64,6 +64,8 @@ def test_a_bank_is_created_and_audited_once(hub: Hub) -> None:
         ("demo-entity", "bank.create", "bank:demo-bank"),
     ]
     assert hub.audit.verify("cli:test").problems == []
+    signed = hub.audit.sign("cli:test")
+    assert signed is not None and signed.public_key == hub.audit.public_key("cli:test").public_key
 
 
 def test_settings_are_checked_updated_and_audited(hub: Hub) -> None:

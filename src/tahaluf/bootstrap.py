@@ -1,13 +1,15 @@
-"""Wiring the application.
+"""Wiring the application: the one place that knows both storage and the services.
 
-:func:`open_hub` builds a :class:`Hub`: its services over one store, including
-the match hook every lookup runs (review queueing and owner notification), so
-the API, the command line and workers behave alike.
+:func:`open_hub` builds a :class:`Hub`: its services over one :class:`Ports`
+bundle (:func:`sql_ports` on the store, or the ports given), including the match
+hook every lookup runs (review queueing and owner notification), so the API,
+the command line and workers behave alike.
 
 :func:`sql_ports` bundles one implementation of every storage port on an open
 SQL store (SQLite or PostgreSQL), :func:`memory_ports` on pure-Python in-memory
 stores that share one state (for tests and trying things out). Services take
-the ports they need from a :class:`Ports`; they never construct a store themselves.
+the ports they need from the :class:`Ports` the hub hands them; they never
+import storage nor construct a store themselves (``tests/test_layers.py``).
 """
 
 from __future__ import annotations
