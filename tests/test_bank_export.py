@@ -78,7 +78,8 @@ def test_export_import_into_a_fresh_database_keeps_what_the_bank_means(store: St
     with open_store(f"sqlite:///{tmp_path / 'elsewhere.db'}") as fresh:
         _members(fresh)
         for name, lines in exports.items():
-            result = import_bank_file(sql_ports(fresh), name, lines, fmt="jsonl", actor="cli:test", source=f"{name}.jsonl")
+            result = import_bank_file(sql_ports(fresh), name, lines, fmt="jsonl", actor="cli:test",
+                                      source=f"{name}.jsonl")
             assert result.created is not None and result.notes == []
             assert result.report.error_count == 0 and result.report.imported == len(lines) - 1
         again = {name: list(export_bank(sql_ports(fresh), name)) for name in exports}
@@ -111,7 +112,8 @@ def test_a_file_without_header_still_imports_into_an_existing_bank(sqlite_store:
     add_content(sqlite_store, "src", iter_inputs([str(PRESS)]), added_by="analyst")
     old_style = list(export_bank(sql_ports(sqlite_store), "src"))[1:]
     banks.create_bank(sqlite_store, "old", "known")
-    report = import_bank_file(sql_ports(sqlite_store), "old", old_style, fmt="jsonl", actor="cli:test", source="old.jsonl").report
+    report = import_bank_file(sql_ports(sqlite_store), "old", old_style, fmt="jsonl", actor="cli:test",
+                              source="old.jsonl").report
     assert (report.imported, report.error_count) == (1, 0)
 
 

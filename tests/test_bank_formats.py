@@ -99,7 +99,8 @@ def test_a_format_registered_in_a_test_round_trips_a_bank(store: Store, comma: B
     assert copied.report.imported == 3
     assert sorted(export_bank_file(sql_ports(store), "copy", fmt="comma").lines) == sorted(written)
     with pytest.raises(InvalidInput, match="--label applies to --format pytx"):
-        import_bank_file(sql_ports(store), "copy", written, fmt="comma", actor="cli:test", source="b", labels={"tags": ["x"]})
+        import_bank_file(sql_ports(store), "copy", written, fmt="comma", actor="cli:test", source="b",
+                         labels={"tags": ["x"]})
 
 
 def test_the_api_takes_a_format_registered_in_a_test(tmp_path: Path, comma: BankFormat) -> None:

@@ -470,7 +470,8 @@ def test_two_deliverers_never_send_one_delivery_twice(db_url: str, hub: Hub) -> 
             with open_store(db_url) as own:
                 start.wait()
                 total = 0
-                while (sent := webhooks.deliver_due(WebhookStore(own), max_batch=4, workers=2, allow_private_networks=True)):
+                hooks = WebhookStore(own)
+                while (sent := webhooks.deliver_due(hooks, max_batch=4, workers=2, allow_private_networks=True)):
                     total += sent
                 done.append(total)
 
