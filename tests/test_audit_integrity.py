@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from hubproc import add_member, hub_env, run_cli, start_hub
 from tahaluf.access import Principal
-from tahaluf.bootstrap import open_hub
+from tahaluf.bootstrap import open_hub, sql_ports
 from tahaluf.services.hub import Hub, HubConfig
 from tahaluf.signals.base import Signal
 from tahaluf.storage import open_store
@@ -254,7 +254,7 @@ def test_an_import_chunk_is_not_kept_without_its_audit_entry(db_url: str, failin
     with open_store(db_url) as store:
         banks.create_bank(store, "weather")
         failing_audit()
-        hook = audited_batches(store, "cli:test", "item.import", "bank:weather", {"file": "x"})
+        hook = audited_batches(sql_ports(store).hub, "cli:test", "item.import", "bank:weather", {"file": "x"})
         with pytest.raises(_AuditDown):
             import_pytx(store, "weather", [f"pdq {n:064x}\n" for n in range(1, 101)], on_batch=hook)
         assert banks.bank_stats(store, "weather")["items"] == 0

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from tahaluf import banks
 from tahaluf.cli.main import app
 from tahaluf.errors import InvalidInput
+from tahaluf.bootstrap import sql_ports
 from tahaluf.services.bank_files import export_bank, import_bank_file
 from tahaluf.services.banking import add_content
 from tahaluf.services.hashing import iter_inputs
@@ -71,16 +72,17 @@ def _comparable(lines: list[str]) -> list[dict[str, Any]]:
 
 def test_export_import_into_a_fresh_database_keeps_what_the_bank_means(store: Store, tmp_path: Path) -> None:
     _fill(store)
-    exports = {name: list(export_bank(store, name)) for name in ("weather-known", "press-allow")}
+    exports = {name: list(export_bank(sql_ports(store), name)) for name in ("weather-known", "press-allow")}
     header = json.loads(exports["press-allow"][0])
     assert header["tahaluf_bank"] == 1 and header["kind"] == "allow"
     with open_store(f"sqlite:///{tmp_path / 'elsewhere.db'}") as fresh:
         _members(fresh)
         for name, lines in exports.items():
-            result = import_bank_file(fresh, name, lines, fmt="jsonl", actor="cli:test", source=f"{name}.jsonl")
+            result = import_bank_file(sql_ports(fresh), name, lines, fmt="jsonl", actor="cli:test",
+                                      source=f"{name}.jsonl")
             assert result.created is not None and result.notes == []
             assert result.report.error_count == 0 and result.report.imported == len(lines) - 1
-        again = {name: list(export_bank(fresh, name)) for name in exports}
+        again = {name: list(export_bank(sql_ports(fresh), name)) for name in exports}
         assert {n: _comparable(v) for n, v in again.items()} == {n: _comparable(v) for n, v in exports.items()}
         copied = banks.get_bank(fresh, "weather-known")
         assert (copied.kind, copied.owner, copied.visibility, copied.pdq_max_distance) == (
@@ -98,19 +100,20 @@ def test_export_import_into_a_fresh_database_keeps_what_the_bank_means(store: St
 def test_import_refuses_a_bank_of_another_kind(sqlite_store: Store) -> None:
     banks.create_bank(sqlite_store, "press-allow", "allow")
     add_content(sqlite_store, "press-allow", iter_inputs([str(PRESS)]), added_by="analyst")
-    lines = list(export_bank(sqlite_store, "press-allow"))
+    lines = list(export_bank(sql_ports(sqlite_store), "press-allow"))
     banks.create_bank(sqlite_store, "known-bank", "known")
     with pytest.raises(InvalidInput, match="export of allow bank 'press-allow'.*known bank"):
-        import_bank_file(sqlite_store, "known-bank", lines, fmt="jsonl", actor="cli:test", source="x.jsonl")
+        import_bank_file(sql_ports(sqlite_store), "known-bank", lines, fmt="jsonl", actor="cli:test", source="x.jsonl")
     assert banks.bank_stats(sqlite_store, "known-bank")["items"] == 0
 
 
 def test_a_file_without_header_still_imports_into_an_existing_bank(sqlite_store: Store) -> None:
     banks.create_bank(sqlite_store, "src", "allow")
     add_content(sqlite_store, "src", iter_inputs([str(PRESS)]), added_by="analyst")
-    old_style = list(export_bank(sqlite_store, "src"))[1:]
+    old_style = list(export_bank(sql_ports(sqlite_store), "src"))[1:]
     banks.create_bank(sqlite_store, "old", "known")
-    report = import_bank_file(sqlite_store, "old", old_style, fmt="jsonl", actor="cli:test", source="old.jsonl").report
+    report = import_bank_file(sql_ports(sqlite_store), "old", old_style, fmt="jsonl", actor="cli:test",
+                              source="old.jsonl").report
     assert (report.imported, report.error_count) == (1, 0)
 
 

@@ -18,7 +18,7 @@ from tahaluf.errors import InvalidInput
 from tahaluf.formats import registry
 from tahaluf.formats.base import BankFormat, Export, ReadOptions
 from tahaluf.services.bank_files import export_bank_file, import_bank_file
-from tahaluf.bootstrap import open_hub
+from tahaluf.bootstrap import open_hub, sql_ports
 from tahaluf.config import HubConfig
 from tahaluf.signals.base import Signal
 from tahaluf.storage import Store, open_store
@@ -87,19 +87,20 @@ def test_a_format_registered_in_a_test_round_trips_a_bank(store: Store, comma: B
         registry.register(CommaFormat())
     banks.create_bank(store, "source", "known", {"entity": "demo-entity"})
     lines = [f"pdq,{PDQ}\n", f"md5,{MD5}\n", f"sha256,{SHA256}\n"]
-    first = import_bank_file(store, "source", lines, fmt="comma", actor="cli:test", source="a.comma")
+    first = import_bank_file(sql_ports(store), "source", lines, fmt="comma", actor="cli:test", source="a.comma")
     assert (first.report.imported, first.report.error_count) == (3, 0)
 
-    export = export_bank_file(store, "source", fmt="comma")
+    export = export_bank_file(sql_ports(store), "source", fmt="comma")
     written = list(export.lines)
     assert sorted(written) == sorted(line.strip() for line in lines) and export.unit == "signals"
 
     banks.create_bank(store, "copy", "known", {"entity": "demo-entity"})
-    copied = import_bank_file(store, "copy", written, fmt="comma", actor="cli:test", source="b.comma")
+    copied = import_bank_file(sql_ports(store), "copy", written, fmt="comma", actor="cli:test", source="b.comma")
     assert copied.report.imported == 3
-    assert sorted(export_bank_file(store, "copy", fmt="comma").lines) == sorted(written)
+    assert sorted(export_bank_file(sql_ports(store), "copy", fmt="comma").lines) == sorted(written)
     with pytest.raises(InvalidInput, match="--label applies to --format pytx"):
-        import_bank_file(store, "copy", written, fmt="comma", actor="cli:test", source="b", labels={"tags": ["x"]})
+        import_bank_file(sql_ports(store), "copy", written, fmt="comma", actor="cli:test", source="b",
+                         labels={"tags": ["x"]})
 
 
 def test_the_api_takes_a_format_registered_in_a_test(tmp_path: Path, comma: BankFormat) -> None:

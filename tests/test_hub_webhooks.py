@@ -149,7 +149,7 @@ def _rows(hub: Hub) -> list[Any]:
 
 
 def _deliver(hub: Hub, **kwargs: Any) -> int:
-    return webhooks.deliver_due(hub.store, allow_private_networks=True, **kwargs)
+    return webhooks.deliver_due(hub.ports.webhooks, allow_private_networks=True, **kwargs)
 
 
 def _later(seconds: float) -> datetime:
@@ -323,7 +323,7 @@ def test_private_addresses_are_refused_unless_allowed(hub: Hub, receiver: Receiv
     hook, _ = webhooks.register(hub, who, receiver.url(), ["match"])
     local, _ = webhooks.register(hub, who, receiver.url().replace("127.0.0.1", "localhost"), ["match"])
     webhooks.emit(hub, who.member_id, "match", PAYLOAD)
-    assert webhooks.deliver_due(hub.store) == 0
+    assert webhooks.deliver_due(hub.ports.webhooks) == 0
     assert receiver.requests == []
     for h in (hook, local):
         [row] = webhooks.deliveries_of(hub, who, h.id)
@@ -344,7 +344,7 @@ def test_translated_and_tunnelled_private_addresses_are_refused(hub: Hub, addres
     who, _ = _member(hub, "alpha", ["curator"])
     hook, _ = webhooks.register(hub, who, f"http://[{address}]:8080/hook", ["match"])
     webhooks.emit(hub, who.member_id, "match", PAYLOAD)
-    assert webhooks.deliver_due(hub.store) == 0
+    assert webhooks.deliver_due(hub.ports.webhooks) == 0
     [row] = webhooks.deliveries_of(hub, who, hook.id)
     assert row.attempts == 1 and "not a public address" in (row.last_error or ""), row.last_error
 
@@ -420,7 +420,7 @@ def test_misbehaving_receivers_cannot_stall_or_break_delivery(
     webhooks.emit(hub, who.member_id, "match", PAYLOAD)
     started = time.monotonic()
     with webhooks.make_client(allow_private_networks=True, timeout_s=1.0) as client:
-        delivered = webhooks.deliver_due(hub.store, client=client, timeout_s=1.0, workers=6)
+        delivered = webhooks.deliver_due(hub.ports.webhooks, client=client, timeout_s=1.0, workers=6)
     took = time.monotonic() - started
     assert delivered == 2  # /hook, and /huge (it answered 200; its endless body is not read)
     assert took < 3.5, f"one bad receiver held the round for {took:.1f} s"
@@ -438,7 +438,7 @@ def test_run_deliverer_delivers_until_stopped(hub: Hub, receiver: Receiver) -> N
     who, _ = _member(hub, "alpha", ["curator"])
     webhooks.register(hub, who, receiver.url(), ["match"])
     stop = threading.Event()
-    worker = threading.Thread(target=webhooks.run_deliverer, args=(hub.store,),
+    worker = threading.Thread(target=webhooks.run_deliverer, args=(hub.ports.webhooks,),
                               kwargs={"interval_s": 0.05, "stop": stop, "allow_private_networks": True})
     worker.start()
     try:
@@ -470,7 +470,8 @@ def test_two_deliverers_never_send_one_delivery_twice(db_url: str, hub: Hub) -> 
             with open_store(db_url) as own:
                 start.wait()
                 total = 0
-                while (sent := webhooks.deliver_due(own, max_batch=4, workers=2, allow_private_networks=True)):
+                hooks = WebhookStore(own)
+                while (sent := webhooks.deliver_due(hooks, max_batch=4, workers=2, allow_private_networks=True)):
                     total += sent
                 done.append(total)
 

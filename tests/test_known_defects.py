@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tahaluf import errors, reports
 from tahaluf.cli.main import app
-from tahaluf.services.matching import snapshot_dir_for
+from tahaluf.bootstrap import snapshot_dir_for
 from tahaluf.storage.audit_key import key_path_for
 
 ROOT = Path(__file__).resolve().parents[1]

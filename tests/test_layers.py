@@ -18,20 +18,9 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = SRC / "tahaluf"
 
-#: service modules that still import storage directly (the lead shrinks this
-#: as services move onto the ports); each entry: module -> why
-SERVICES_STILL_ON_STORAGE: dict[str, str] = {
-    "tahaluf.services.accounts": "AccountStore, HubStore records",
-    "tahaluf.services.bank_names": "BankRecord through tahaluf.storage",
-    "tahaluf.services.banking": "HubStore for audit entries; records from storage.repository.base",
-    "tahaluf.services.curation": "ItemRecord through tahaluf.storage",
-    "tahaluf.services.feedback": "feedback_sql functions",
-    "tahaluf.services.hub": "open_store, Store, HubStore",
-    "tahaluf.services.matching": "Repository from storage.repository.base; resolve_url for the snapshot folder",
-    "tahaluf.services.reviews": "ReviewStore, feedback_sql notes",
-    "tahaluf.services.scanning": "Repository from storage.repository.base",
-    "tahaluf.services.webhooks": "WebhookStore, Store",
-}
+#: service modules that still import storage directly: module -> why. Empty:
+#: services reach storage only through tahaluf.ports (bootstrap builds the ports)
+SERVICES_STILL_ON_STORAGE: dict[str, str] = {}
 
 #: adapters (CLI, API) that still import storage: module -> why
 ADAPTERS_STILL_ON_STORAGE: dict[str, str] = {
@@ -42,17 +31,10 @@ ADAPTERS_STILL_ON_STORAGE: dict[str, str] = {
 }
 
 #: package cycles still present: (a, b) -> why; each is closed by another part of issue 10
-KNOWN_CYCLES: dict[tuple[str, str], str] = {
-    ("bank_io", "banks"): "banks.__getattr__ re-exports bank_io's functions (removed with the formats registry)",
-}
+KNOWN_CYCLES: dict[tuple[str, str], str] = {}
 
 #: module cycles still present (each group imports itself round), closed by other parts of issue 10
-KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"tahaluf.signals.photo", "tahaluf.signals.photo_canonical", "tahaluf.signals.photo_variants"}):
-        "photo <-> photo_variants (signal-type registry part)",
-    frozenset({"tahaluf.bank_io", "tahaluf.banks"}): "banks.__getattr__ re-exports bank_io (formats part)",
-    frozenset({"tahaluf.services.accounts", "tahaluf.services.hub"}): "Hub split in progress (core part)",
-}
+KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {}
 
 #: imports inside functions: (module, imported module) -> why it is not at the top
 FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
@@ -64,7 +46,6 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("tahaluf.signals.url", "urllib.parse"): "stdlib, local to one helper",
     ("tahaluf.index.pdq", "tahaluf.index.pdq_kernels"): "lazy: numba kernels only when an index is built",
     ("tahaluf.index.pdq_segment", "tahaluf.index.pdq_kernels"): "lazy: numba kernels only when a segment is built",
-    ("tahaluf.index.pdq_segment", "math"): "stdlib, local to one helper",
     ("tahaluf.index.warmup", "tahaluf.signals.text"): "warm-up of the text kernels only",
     ("tahaluf.report_html", "PIL"): "lazy: Pillow only for photo evidence",
     ("tahaluf.report_html", "json"): "stdlib, local to one helper",
@@ -73,33 +54,8 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("tahaluf.report_html", "tahaluf.signals.photo"): "per evidence kind, loaded when shown",
     ("tahaluf.report_html", "tahaluf.signals.photo_variants"): "per evidence kind, loaded when shown",
     ("tahaluf.report_html", "tahaluf.signals.text"): "per evidence kind, loaded when shown",
-    ("tahaluf.services.hashing", "tahaluf.signals.text"): "per content kind, loaded when that kind is hashed",
-    ("tahaluf.services.hashing", "tahaluf.signals.url"): "per content kind, loaded when that kind is hashed",
-    ("tahaluf.services.hashing", "tahaluf.signals.photo"): "per content kind (Pillow), loaded when hashed",
-    ("tahaluf.services.hashing", "tahaluf.signals.video"): "per content kind (av), loaded when hashed",
-    ("tahaluf.services.hashing", "tahaluf.signals.pdf"): "per content kind (pypdf), loaded when hashed",
-    ("tahaluf.services.hashing", "tahaluf.services.previews"): "thumbnails (Pillow, av) only when kept",
-    ("tahaluf.services.scanning", "tahaluf.banks"): "per signal type (signal-type registry, issue 10)",
-    ("tahaluf.services.scanning", "tahaluf.signals.text"): "per content kind, loaded when that kind is scanned",
-    ("tahaluf.services.scanning", "tahaluf.signals.url"): "per content kind, loaded when that kind is scanned",
-    ("tahaluf.services.matching", "platformdirs"): "only for the snapshot folder",
-    ("tahaluf.services.matching", "tahaluf.storage.engine"): "resolve_url for the snapshot folder key",
-    ("tahaluf.banks", "tahaluf.signals.text"): "text sketches only for text banks",
-    ("tahaluf.banks", "tahaluf.index.vpdq"): "vPDQ (numba) only for video banks",
-    ("tahaluf.banks", "tahaluf.bank_io"): "module __getattr__ re-export (KNOWN_CYCLES; goes with the formats part)",
-    ("tahaluf.bank_io", "tahaluf.pytx_format"): "pytx parsing only for pytx files",
-    ("tahaluf.pytx_format", "tahaluf.signals.url"): "URL canonicalisation only for url lines",
-    ("tahaluf.signals.photo", "tahaluf.signals.photo_canonical"): "hides a cycle inside signals (registry part)",
-    ("tahaluf.signals.photo", "tahaluf.signals.photo_variants"): "hides a cycle inside signals (registry part)",
+    ("tahaluf.formats.pytx", "tahaluf.signals.url"): "URL canonicalisation only for url lines",
     # start-up time of the CLI and the API: sub-commands and routers load when used
-    ("tahaluf.api.app", "tahaluf.api.routes"): "routers register when the app is built",
-    ("tahaluf.api.routes", "tahaluf.api.routes.admin"): "routers register when the app is built",
-    ("tahaluf.api.routes", "tahaluf.api.routes.banks"): "routers register when the app is built",
-    ("tahaluf.api.routes", "tahaluf.api.routes.feedback"): "routers register when the app is built",
-    ("tahaluf.api.routes", "tahaluf.api.routes.matching"): "routers register when the app is built",
-    ("tahaluf.api.routes", "tahaluf.api.routes.reviews"): "routers register when the app is built",
-    ("tahaluf.api.routes", "tahaluf.api.routes.webhooks"): "routers register when the app is built",
-    ("tahaluf.api.routes.matching", "tahaluf.errors"): "local to one handler",
     ("tahaluf.cli.main", "os"): "stdlib, in the data-folder helper",
     ("tahaluf.cli.main", "pathlib"): "stdlib, in the data-folder helper",
     ("tahaluf.cli.main", "platformdirs"): "only for the data-folder helper",
@@ -109,18 +65,21 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("tahaluf.cli.main", "tahaluf.cli.hash_cmd"): "sub-commands load when the CLI is built",
     ("tahaluf.cli.main", "tahaluf.cli.hub_cmd"): "sub-commands load when the CLI is built",
     ("tahaluf.cli.main", "tahaluf.cli.scan_cmd"): "sub-commands load when the CLI is built",
+    ("tahaluf.cli.main", "tahaluf.cli.feedback_cmd"): "sub-commands load when the CLI is built",
+    ("tahaluf.cli.main", "tahaluf.cli.review_cmd"): "sub-commands load when the CLI is built",
+    ("tahaluf.cli.main", "tahaluf.cli.settings_cmd"): "sub-commands load when the CLI is built",
+    ("tahaluf.cli.main", "tahaluf.cli.webhooks_cmd"): "sub-commands load when the CLI is built",
     ("tahaluf.cli.main", "tahaluf.storage.engine"): "storage (SQLAlchemy) only for commands that use it",
     ("tahaluf.cli.reference", "tahaluf.errors"): "the errors table, for the reference page only",
     ("tahaluf.cli.demo_cmd", "tahaluf.storage.engine"): "storage (SQLAlchemy) only for commands that use it",
     ("tahaluf.cli.demo_cmd", "tahaluf.cli.hub_cmd"): "start-up time of the CLI",
-    ("tahaluf.cli.demo_cmd", "tahaluf.services.hub"): "start-up time of the CLI",
     ("tahaluf.cli.demo_cmd", "tahaluf.cli.bank"): "start-up time of the CLI",
-    ("tahaluf.cli.bank", "tahaluf.cli.hub_cmd"): "start-up time of the CLI",
+    ("tahaluf.cli.demo_cmd", "tahaluf.bootstrap"): "start-up time of the CLI",
+    ("tahaluf.cli.demo_cmd", "tahaluf.config"): "start-up time of the CLI",
     ("tahaluf.cli.bank", "tahaluf.cli.hash_cmd"): "start-up time of the CLI",
     ("tahaluf.cli.bank", "tahaluf.services.banking"): "start-up time of the CLI",
     ("tahaluf.cli.bank", "tahaluf.services.hashing"): "start-up time of the CLI",
     ("tahaluf.cli.bank", "tahaluf.services.parallel"): "start-up time of the CLI",
-    ("tahaluf.cli.bank", "tahaluf.storage.repository.hub_sql"): "start-up time of the CLI",
     ("tahaluf.cli.hash_cmd", "tahaluf.signals.video"): "video hashing (av) only for videos",
     ("tahaluf.cli.hub_cmd", "multiprocessing"): "only when the hub starts workers",
     ("tahaluf.cli.hub_cmd", "uvicorn"): "lazy: the server only for `hub serve`",
@@ -128,16 +87,6 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("tahaluf.cli.hub_cmd", "tahaluf.audit"): "start-up time of the CLI",
     ("tahaluf.cli.hub_cmd", "tahaluf.services.webhooks"): "start-up time of the CLI",
     ("tahaluf.cli.hub_cmd", "tahaluf.storage"): "storage (SQLAlchemy) only for commands that use it",
-    # services/hub.py is being split (issue 10, part "core"): these go with it
-    ("tahaluf.services.hub", "tahaluf.services.matching"): "Hub split in progress",
-    ("tahaluf.services.hub", "tahaluf.index.warmup"): "numba compilation only when the hub warms up",
-    ("tahaluf.services.hub", "tahaluf.index.pdq_segment"): "numba only when the hub loads its index",
-    ("tahaluf.services.hub", "tahaluf.services.accounts"): "Hub split in progress (accounts imports hub)",
-    ("tahaluf.services.hub", "dataclasses"): "Hub split in progress",
-    ("tahaluf.services.hub", "tahaluf.banks"): "Hub split in progress",
-    ("tahaluf.services.hub", "tahaluf.labels"): "Hub split in progress",
-    ("tahaluf.services.hub", "tahaluf.storage.repository.feedback_sql"): "Hub split in progress",
-    ("tahaluf.services.banking", "tahaluf.storage.repository.hub_sql"): "Hub split in progress",
 }
 
 #: the layers (package -> packages it must never import)

@@ -128,6 +128,16 @@ def test_audit_log_chains_lists_and_verifies(ports: Ports) -> None:
     assert hub.verify_audit(recorded_head=(second.id, "0" * 64)).problems
 
 
+def test_the_audit_log_shows_its_signing_key(ports: Ports) -> None:
+    hub = ports.hub
+    hub.append_audit("demo-org", "bank.create", "bank:demo-bank", {})
+    head = hub.sign_head()
+    key = hub.key
+    assert head is not None and head.public_key == key.public_key and len(key.public_key) == 64
+    assert key.exists()
+    assert key.path is None or isinstance(key.path, Path)  # None: kept only in memory
+
+
 def test_a_change_and_its_audit_entry_commit_together_or_not_at_all(ports: Ports) -> None:
     with ports.uow.change() as change:
         ports.banks.create_bank(NewBank("kept-bank", "known", {}, ["md5"]), conn=change.conn)

@@ -13,7 +13,7 @@ from tahaluf.cli.scan_cmd import _engine
 from tahaluf.index.pdq_segment import MIN_TABLE_ROWS
 from tahaluf.bootstrap import open_hub
 from tahaluf.services.hub import HubConfig
-from tahaluf.services.matching import snapshot_dir_for
+from tahaluf.bootstrap import snapshot_dir_for
 from tahaluf.signals.base import Signal
 from tahaluf.storage import open_store
 

@@ -1,33 +1,33 @@
-"""Wiring the application.
+"""Wiring the application: the one place that knows both storage and the services.
 
-:func:`open_hub` builds a :class:`Hub`: its services over one store, including
-the match hook every lookup runs (review queueing and owner notification), so
-the API, the command line and workers behave alike.
+:func:`open_hub` builds a :class:`Hub`: its services over one :class:`Ports`
+bundle (:func:`sql_ports` on the store, or the ports given), including the match
+hook every lookup runs (review queueing and owner notification), so the API,
+the command line and workers behave alike.
 
 :func:`sql_ports` bundles one implementation of every storage port on an open
 SQL store (SQLite or PostgreSQL), :func:`memory_ports` on pure-Python in-memory
 stores that share one state (for tests and trying things out). Services take
-the ports they need from a :class:`Ports`; they never construct a store themselves.
+the ports they need from the :class:`Ports` the hub hands them; they never
+import storage nor construct a store themselves (``tests/test_layers.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy.engine import URL
 
 from tahaluf.config import HubConfig
-
-from tahaluf.ports.accounts import AccountRepository
-from tahaluf.ports.banks import Repository
+from tahaluf.ports.bundle import Ports
 from tahaluf.ports.clock import Clock, SystemClock
-from tahaluf.ports.feedback import FeedbackRepository
-from tahaluf.ports.hub import HubRepository
-from tahaluf.ports.reviews import ReviewRepository
-from tahaluf.ports.transactions import UnitOfWork
-from tahaluf.ports.webhooks import WebhookRepository
+from tahaluf.ports.hub import SigningKey
 from tahaluf.services.hub import Hub
 from tahaluf.services.lookup import MatchHook
 from tahaluf.services.reviews import ReviewService
-from tahaluf.storage.audit_check import SigningKey
+from tahaluf.storage import open_store, resolve_url
 from tahaluf.storage.audit_key import AuditKey
 from tahaluf.storage.memory import MemoryRepository, MemoryState, MemoryUnitOfWork
 from tahaluf.storage.memory.accounts import MemoryAccounts
@@ -43,23 +43,7 @@ from tahaluf.storage.repository.sql import Store
 from tahaluf.storage.repository.transactions_sql import SqlUnitOfWork
 from tahaluf.storage.repository.webhooks_sql import WebhookStore
 
-__all__ = ["Ports", "match_hooks", "memory_ports", "open_hub", "sql_ports"]
-
-
-@dataclass(frozen=True, slots=True)
-class Ports:
-    """The storage a hub's services run on (all on one database, sharing its transactions).
-
-    """
-
-    banks: Repository
-    hub: HubRepository
-    feedback: FeedbackRepository
-    webhooks: WebhookRepository
-    accounts: AccountRepository
-    reviews: ReviewRepository
-    uow: UnitOfWork
-    clock: Clock
+__all__ = ["Ports", "match_hooks", "memory_ports", "open_hub", "snapshot_dir_for", "sql_ports"]
 
 
 def sql_ports(store: Store, *, key: AuditKey | None = None, clock: Clock | None = None) -> Ports:
@@ -100,8 +84,29 @@ def match_hooks(hub: Hub) -> list[MatchHook]:
     return [ReviewService(hub).after_lookup]
 
 
-def open_hub(config: HubConfig | None = None, store: Store | None = None) -> Hub:
-    """The hub over ``store`` (None: the database ``config.db`` names), services wired."""
-    hub = Hub(config or HubConfig.from_env(), store)
+def open_hub(config: HubConfig | None = None, store: Store | None = None, *, ports: Ports | None = None) -> Hub:
+    """The hub over ``store`` (None: the database ``config.db`` names), services wired.
+
+    ``ports`` instead of a store runs the hub on them (e.g. :func:`memory_ports`; no PDQ snapshot)."""
+    config = config or HubConfig.from_env()
+    snapshot_dir: Path | None = None
+    if ports is None:
+        store = store if store is not None else open_store(config.db)
+        ports = sql_ports(store)
+        snapshot_dir = snapshot_dir_for(store.url) if config.snapshot else None
+    hub = Hub(config, ports, snapshot_dir=snapshot_dir)
     hub.lookup.hooks.extend(match_hooks(hub))
     return hub
+
+
+def snapshot_dir_for(db_url: str | URL) -> Path:
+    """Where the PDQ snapshot of a database lives: the user cache folder, one per database.
+
+    The key is the URL without its password (masked or not, it names the same
+    database), with tahaluf's drivers, so that the hub and the CLI share a snapshot.
+    """
+    url = resolve_url(db_url)
+    canonical = URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
+                           url.query).render_as_string(hide_password=False)
+    key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    return Path(platformdirs.user_cache_dir("tahaluf")) / "index" / key

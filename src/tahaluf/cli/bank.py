@@ -25,7 +25,7 @@ from rich.table import Table
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.formats import registry as formats
 from tahaluf.labels import LabelVocabulary, default_vocabulary, load_vocabulary, parse_label_args
-from tahaluf.bootstrap import open_hub
+from tahaluf.bootstrap import open_hub, sql_ports
 from tahaluf.services.bank_files import export_bank_file, import_bank_file
 from tahaluf.cli.hub_cmd import cli_actor, hub_config
 from tahaluf.services.hub import Hub
@@ -236,7 +236,7 @@ def add(
             hash_opts=HashOptions(bank_crops=not no_crops), jobs=jobs or default_jobs(), previews=not no_previews,
             vocabulary=get_vocabulary(ctx),
             on_result=lambda _res: bar.advance(task),
-            on_batch=audited_batches(store, cli_actor(), "item.add", f"bank:{name}",
+            on_batch=audited_batches(sql_ports(store).hub, cli_actor(), "item.add", f"bank:{name}",
                                      {"from": [str(p) for p in paths][:20]}),
         )
     for error in report.errors[:20]:
@@ -344,7 +344,7 @@ def import_(
             bar.update(task, completed=done)
 
         result = import_bank_file(
-            store, name, lines, fmt=fmt.value, actor=cli_actor(), source=str(file),
+            sql_ports(store), name, lines, fmt=fmt.value, actor=cli_actor(), source=str(file),
             vocabulary=get_vocabulary(ctx), default_type=signal_type, labels=labels, progress=progress,
         )
     if result.created is not None:
@@ -372,7 +372,7 @@ def export(
     """Export a bank (jsonl: import it elsewhere with `bank import NAME FILE --format jsonl`)."""
 
     with _store(ctx) as store:
-        export = export_bank_file(store, name, fmt=fmt.value, exported_by=cli_actor())
+        export = export_bank_file(sql_ports(store), name, fmt=fmt.value, exported_by=cli_actor())
         if out is None:
             for line in export.lines:
                 typer.echo(line)

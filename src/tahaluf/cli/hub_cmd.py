@@ -25,7 +25,7 @@ from tahaluf.access import ROLES
 from tahaluf.banks import default_added_by
 from tahaluf.cli.output import fail, print_json_line, warn
 from tahaluf.errors import InvalidInput, TahalufError
-from tahaluf.bootstrap import open_hub
+from tahaluf.bootstrap import open_hub, sql_ports
 from tahaluf.config import HubConfig
 from tahaluf.services.hub import Hub
 from tahaluf.wire import dump
@@ -327,10 +327,11 @@ def webhooks_deliver(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if once:
-            done = deliver_due(store, allow_private_networks=allow_private_networks)
+            done = deliver_due(sql_ports(store).webhooks, allow_private_networks=allow_private_networks)
             typer.echo(f"delivered {done}", err=True)
         else:
-            run_deliverer(store, interval_s=interval, stop=stop, allow_private_networks=allow_private_networks)
+            run_deliverer(sql_ports(store).webhooks, interval_s=interval, stop=stop,
+                          allow_private_networks=allow_private_networks)
     except KeyboardInterrupt:
         pass
     except TahalufError as exc:

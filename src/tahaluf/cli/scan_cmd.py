@@ -25,7 +25,8 @@ from tahaluf.cli.output import fail
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.reports import CsvReport, HtmlReport, JsonlAppender, write_jsonl_line
 from tahaluf.services.hashing import HashOptions, InputItem, iter_inputs
-from tahaluf.services.matching import MatchEngine, MatchOptions, snapshot_dir_for
+from tahaluf.bootstrap import snapshot_dir_for
+from tahaluf.services.matching import MatchEngine, MatchOptions
 from tahaluf.services.parallel import default_jobs
 from tahaluf.services.scanning import (
     DEFAULT_JOB,

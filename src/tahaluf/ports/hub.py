@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from tahaluf.audit import AuditRecord, SignedHead
 
 __all__ = [
     "AuditCheck", "AuditLog", "HubRepository", "KeyRecord", "MemberRecord", "Members", "Settings", "Shares",
+    "SigningKey",
 ]
 
 
@@ -97,9 +99,28 @@ class Settings(Protocol):
     def put_settings(self, values: dict[str, Any]) -> None: ...
 
 
+class SigningKey(Protocol):
+    """The hub's audit-signing key (an Ed25519 key, public half in hex)."""
+
+    @property
+    def public_key(self) -> str: ...
+
+    @property
+    def path(self) -> Path | None:
+        """Where the key is kept (None: only in memory)."""
+
+    def sign(self, message: bytes) -> str: ...
+
+    def exists(self) -> bool: ...
+
+
 @runtime_checkable
 class AuditLog(Protocol):
     """The hash-chained, periodically signed audit log."""
+
+    @property
+    def key(self) -> SigningKey:
+        """The key that signs the heads."""
 
     def append_audit(
         self, actor: str, action: str, target: str, details: dict[str, Any] | None = None, *, conn: Any = None,

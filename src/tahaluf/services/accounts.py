@@ -1,8 +1,8 @@
 """Accounts of organisations: members, several API keys per member (each with
 its own roles and label), role changes, removing a member, and who a key
 belongs to (:meth:`AccountService.authenticate`, cached per worker). The HTTP
-API and the CLI call these; the rules and the audit entries live here and in
-:mod:`tahaluf.storage.repository.accounts_sql`, once.
+API and the CLI call these; the rules and the audit entries live here and behind
+the :class:`~tahaluf.ports.accounts.AccountRepository` port, once.
 
 A *member* is an organisation: it owns banks, submissions, feedback and
 webhooks, and visibility and sharing are per member. It acts through *keys*:
@@ -25,9 +25,9 @@ from tahaluf.access import Capability, Principal, check_org_name, check_roles
 from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.services.audit import AuditService
 from tahaluf.services.banks import BankService
-from tahaluf.storage.repository.accounts_sql import AccountStore, KeyInfo, NewKey
+from tahaluf.ports.accounts import AccountRepository, KeyInfo, NewKey
 from tahaluf.ports.clock import now
-from tahaluf.storage.repository.hub_sql import HubStore, MemberRecord
+from tahaluf.ports.hub import HubRepository, MemberRecord
 
 __all__ = [
     "AccountService", "NewMember", "KeyList", "IssuedKey", "new_api_key", "hash_key", "check_label", "MAX_LABEL",
@@ -97,9 +97,10 @@ class AccountService:
     """Members and keys. ``actor`` is a :class:`Principal` (checked) or, for the
     command line, the audit name of the hub operator."""
 
-    def __init__(self, hubstore: HubStore, audit: AuditService, banks: BankService, cache_s: float) -> None:
+    def __init__(self, hubstore: HubRepository, accounts: AccountRepository, audit: AuditService, banks: BankService,
+                 cache_s: float) -> None:
         self.hubstore = hubstore
-        self.store = AccountStore(hubstore)
+        self.store = accounts
         self.audit = audit
         self.banks = banks
         self.cache_s = cache_s

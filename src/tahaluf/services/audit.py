@@ -1,7 +1,7 @@
 """The hub's audit log as a service: append (in the caller's transaction),
 read, verify the hash chain, sign its head, show the signing key. The API and
-the command line call these; the chain itself lives in
-:mod:`tahaluf.storage.repository.hub_sql` and :mod:`tahaluf.audit`."""
+the command line call these; the chain itself is kept behind the
+:class:`~tahaluf.ports.hub.AuditLog` port (its format in :mod:`tahaluf.audit`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from tahaluf.access import Capability, Principal
 from tahaluf.audit import AuditRecord, SignedHead
-from tahaluf.storage import Store
-from tahaluf.storage.repository.hub_sql import AuditCheck, HubStore
+from tahaluf.ports.banks import BankRepository
+from tahaluf.ports.hub import AuditCheck, HubRepository
 
 __all__ = ["AuditService", "AuditPage", "PublicKey"]
 
@@ -42,9 +42,9 @@ class AuditService:
 
     Calling the service (``hub.audit(actor, action, target, details)``) appends an entry."""
 
-    def __init__(self, store: Store, hubstore: HubStore) -> None:
-        self.store = store
+    def __init__(self, hubstore: HubRepository, store: BankRepository) -> None:
         self.hubstore = hubstore
+        self.store = store
 
     def __call__(self, actor: Principal | str, action: str, target: str,
                  details: dict[str, Any] | None = None) -> AuditRecord:
@@ -84,4 +84,5 @@ class AuditService:
     def public_key(self, actor: Principal | str) -> PublicKey:
         """The hub's audit public key, for auditors' ``verify --public-key``."""
         _admin(actor)
-        return PublicKey(self.hubstore.key.public_key, str(self.hubstore.key.path))
+        key = self.hubstore.key
+        return PublicKey(key.public_key, str(key.path) if key.path is not None else "(in memory)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tahaluf import banks
 from tahaluf.access import Capability, Principal
@@ -21,12 +21,10 @@ from tahaluf.formats import registry
 from tahaluf.formats.base import Export, ReadOptions
 from tahaluf.formats.jsonl import BankHeader
 from tahaluf.labels import LabelVocabulary
+from tahaluf.ports.banks import BankRecord
+from tahaluf.ports.bundle import Ports
 from tahaluf.services.banking import audited_batches
-from tahaluf.storage.repository.base import BankRecord, Repository
-from tahaluf.storage.repository.hub_sql import HubStore
-
-if TYPE_CHECKING:
-    from tahaluf.services.hub import Hub
+from tahaluf.services.hub import Hub
 
 __all__ = ["BankImport", "CreateBank", "FindBank", "export_bank", "export_bank_file", "hub_export", "hub_import",
            "import_bank_file"]
@@ -47,16 +45,12 @@ class BankImport:
     notes: list[str] = field(default_factory=list)
 
 
-def _hubstore(repo: Repository) -> HubStore:
-    return HubStore(repo)  # type: ignore[arg-type]
-
-
-def _create_from_header(repo: Repository, name: str, header: BankHeader, actor: str,
+def _create_from_header(ports: Ports, name: str, header: BankHeader, actor: str,
                         vocabulary: LabelVocabulary | None, notes: list[str]) -> BankRecord:
     """Create bank ``name`` as the header describes it (one transaction with its audit
     entry). The owner and the members it is shared with are kept when they are
     members of this hub; otherwise a note says so."""
-    hubstore = _hubstore(repo)
+    repo, hubstore = ports.banks, ports.hub
     owner = header.owner
     if owner is not None and hubstore.get_member(owner) is None:
         notes.append(f"owner {owner!r} is not a member here: the bank belongs to the hub operator")
@@ -84,7 +78,7 @@ def _create_from_header(repo: Repository, name: str, header: BankHeader, actor: 
 
 
 def import_bank_file(
-    repo: Repository,
+    ports: Ports,
     name: str,
     lines: Iterable[str | bytes],
     *,
@@ -106,6 +100,7 @@ def import_bank_file(
     exist). ``find`` resolves the name (default: the bank of that name) and
     ``create`` creates a bank from a header (default: as the header says, owned
     by its owner when a member here)."""
+    repo = ports.banks
     form = registry.get(fmt)
     if labels and not form.takes_labels:
         takers = [f.name for f in registry.registered() if f.takes_labels]
@@ -126,30 +121,31 @@ def import_bank_file(
             raise missing
         rest = itertools.chain([first], it)
         if create is None:
-            record = _create_from_header(repo, name, header, actor, vocabulary, result.notes)
+            record = _create_from_header(ports, name, header, actor, vocabulary, result.notes)
         else:
             record = create(name, header, result.notes)
         result.created = record
-    audit = audited_batches(repo, actor, "item.import", f"bank:{record.name}", {"file": source, "format": form.name})
+    audit = audited_batches(ports.hub, actor, "item.import", f"bank:{record.name}",
+                            {"file": source, "format": form.name})
     options = ReadOptions(source=source, vocabulary=vocabulary, default_type=default_type, labels=labels,
                           progress=progress, on_batch=audit)
     result.report = form.read(repo, record, rest, options)
     return result
 
 
-def export_bank_file(repo: Repository, bank: str | BankRecord, *, fmt: str = "jsonl",
+def export_bank_file(ports: Ports, bank: str | BankRecord, *, fmt: str = "jsonl",
                      exported_by: str | None = None) -> Export:
     """An export of ``bank`` in format ``fmt``; a header names the members it is shared with."""
     form = registry.get(fmt)
-    record = banks.get_bank(repo, bank)
-    shared = _hubstore(repo).bank_shares().get(record.id, [])
-    return form.write(repo, record, shared_with=shared, exported_by=exported_by)
+    record = banks.get_bank(ports.banks, bank)
+    shared = ports.hub.bank_shares().get(record.id, [])
+    return form.write(ports.banks, record, shared_with=shared, exported_by=exported_by)
 
 
-def export_bank(repo: Repository, name: str, *, exported_by: str | None = None) -> Iterable[str]:
+def export_bank(ports: Ports, name: str, *, exported_by: str | None = None) -> Iterable[str]:
     """A tahaluf JSONL export of bank ``name``: its header (with the members it is
     shared with), then its items."""
-    return export_bank_file(repo, name, fmt="jsonl", exported_by=exported_by).lines
+    return export_bank_file(ports, name, fmt="jsonl", exported_by=exported_by).lines
 
 
 def hub_import(hub: Hub, actor: Principal, name: str, lines: Iterable[str | bytes], *, fmt: str, source: str,
@@ -178,7 +174,7 @@ def hub_import(hub: Hub, actor: Principal, name: str, lines: Iterable[str | byte
                                 shared_with=shared, signal_types=header.signal_types,
                                 pdq_max_distance=header.pdq_max_distance, vocabulary=hub.vocabulary).record
 
-    return import_bank_file(hub.store, name, lines, fmt=fmt, actor=actor.name, source=source,
+    return import_bank_file(hub.ports, name, lines, fmt=fmt, actor=actor.name, source=source,
                             vocabulary=hub.vocabulary, default_type=default_type, labels=labels, find=find,
                             create=create)
 
@@ -186,4 +182,4 @@ def hub_import(hub: Hub, actor: Principal, name: str, lines: Iterable[str | byte
 def hub_export(hub: Hub, actor: Principal, name: str, *, fmt: str = "jsonl") -> Export:
     """:func:`export_bank_file` of a bank ``actor`` sees (NotFound otherwise, as for no bank)."""
     record = hub.banks.get(actor, name).record
-    return export_bank_file(hub.store, record, fmt=fmt, exported_by=actor.name)
+    return export_bank_file(hub.ports, record, fmt=fmt, exported_by=actor.name)

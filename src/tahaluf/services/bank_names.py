@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from tahaluf.access import Principal
 from tahaluf.errors import InvalidInput
-from tahaluf.storage import BankRecord
+from tahaluf.ports.banks import BankRecord
 
 __all__ = ["KEY_CHARS", "QUALIFIER", "short_name", "qualified_name", "resolve_bank", "bank_label"]
 

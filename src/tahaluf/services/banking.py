@@ -35,21 +35,19 @@ from tahaluf.services.hashing import HashOptions, HashResult, InputItem, ready_r
 from tahaluf.services.parallel import run_ordered
 from tahaluf.labels import LabelVocabulary
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.base import ItemPreviewRecord, Repository
+from tahaluf.ports.banks import Repository
+from tahaluf.ports.hub import AuditLog
+from tahaluf.ports.scanlog import ItemPreviewRecord
 
 __all__ = ["add_content", "bank_signals_of", "audited_batches", "external_id_of"]
 
 
-def audited_batches(repo: Repository, actor: str, action: str, target: str, details: Mapping[str, Any]) -> BatchHook:
+def audited_batches(audit_log: AuditLog, actor: str, action: str, target: str, details: Mapping[str, Any]) -> BatchHook:
     """A batch hook that appends one audit entry per committed chunk of an import,
     in the chunk's own transaction: a crash mid-import leaves every stored item
     covered by an entry (``lines``: the input lines of the chunk)."""
-    from tahaluf.storage.repository.hub_sql import HubStore
-
-    hubstore = HubStore(repo)  # type: ignore[arg-type]
-
     def hook(batch: ImportBatch) -> None:
-        hubstore.append_audit(actor, action, target, {
+        audit_log.append_audit(actor, action, target, {
             **details, "lines": [batch.first_line, batch.last_line], "imported": batch.imported,
             "duplicates": batch.duplicates, "errors": batch.errors,
         })

@@ -24,10 +24,10 @@ from tahaluf.services.bank_names import (
     resolve_bank,
     short_name,
 )
-from tahaluf.storage import BankRecord, Store
-from tahaluf.storage.models import VISIBILITIES
-from tahaluf.storage.repository.accounts_sql import AccountStore
-from tahaluf.storage.repository.hub_sql import HubStore
+from tahaluf.ports.accounts import AccountRepository
+from tahaluf.ports.banks import BankRecord, Repository
+from tahaluf.ports.hub import HubRepository
+from tahaluf.ports.vocabulary import VISIBILITIES
 
 __all__ = ["BankService", "BankView", "StoredBank", "Transferred"]
 
@@ -86,10 +86,11 @@ class BankService:
     """Bank CRUD, sharing and visibility, with a per-worker cache of the bank list
     and share lists (refreshed every ``cache_s`` and after :meth:`forget`)."""
 
-    def __init__(self, store: Store, hubstore: HubStore, audit: AuditService, vocabulary: LabelVocabulary,
-                 cache_s: float) -> None:
+    def __init__(self, store: Repository, hubstore: HubRepository, accounts: AccountRepository,
+                 audit: AuditService, vocabulary: LabelVocabulary, cache_s: float) -> None:
         self.store = store
         self.hubstore = hubstore
+        self.accounts = accounts
         self.audit = audit
         self.vocabulary = vocabulary
         self.cache_s = cache_s
@@ -284,7 +285,7 @@ class BankService:
         who = actor.name if isinstance(actor, Principal) else actor
         # an admin names the bank as the API does (plain or owner:name); the command line by its stored key
         key = self.get(actor, bank).record.name if isinstance(actor, Principal) else bank
-        AccountStore(self.hubstore).transfer_bank(key, to, who)
+        self.accounts.transfer_bank(key, to, who)
         self.forget()
         record = self.store.get_bank(key)
         # the bank's name for everyone after the move (owner:name): the old owner's qualifier no longer names it

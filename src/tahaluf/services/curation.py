@@ -13,12 +13,12 @@ from tahaluf.banks import (ImportReport, ItemError, NewItem, Provenance, add_ite
                            set_item_enabled, set_item_labels, validate_signal)
 from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.labels import LIST_LABELS, merge_labels
+from tahaluf.ports.banks import ItemRecord, Repository
 from tahaluf.services.audit import AuditService
 from tahaluf.services.banks import BankService
 from tahaluf.services.lookup import LookupService
 from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
-from tahaluf.storage import ItemRecord, Store
 
 __all__ = ["CurationService", "ItemFilter", "ItemPage", "index_signal", "item_json"]
 
@@ -111,7 +111,7 @@ class CurationService:
     """A bank's items, for members: every change checked against the caller's roles and
     the bank's owner, and audited."""
 
-    def __init__(self, store: Store, banks: BankService, audit: AuditService, lookup: LookupService,
+    def __init__(self, store: Repository, banks: BankService, audit: AuditService, lookup: LookupService,
                  vocabulary: Any, max_page: int) -> None:
         self.store = store
         self.banks = banks

@@ -4,7 +4,7 @@ members' feeds.
 A member gives one opinion per item it can see (a new one replaces the old).
 An item with a negative opinion is *disputed* (the bank's owner vouches for
 its items, so that is a conflict; see
-:mod:`tahaluf.storage.repository.feedback_sql`); when an item becomes
+:class:`~tahaluf.ports.feedback.FeedbackRepository`); when an item becomes
 disputed, its bank's owner (the admins, for the hub operator's banks) gets an
 ``item.disputed`` entry in its feed and a ``feedback.disputed`` webhook event. Lookups may leave disputed items out.
 
@@ -18,20 +18,13 @@ from dataclasses import dataclass
 
 from tahaluf.access import Capability, Principal
 from tahaluf.errors import InvalidInput, NotFound
+from tahaluf.ports.banks import ItemRecord
+from tahaluf.ports.feedback import FeedbackRecord, FeedRecord
+from tahaluf.ports.transactions import AuditNote, FeedNote
+from tahaluf.ports.vocabulary import OPINIONS
 from tahaluf.services.bank_names import short_name
 from tahaluf.services.hub import BankView, Hub
 from tahaluf.services.webhooks import Notifier
-from tahaluf.storage import ItemRecord
-from tahaluf.storage.repository.feedback_sql import (
-    OPINIONS,
-    AuditNote,
-    FeedbackRecord,
-    FeedNote,
-    FeedRecord,
-    list_feed,
-    list_feedback,
-    upsert_feedback,
-)
 
 __all__ = ["OPINIONS", "FeedPage", "FeedbackGiven", "FeedbackService", "ItemFeedback"]
 
@@ -84,8 +77,8 @@ class FeedbackService:
             {"bank": short_name(view.record.name), "external_id": external_id, "item_id": item.id, "by": who.name,
              "opinion": opinion, "reason": reason},
         )
-        before, after = upsert_feedback(
-            self.hub.hubstore, item.id, who.member_id, opinion, reason,
+        before, after = self.hub.ports.feedback.upsert(
+            item.id, who.member_id, opinion, reason,
             audit=AuditNote(who.name, "feedback.give", target, {"opinion": opinion, "reason": reason}),
             on_disputed=notify,
         )
@@ -98,13 +91,13 @@ class FeedbackService:
         """Every member's opinion on an item ``who`` can see, and whether it is disputed."""
         who.require(Capability.READ)
         view, item = self._item(who, bank, external_id)
-        entries = list_feedback(self.hub.store, item.id)
+        entries = self.hub.ports.feedback.list_feedback(item.id)
         return ItemFeedback(view.label or bank, external_id, item.id in self.hub.disputed_items({item.id}), entries)
 
     def feed(self, who: Principal, *, after_id: int = 0, limit: int = 100) -> FeedPage:
         """One page of the caller's own feed (every member has one)."""
         limit = max(1, min(limit, self.hub.config.max_page))
-        entries = list_feed(self.hub.store, who.member_id, after_id=after_id, limit=limit + 1)
+        entries = self.hub.ports.feedback.list_feed(who.member_id, after_id=after_id, limit=limit + 1)
         more = len(entries) > limit
         entries = entries[:limit]
         return FeedPage(entries, entries[-1].id if more else None)

@@ -148,8 +148,11 @@ def hash_item(item: InputItem, opts: HashOptions) -> list[HashResult]:
     return results
 
 
-def safe_hash(args: tuple[InputItem, HashOptions]) -> list[HashResult]:
-    """``hash_item`` for a process pool: one (item, options) tuple in, results out."""
+def safe_hash(args: tuple[InputItem, HashOptions] | HashResult) -> list[HashResult]:
+    """``hash_item`` for a process pool: one (item, options) tuple in, results out
+    (an input that already failed comes back as it is, see :func:`ready_results`)."""
+    if isinstance(args, HashResult):
+        return [args]
     item, opts = args
     try:
         return hash_item(item, opts)

@@ -14,11 +14,14 @@ imports FastAPI or Typer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tahaluf.access import Principal
 from tahaluf.config import HubConfig
 from tahaluf.labels import default_vocabulary, load_vocabulary
+from tahaluf.ports.banks import BankRecord
+from tahaluf.ports.bundle import Ports
 from tahaluf.services.accounts import AccountService, hash_key, new_api_key
 from tahaluf.services.audit import AuditService
 from tahaluf.services.banks import BankService, BankView
@@ -27,8 +30,6 @@ from tahaluf.services.lookup import LookupService
 from tahaluf.services.matching import Match, MatchOptions
 from tahaluf.services.settings import SETTINGS, Setting, SettingsService
 from tahaluf.signals.base import Signal
-from tahaluf.storage import BankRecord, Store, open_store
-from tahaluf.storage.repository.hub_sql import HubStore
 
 __all__ = ["Hub", "HubConfig", "BankView", "Setting", "SETTINGS", "new_api_key", "hash_key"]
 
@@ -37,16 +38,20 @@ class Hub:
     """One worker's view of the hub database: its services, wired together.
     Build one with :func:`tahaluf.bootstrap.open_hub` (which also wires the match hooks)."""
 
-    def __init__(self, config: HubConfig, store: Store | None = None) -> None:
+    def __init__(self, config: HubConfig, ports: Ports, *, snapshot_dir: Path | None = None) -> None:
         self.config = config
-        self.store = store if store is not None else open_store(config.db)
-        self.hubstore = HubStore(self.store)
+        self.ports = ports
+        #: the bank repository and the hub repository (members, shares, settings, audit)
+        self.store = ports.banks
+        self.hubstore = ports.hub
         self.vocabulary = load_vocabulary(config.labels) if config.labels else default_vocabulary()
-        self.audit = AuditService(self.store, self.hubstore)
-        self.settings = SettingsService(self.hubstore, self.audit, config.key_cache_s)
-        self.banks = BankService(self.store, self.hubstore, self.audit, self.vocabulary, config.key_cache_s)
-        self.accounts = AccountService(self.hubstore, self.audit, self.banks, config.key_cache_s)
-        self.lookup = LookupService(self.store, self.banks, self.settings, snapshot=config.snapshot)
+        self.audit = AuditService(ports.hub, ports.banks)
+        self.settings = SettingsService(ports.hub, self.audit, config.key_cache_s)
+        self.banks = BankService(ports.banks, ports.hub, ports.accounts, self.audit, self.vocabulary,
+                                 config.key_cache_s)
+        self.accounts = AccountService(ports.hub, ports.accounts, self.audit, self.banks, config.key_cache_s)
+        self.lookup = LookupService(ports.banks, ports.feedback, self.banks, self.settings,
+                                    snapshot_dir=snapshot_dir)
         self.curation = CurationService(self.store, self.banks, self.audit, self.lookup, self.vocabulary,
                                         config.max_page)
 

@@ -12,16 +12,19 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from tahaluf.access import Capability, Principal
 from tahaluf.errors import StorageError, TahalufError
+from tahaluf.index.pdq_segment import MIN_TABLE_ROWS
+from tahaluf.index.warmup import warm_up
+from tahaluf.ports.banks import Repository
+from tahaluf.ports.feedback import FeedbackRepository
 from tahaluf.services.banks import BankService
-from tahaluf.services.matching import Match, MatchEngine, MatchOptions, snapshot_dir_for
+from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.services.scanning import ScanResult
 from tahaluf.services.settings import SettingsService
 from tahaluf.signals.base import Signal
-from tahaluf.storage import Store
-from tahaluf.storage.repository.feedback_sql import disputed_among
 
 __all__ = ["LookupService", "LookupEntry", "MatchHook"]
 
@@ -43,11 +46,14 @@ class LookupEntry:
 class LookupService:
     """Match, filter, label; load and refresh the indexes of this worker."""
 
-    def __init__(self, store: Store, banks: BankService, settings: SettingsService, *, snapshot: bool) -> None:
+    def __init__(self, store: Repository, feedback: FeedbackRepository, banks: BankService,
+                 settings: SettingsService, *, snapshot_dir: Path | None) -> None:
         self.store = store
+        self.feedback = feedback
         self.banks = banks
         self.settings = settings
-        self.snapshot = snapshot
+        #: where the PDQ snapshot of this database lives (None: no snapshot)
+        self.snapshot_dir = snapshot_dir
         self.engine = MatchEngine(store)
         self.lock = threading.RLock()
         self.ready = False
@@ -57,9 +63,7 @@ class LookupService:
     # -- lifecycle ----------------------------------------------------------------
     def load(self) -> None:
         """Build the indexes (from the PDQ snapshot when there is one)."""
-        from tahaluf.index.warmup import warm_up  # compiles kernels: only for a process that serves lookups
-
-        snap = snapshot_dir_for(self.store.url) if self.snapshot else None
+        snap = self.snapshot_dir
         warm_up()  # compile (or load the cached) index kernels before saying ready
         with self.lock:
             self.engine.load(snapshot_dir=snap)
@@ -68,13 +72,10 @@ class LookupService:
     def prepare_snapshot(self) -> bool:
         """Bring the PDQ snapshot up to date (before workers start, so that they
         map one shared file instead of each building private tables)."""
-        if not self.snapshot:
+        snap = self.snapshot_dir
+        if snap is None:
             return False
-        from tahaluf.index.pdq_segment import MIN_TABLE_ROWS
-        from tahaluf.index.warmup import warm_up
-
         warm_up()  # compile the kernels once here, so that the workers find them cached
-        snap = snapshot_dir_for(self.store.url)
         self.engine.load(snapshot_dir=snap)
         saved = self.engine.save_snapshot_if_stale(snap, min_hashes=MIN_TABLE_ROWS)
         self.engine = MatchEngine(self.store)  # free the indexes
@@ -124,7 +125,7 @@ class LookupService:
         self.require_ready()
         found = self.match(actor, [e.signals for e in entries], exclude_disputed=exclude_disputed)
         out = []
-        for entry, matches in zip(entries, found):
+        for entry, matches in zip(entries, found, strict=True):
             entry.result.matches = matches
             entry.result.signals = entry.signals
             out.append(entry.result)
@@ -145,4 +146,4 @@ class LookupService:
         return [m if labels.get(m.bank, m.bank) == m.bank else replace(m, bank=labels[m.bank]) for m in matches]
 
     def disputed_items(self, item_ids: set[int]) -> set[int]:
-        return disputed_among(self.store, item_ids) if item_ids else set()
+        return self.feedback.disputed_among(item_ids) if item_ids else set()

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import URL
 
 from tahaluf.banks import ItemInfo, item_info
 from tahaluf.errors import InvalidInput, StorageError
@@ -39,10 +38,13 @@ from tahaluf.signal_types.base import (
     MatchOptions,
     TypeIndex,
 )
+from tahaluf.ports.banks import Repository
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.base import Repository
 
-__all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM", "snapshot_dir_for"]
+__all__ = ["MatchOptions", "Match", "MatchEngine", "SLOTS_PER_ITEM"]
+
+#: the thresholds a match runs with when none are given (MatchOptions is frozen)
+DEFAULT_OPTIONS = MatchOptions()
 
 log = logging.getLogger("tahaluf.matching")
 
@@ -125,7 +127,7 @@ class MatchEngine:
     @property
     def pdq(self) -> PDQIndex:
         """The PDQ range index (snapshots, benchmarks)."""
-        return self.indexes["pdq"].index  # type: ignore[attr-defined,no-any-return]
+        return self.indexes["pdq"].index  # type: ignore[attr-defined]
 
     def index_sizes(self) -> dict[str, int]:
         """Values (or items, for exact and vPDQ indexes) held per signal type."""
@@ -244,12 +246,12 @@ class MatchEngine:
 
     # -- matching ------------------------------------------------------------
 
-    def match(self, signals: Sequence[Signal], opts: MatchOptions = MatchOptions()) -> list[Match]:
+    def match(self, signals: Sequence[Signal], opts: MatchOptions = DEFAULT_OPTIONS) -> list[Match]:
         """Every bank item matching any of ``signals``: one match per item, strongest first."""
         return self.match_many([signals], opts)[0]
 
     def match_many(
-        self, inputs: Sequence[Sequence[Signal]], opts: MatchOptions = MatchOptions()
+        self, inputs: Sequence[Sequence[Signal]], opts: MatchOptions = DEFAULT_OPTIONS
     ) -> list[list[Match]]:
         """:meth:`match` for many inputs at once (each type's queries in one batch)."""
         hits: list[list[Hit]] = [[] for _ in inputs]
@@ -261,7 +263,7 @@ class MatchEngine:
         ctx = MatchContext(opts, self._bank_pdq)
         for signal_type, asked in queries.items():
             found = self.indexes[signal_type].query([sig for _, sig in asked], ctx)
-            for (n, _), per_query in zip(asked, found):
+            for (n, _), per_query in zip(asked, found, strict=True):
                 hits[n] += per_query
         infos = self._infos([h.item_id for per_input in hits for h in per_input])  # one lookup per batch
         return [self._resolve(h, opts, infos) for h in hits]
@@ -345,23 +347,6 @@ class MatchEngine:
             return False  # a cache that cannot be written only costs speed
         self.snapshot_cursor = self.cursor
         return True
-
-
-def snapshot_dir_for(db_url: str | URL) -> Path:
-    """Where the PDQ snapshot of a database lives: the user cache folder, one per database.
-
-    The key is the URL without its password (masked or not, it names the same
-    database), with tahaluf's drivers, so that the hub and the CLI share a snapshot.
-    """
-    import platformdirs
-
-    from tahaluf.storage.engine import resolve_url
-
-    url = resolve_url(db_url)
-    canonical = URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
-                           url.query).render_as_string(hide_password=False)
-    key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-    return Path(platformdirs.user_cache_dir("tahaluf")) / "index" / key
 
 
 def _evidence_rank(signal_type: str) -> int:

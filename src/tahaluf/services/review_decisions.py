@@ -15,12 +15,12 @@ from typing import Any
 from tahaluf.access import Principal
 from tahaluf.banks import NewItem, Provenance, item_row
 from tahaluf.errors import Conflict, InvalidInput, PermissionDenied
+from tahaluf.ports.reviews import ReviewedItem, TaskRecord
+from tahaluf.ports.transactions import AuditNote
 from tahaluf.services.bank_names import qualified_name
 from tahaluf.services.curation import index_signal
 from tahaluf.services.hub import BankView, Hub
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.feedback_sql import AuditNote
-from tahaluf.storage.repository.reviews_sql import ReviewedItem, TaskRecord
 
 __all__ = ["Decision", "Plan", "first_labels", "plan", "reviewed_item"]
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from tahaluf.access import Capability, Principal
 from tahaluf.errors import InvalidInput, StorageError
+from tahaluf.ports.reviews import NewSubmission, NewTask
+from tahaluf.ports.transactions import AuditNote
 from tahaluf.services.banking import bank_signals_of
 from tahaluf.services.hashing import HashResult
 from tahaluf.services.hub import Hub
@@ -25,8 +27,6 @@ from tahaluf.services.matching import Match
 from tahaluf.services.scanning import ScanResult
 from tahaluf.services.webhooks import Notifier
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.feedback_sql import AuditNote
-from tahaluf.storage.repository.reviews_sql import NewSubmission, NewTask, ReviewStore
 
 __all__ = ["Submitted", "dedupe_key", "match_json", "queue_matches", "stored_signals", "submit"]
 
@@ -83,7 +83,7 @@ def submit(hub: Hub, notifier: Notifier, who: Principal, kind: str, result: Hash
     sub = NewSubmission(who.member_id, kind, signals, sha256=sha, text=text, url=url, note=note)
     task = NewTask("submission", who.member_id, dedupe_key(who.member_id, signals), signals,
                    [match_json(m) for m in matches])
-    sub_id, task_id, created = ReviewStore(hub.hubstore).add_submission(
+    sub_id, task_id, created = hub.ports.reviews.add_submission(
         sub, task, AuditNote(who.name, "submission.add", "submission", {"kind": kind}))
     notifier.matches(who, [ScanResult(kind, kind, matches=matches)])
     return Submitted(sub_id, task_id, created, hub.label_matches(who, matches), signals)
@@ -109,7 +109,7 @@ def queue_matches(hub: Hub, who: Principal, results: Sequence[ScanResult]) -> No
         tasks.setdefault(key, NewTask("match", who.member_id, key, signals, [match_json(m) for m in res.matches]))
     if not tasks:
         return
-    store = ReviewStore(hub.hubstore)
+    store = hub.ports.reviews
     held = store.held_keys(list(tasks))
     fresh = [t for k, t in tasks.items() if k not in held]
     if fresh:

@@ -21,6 +21,9 @@ from typing import Any, Generic, TypeVar
 
 from tahaluf.access import Capability, Principal
 from tahaluf.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tahaluf.ports.reviews import SubmissionRecord, TaskRecord
+from tahaluf.ports.transactions import AuditNote, FeedNote
+from tahaluf.ports.vocabulary import DECISIONS, OPEN_STATUSES, TASK_STATUSES
 from tahaluf.services.hashing import HashOptions, HashResult, hash_text, hash_url
 from tahaluf.services.hub import Hub
 from tahaluf.services.review_decisions import (
@@ -38,16 +41,6 @@ from tahaluf.services.review_intake import (
 )
 from tahaluf.services.scanning import ScanResult
 from tahaluf.services.webhooks import Notifier
-from tahaluf.storage.repository.feedback_sql import AuditNote, FeedNote
-from tahaluf.storage.repository.hub_sql import now
-from tahaluf.storage.repository.reviews_sql import (
-    DECISIONS,
-    OPEN_STATUSES,
-    TASK_STATUSES,
-    ReviewStore,
-    SubmissionRecord,
-    TaskRecord,
-)
 
 __all__ = [
     "STATUS_FILTERS", "Decision", "DecisionView", "Page", "ReviewService", "SubmissionView", "Submitted",
@@ -116,7 +109,8 @@ class ReviewService:
     def __init__(self, hub: Hub, notifier: Notifier | None = None) -> None:
         self.hub = hub
         self.notifier = notifier if notifier is not None else Notifier(hub)
-        self.store = ReviewStore(hub.hubstore)
+        self.store = hub.ports.reviews
+        self.clock = hub.ports.clock
 
     # -- intake ---------------------------------------------------------------------
     def submit_text(self, who: Principal, text: str, note: str | None = None) -> Submitted:
@@ -172,7 +166,7 @@ class ReviewService:
         task = self._task(who, task_id)
         self._refuse_busy(who, task)
         ttl_s = int(self.hub.settings()["review_claim_ttl_s"])
-        expires = now() + timedelta(seconds=ttl_s)
+        expires = self.clock.now() + timedelta(seconds=ttl_s)
         note = AuditNote(who.name, "review.claim", f"review:{task_id}", {"expires_at": expires.isoformat()})
         if not self.store.claim(task_id, who.member_id, expires, note):
             self._refuse_busy(who, self._task(who, task_id))
@@ -186,7 +180,7 @@ class ReviewService:
         task = self._task(who, task_id)
         if not task.is_open:
             raise Conflict(f"review task {task_id} is already {task.status}")
-        holder = task.claim_holder(now())
+        holder = task.claim_holder(self.clock.now())
         if holder is None:
             raise Conflict(f"review task {task_id} is not claimed")
         if holder != who.member_id and not who.is_admin:
@@ -248,7 +242,7 @@ class ReviewService:
         names = self._names(ids)
         subs = self.store.get_submissions([t.submission_id for t in tasks if t.submission_id is not None])
         visible = self.hub.bank_labels(who)  # stored key -> the name the reader is shown
-        at = now()
+        at = self.clock.now()
         return [_view(t, names, visible, subs.get(t.submission_id or 0), at) for t in tasks]
 
     def _submissions_seen_of(self, who: Principal) -> int | None:
@@ -270,7 +264,7 @@ class ReviewService:
         """Conflict when the task is decided or someone else holds its claim."""
         if not task.is_open:
             raise Conflict(f"review task {task.id} is already {task.status}")
-        holder = task.claim_holder(now())
+        holder = task.claim_holder(self.clock.now())
         if holder is not None and holder != who.member_id:
             name = self._names([holder]).get(holder, "another member")
             until = task.claim_expires_at.isoformat() if task.claim_expires_at else "?"

@@ -22,6 +22,8 @@ from typing import Any
 
 from tahaluf.banks import validate_signal
 from tahaluf.errors import InvalidInput, NotFound, TahalufError
+from tahaluf.ports.banks import Repository
+from tahaluf.ports.scanlog import ScanJobRecord
 from tahaluf.services.hashing import (
     HashOptions,
     HashResult,
@@ -33,7 +35,6 @@ from tahaluf.services.matching import Match, MatchEngine, MatchOptions
 from tahaluf.services.parallel import run_ordered
 from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.base import Repository, ScanJobRecord
 
 __all__ = [
     "ScanResult", "scan", "lookup_values", "lookup_signal", "input_sha256",
@@ -192,7 +193,8 @@ def _flush(
         failure = None
     except TahalufError as exc:  # e.g. a bank signal that no longer parses
         matched, failure = [[] for _ in flat], exc.message
-    outs = iter([_scan_result(res, m, keep_text or job is not None, failure) for res, m in zip(flat, matched)])
+    keep = keep_text or job is not None
+    outs = iter([_scan_result(res, m, keep, failure) for res, m in zip(flat, matched, strict=True)])
     for results in pending:
         finished = [next(outs) for _ in results]
         if job is not None:
@@ -303,7 +305,7 @@ def _lookup_flush(
     chunk: list[tuple[ScanResult, Signal | None]], engine: MatchEngine, opts: MatchOptions
 ) -> Iterator[ScanResult]:
     found = engine.match_many([[sig] if sig else [] for _, sig in chunk], opts)
-    for (out, _), matches in zip(chunk, found):
+    for (out, _), matches in zip(chunk, found, strict=True):
         out.matches = matches
         yield out
 

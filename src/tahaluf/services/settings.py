@@ -11,7 +11,7 @@ from typing import Any
 from tahaluf.access import Capability, Principal
 from tahaluf.errors import InvalidInput
 from tahaluf.services.audit import AuditService
-from tahaluf.storage.repository.hub_sql import HubStore
+from tahaluf.ports.hub import Settings
 
 __all__ = ["Setting", "SETTINGS", "SettingsView", "SettingsService", "validate_settings", "parse_setting"]
 
@@ -105,7 +105,7 @@ class SettingsService:
 
     Calling the service (``hub.settings()``) returns the values in force, as a dict."""
 
-    def __init__(self, hubstore: HubStore, audit: AuditService, cache_s: float) -> None:
+    def __init__(self, hubstore: Settings, audit: AuditService, cache_s: float) -> None:
         self.hubstore = hubstore
         self.audit = audit
         self.cache_s = cache_s

@@ -11,6 +11,8 @@ submission is decided or one of their items is disputed.
 * :mod:`.delivery` — :func:`deliver_due` and :func:`run_deliverer`.
 """
 
+from tahaluf.ports.vocabulary import DELIVERY_STATUSES
+from tahaluf.ports.webhooks import DeliveryRecord, WebhookRecord
 from tahaluf.services.webhooks.addresses import MAX_URL_CHARS, check_url, url_warnings
 from tahaluf.services.webhooks.delivery import (
     KEEP_DELIVERIES_S,
@@ -41,11 +43,6 @@ from tahaluf.services.webhooks.transport import (
     make_client,
     sign,
     verify_signature,
-)
-from tahaluf.storage.repository.webhooks_sql import (
-    DELIVERY_STATUSES,
-    DeliveryRecord,
-    WebhookRecord,
 )
 
 __all__ = [

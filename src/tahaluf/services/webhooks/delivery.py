@@ -16,16 +16,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import httpx
 
 from tahaluf.errors import TahalufError
+from tahaluf.ports.webhooks import DeliveryJob, WebhookRepository, utc
 from tahaluf.services.webhooks.transport import TIMEOUT_S, make_client, post
-from tahaluf.storage.repository.webhooks_sql import DeliveryJob, WebhookStore, utc
-
-if TYPE_CHECKING:
-    from tahaluf.storage import Store
 
 __all__ = ["KEEP_DELIVERIES_S", "LEASE_S", "MAX_ATTEMPTS", "backoff_s", "deliver_due", "run_deliverer"]
 
@@ -48,7 +44,7 @@ def backoff_s(attempts: int, *, rng: Callable[[], float] = random.random) -> flo
 
 
 # -- delivering ------------------------------------------------------------------------
-def _attempt(hooks: WebhookStore, client: httpx.Client, job: DeliveryJob, clock: Callable[[], datetime],
+def _attempt(hooks: WebhookRepository, client: httpx.Client, job: DeliveryJob, clock: Callable[[], datetime],
              claimed: float, timeout_s: float, max_attempts: int) -> bool | None:
     """Send one claimed delivery and record it: True delivered, False failed, None given back unsent."""
     if time.monotonic() - claimed + timeout_s + _LEASE_MARGIN_S > LEASE_S:
@@ -67,12 +63,11 @@ def _attempt(hooks: WebhookStore, client: httpx.Client, job: DeliveryJob, clock:
 
 
 def _deliver(
-    store: Store, now: datetime | None, client: httpx.Client | None, max_batch: int, max_attempts: int,
+    hooks: WebhookRepository, now: datetime | None, client: httpx.Client | None, max_batch: int, max_attempts: int,
     timeout_s: float, workers: int, allow_private_networks: bool,
 ) -> tuple[int, int]:
     """One round: (claimed, delivered)."""
     start = utc(now) if now is not None else datetime.now(UTC)
-    hooks = WebhookStore(store)
     jobs = hooks.claim_due(start, limit=max_batch, lease_s=LEASE_S)
     if not jobs:
         return 0, 0
@@ -94,7 +89,7 @@ def _deliver(
 
 
 def deliver_due(
-    store: Store, *, now: datetime | None = None, client: httpx.Client | None = None, max_batch: int = 100,
+    hooks: WebhookRepository, *, now: datetime | None = None, client: httpx.Client | None = None, max_batch: int = 100,
     max_attempts: int = MAX_ATTEMPTS, timeout_s: float = TIMEOUT_S, workers: int = 4,
     allow_private_networks: bool = False,
 ) -> int:
@@ -104,11 +99,11 @@ def deliver_due(
     ones are retried; ``client`` (default: :func:`make_client`) is the HTTP
     client. Safe to run in several processes or hosts at once.
     """
-    return _deliver(store, now, client, max_batch, max_attempts, timeout_s, workers, allow_private_networks)[1]
+    return _deliver(hooks, now, client, max_batch, max_attempts, timeout_s, workers, allow_private_networks)[1]
 
 
 def run_deliverer(
-    store: Store, *, interval_s: float = 1.0, stop: threading.Event | None = None, max_batch: int = 100,
+    hooks: WebhookRepository, *, interval_s: float = 1.0, stop: threading.Event | None = None, max_batch: int = 100,
     timeout_s: float = TIMEOUT_S, workers: int = 4, allow_private_networks: bool = False,
     keep_s: float = KEEP_DELIVERIES_S,
 ) -> None:
@@ -123,10 +118,10 @@ def run_deliverer(
         while not stop.is_set():
             claimed = 0
             try:
-                claimed, _ = _deliver(store, None, client, max_batch, MAX_ATTEMPTS, timeout_s, workers,
+                claimed, _ = _deliver(hooks, None, client, max_batch, MAX_ATTEMPTS, timeout_s, workers,
                                       allow_private_networks)
                 if time.monotonic() >= next_purge:
-                    WebhookStore(store).purge(datetime.now(UTC) - timedelta(seconds=keep_s))
+                    hooks.purge(datetime.now(UTC) - timedelta(seconds=keep_s))
                     next_purge = time.monotonic() + 3600.0
             except TahalufError as exc:
                 log.warning("webhook delivery round failed (retrying): %s", exc.message)

@@ -20,20 +20,16 @@ import time
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tahaluf.access import Principal
 from tahaluf.errors import InvalidInput, TahalufError
+from tahaluf.ports.banks import BankRepository
+from tahaluf.ports.webhooks import WebhookRepository
 from tahaluf.services.bank_names import short_name
-from tahaluf.storage.repository.webhooks_sql import WebhookStore
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
-    from tahaluf.access import Principal
-    from tahaluf.services.hub import Hub
-    from tahaluf.services.matching import Match
-    from tahaluf.services.scanning import ScanResult
-    from tahaluf.storage import Store
+from tahaluf.services.hub import Hub
+from tahaluf.services.matching import Match
+from tahaluf.services.scanning import ScanResult
 
 __all__ = ["EVENTS", "Notifier", "Outbox", "emit", "outbox_for"]
 
@@ -53,7 +49,7 @@ class _Subscriptions:
         self._entries: dict[int, tuple[float, Subs]] = {}
         self._generation = 0
 
-    def get(self, hooks: WebhookStore, member_id: int, ttl_s: float) -> Subs:
+    def get(self, hooks: WebhookRepository, member_id: int, ttl_s: float) -> Subs:
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(member_id)
@@ -75,14 +71,14 @@ class _Subscriptions:
 
 
 class Outbox:
-    """The delivery outbox of one store, with its subscription cache."""
+    """The delivery outbox of one database, with its subscription cache."""
 
-    def __init__(self, store: Store, cache_s: float) -> None:
-        self.hooks = WebhookStore(store)
+    def __init__(self, hooks: WebhookRepository, cache_s: float) -> None:
+        self.hooks = hooks
         self.cache_s = cache_s
         self._subs = _Subscriptions()
 
-    def put(self, member_id: int, event: str, payload: dict[str, Any], *, conn: Connection | None = None) -> int:
+    def put(self, member_id: int, event: str, payload: dict[str, Any], *, conn: Any = None) -> int:
         """Queue ``event`` for every enabled webhook of the member subscribed to it; how many were queued.
 
         ``conn``: a write connection, to queue in the same transaction as the
@@ -108,7 +104,7 @@ class Outbox:
 
 
 # One outbox per store, until the service container hands each service its outbox.
-_OUTBOXES: weakref.WeakKeyDictionary[Store, Outbox] = weakref.WeakKeyDictionary()
+_OUTBOXES: weakref.WeakKeyDictionary[BankRepository, Outbox] = weakref.WeakKeyDictionary()
 _OUTBOXES_LOCK = threading.Lock()
 
 
@@ -117,11 +113,11 @@ def outbox_for(hub: Hub) -> Outbox:
     with _OUTBOXES_LOCK:
         box = _OUTBOXES.get(hub.store)
         if box is None:
-            box = _OUTBOXES[hub.store] = Outbox(hub.store, hub.config.key_cache_s)
+            box = _OUTBOXES[hub.store] = Outbox(hub.ports.webhooks, hub.config.key_cache_s)
         return box
 
 
-def emit(hub: Hub, member_id: int, event: str, payload: dict[str, Any], *, conn: Connection | None = None) -> None:
+def emit(hub: Hub, member_id: int, event: str, payload: dict[str, Any], *, conn: Any = None) -> None:
     """Queue ``event`` for the member's subscribed webhooks (see :meth:`Outbox.put`); raises on bad input."""
     outbox_for(hub).put(member_id, event, payload, conn=conn)
 

@@ -11,21 +11,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tahaluf.access import Capability, Principal
 from tahaluf.errors import InvalidInput, NotFound, PermissionDenied
+from tahaluf.ports.vocabulary import DELIVERY_STATUSES
+from tahaluf.ports.webhooks import DeliveryRecord, WebhookRecord
+from tahaluf.services.hub import Hub
 from tahaluf.services.webhooks.addresses import check_url, url_warnings
 from tahaluf.services.webhooks.events import EVENTS, Outbox, outbox_for
-from tahaluf.storage.repository.webhooks_sql import (
-    DELIVERY_STATUSES,
-    DeliveryRecord,
-    WebhookRecord,
-    WebhookStore,
-)
-
-if TYPE_CHECKING:
-    from tahaluf.services.hub import Hub
 
 __all__ = [
     "MAX_WEBHOOKS_PER_MEMBER",
@@ -83,7 +76,7 @@ class WebhookService:
     def __init__(self, hub: Hub, outbox: Outbox | None = None) -> None:
         self.hub = hub
         self.outbox = outbox if outbox is not None else outbox_for(hub)
-        self.hooks = WebhookStore(hub.store)
+        self.hooks = hub.ports.webhooks
 
     def add(self, actor: Principal, url: str, events: Sequence[str]) -> Registered:
         """Register a webhook for ``actor``."""

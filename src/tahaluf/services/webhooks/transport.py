@@ -23,7 +23,7 @@ import httpx
 
 from tahaluf import __version__
 from tahaluf.services.webhooks.addresses import is_public
-from tahaluf.storage.repository.webhooks_sql import DeliveryJob
+from tahaluf.ports.webhooks import DeliveryJob
 
 __all__ = [
     "MAX_RESPONSE_BYTES",

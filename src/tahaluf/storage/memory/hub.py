@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -17,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tahaluf.audit import GENESIS, SIGN_EVERY, AuditRecord, SignedHead, canonical_json, entry_hash_v2, head_message
 from tahaluf.errors import Conflict, NotFound
-from tahaluf.ports.hub import AuditCheck, KeyRecord, MemberRecord
-from tahaluf.storage.audit_check import SigningKey, verify_audit_log
+from tahaluf.ports.hub import AuditCheck, KeyRecord, MemberRecord, SigningKey
+from tahaluf.storage.audit_check import verify_audit_log
 from tahaluf.storage.memory.state import MemoryState, Tables
 
 __all__ = ["MemoryAuditKey", "MemoryHub"]
@@ -26,6 +27,9 @@ __all__ = ["MemoryAuditKey", "MemoryHub"]
 
 class MemoryAuditKey:
     """An audit-signing key that lives only in memory (made on first use)."""
+
+    #: kept in no file
+    path: Path | None = None
 
     def __init__(self) -> None:
         self._key: Ed25519PrivateKey | None = None
