@@ -22,16 +22,20 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tahaluf.bootstrap import open_hub
+from tahaluf.cli.hash_cmd import expand_paths
+from tahaluf.cli.hub_cmd import cli_actor, hub_config
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.formats import registry as formats
 from tahaluf.labels import LabelVocabulary, default_vocabulary, load_vocabulary, parse_label_args
-from tahaluf.bootstrap import open_hub
 from tahaluf.services.bank_files import export_bank_file, import_bank_file
-from tahaluf.cli.hub_cmd import cli_actor, hub_config
+from tahaluf.services.banking import add_content, audited_batches
+from tahaluf.services.hashing import HashOptions, iter_inputs
 from tahaluf.services.hub import Hub
+from tahaluf.services.parallel import default_jobs
+from tahaluf.storage import Store, open_store
 from tahaluf.wire import dump
 from tahaluf.wire.banks import stored_bank_out
-from tahaluf.storage import Store, open_store
 
 __all__ = ["bank_app", "get_store"]
 
@@ -219,11 +223,6 @@ def add(
     A small thumbnail of each photo and video and the text of each post are kept
     in the database for scan reports (not exported, never shared) unless --no-previews.
     """
-    from tahaluf.cli.hash_cmd import expand_paths
-    from tahaluf.services.banking import add_content, audited_batches
-    from tahaluf.services.hashing import HashOptions, iter_inputs
-    from tahaluf.services.parallel import default_jobs
-
     labels = parse_label_args(label or [])
     err = _stderr()
     with _store(ctx) as store, Progress(

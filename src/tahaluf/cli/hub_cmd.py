@@ -8,11 +8,13 @@ once and stored only as hashes.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Optional
@@ -22,12 +24,15 @@ from rich.console import Console
 from rich.table import Table
 
 from tahaluf.access import ROLES
+from tahaluf.audit import parse_head
 from tahaluf.banks import default_added_by
-from tahaluf.cli.output import fail, print_json_line, warn
-from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.bootstrap import open_hub
+from tahaluf.cli.output import fail, print_json_line, warn
 from tahaluf.config import HubConfig
+from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.services.hub import Hub
+from tahaluf.services.webhooks import deliver_due, run_deliverer
+from tahaluf.storage import open_store
 from tahaluf.wire import dump
 from tahaluf.wire.accounts import member_out
 
@@ -102,8 +107,6 @@ def prepare(config: HubConfig) -> None:
     """Open and migrate the database once, and refresh the PDQ snapshot the workers
     will map. Done in a child process: building an index leaves memory behind in
     the process that built it, and the parent lives on as the server."""
-    import multiprocessing
-
     child = multiprocessing.get_context("spawn").Process(target=_prepare_child, args=(config,), daemon=True)
     child.start()
     child.join()
@@ -239,8 +242,6 @@ def audit_verify(
 ) -> None:
     """Walk the audit chain and check the hub's signed heads; exit 9 when an entry was
     edited, deleted or reordered, or the chain was rewritten or cut short."""
-    from tahaluf.audit import parse_head
-
     recorded = None
     if head is not None:
         try:
@@ -314,11 +315,6 @@ def webhooks_deliver(
     )] = False,
 ) -> None:
     """Send due webhook calls (signed, retried with back-off) until stopped; `serve` starts this for you."""
-    import threading
-
-    from tahaluf.services.webhooks import deliver_due, run_deliverer
-    from tahaluf.storage import open_store
-
     try:
         store = open_store(hub_config(ctx).db)
     except TahalufError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer.main
 
+from tahaluf import errors
 from tahaluf.cli.main import app
 
 
@@ -53,8 +54,6 @@ OTHER_EXIT_STATUSES = {
 
 def exit_statuses() -> dict[int, str]:
     """Every exit status a command may end with, and what it means."""
-    from tahaluf import errors
-
     meaning = dict(OTHER_EXIT_STATUSES)
     by_status: dict[int, list[str]] = {}
     for name in errors.__all__:
