@@ -163,7 +163,7 @@ def _query_candidates(r: ScanResult) -> list[tuple[str, str, str]]:
     if sig is None:
         return []
     dihedral = sig.extra.get("dihedral") or [sig.value]
-    out = [("", o, h) for o, h in zip(DIHEDRAL_ORDER, dihedral)]
+    out = [("", o, h) for o, h in zip(DIHEDRAL_ORDER, dihedral, strict=False)]
     variants = list(sig.extra.get("variants") or [])
     per = 8 if len(dihedral) == 8 else 1
     names = ["trimmed", "caption"] if len(variants) == 2 * per else [_variant_name(r)]
@@ -193,7 +193,7 @@ def describe_photo_match(r: ScanResult, item: ItemRecord | None, distance: int |
     bank_values = [s.value for s in (item.signals if item else ()) if s.signal_type == "pdq"]
     best: tuple[int, int, str, str, str] | None = None
     for rank, (variant, orientation, h) in enumerate(_query_candidates(r)):
-        for crop, value in zip(bank, bank_values):
+        for crop, value in zip(bank, bank_values, strict=True):
             d = _distance(h, value)
             key = (d, rank, variant, orientation, crop)
             if best is None or key[:2] < best[:2]:
@@ -402,7 +402,7 @@ class HtmlReport:
         figs = []
         if pairs and r.path:
             thumbs = video_thumbnails(r.path, [q for q, _ in pairs])  # the user's own input file
-            for (q_ts, b_ts), data in zip(pairs, thumbs):
+            for (q_ts, b_ts), data in zip(pairs, thumbs, strict=True):
                 caption = f"input at {_clock(q_ts)} (matches the bank video at {_clock(b_ts)})"
                 figs.append(_photo(jpeg_data_uri(data) if data else None, caption))
         if not figs:

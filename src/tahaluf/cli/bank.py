@@ -54,6 +54,7 @@ class Kind(str, Enum):
 
 #: ``--format`` choices: the formats of :mod:`tahaluf.formats`
 ImportFormat = Enum("ImportFormat", {name: name for name in formats.names()}, type=str)  # type: ignore[misc]
+DEFAULT_EXPORT_FORMAT = ImportFormat("jsonl")
 
 
 def _stderr() -> Console:
@@ -247,7 +248,9 @@ def add(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-ItemArg = Annotated[str, typer.Argument(help="The item's external id (the file name, or FILE.jsonl#ID of a post, it was added with).")]
+ItemArg = Annotated[str, typer.Argument(
+    help="The item's external id (the file name, or FILE.jsonl#ID of a post, it was added with).",
+)]
 
 
 def _set_enabled(ctx: typer.Context, name: str, item: str, enabled: bool) -> None:
@@ -311,7 +314,7 @@ def import_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name (created from the file's header if it has one).")],
     file: Annotated[Path, typer.Argument(help="File to import ('-' for stdin).")],
-    fmt: Annotated[ImportFormat, typer.Option(  # type: ignore[valid-type]
+    fmt: Annotated[ImportFormat, typer.Option(
         "--format", "-f", help="; ".join(f"{f.name}: {f.help}" for f in formats.registered()) + ".")],
     signal_type: Annotated[
         str | None, typer.Option("--signal-type", help="pytx: type of lines that hold only a value (tx dataset -s).")
@@ -364,9 +367,9 @@ def export(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: stdout).")] = None,
-    fmt: Annotated[ImportFormat, typer.Option(  # type: ignore[valid-type]
+    fmt: Annotated[ImportFormat, typer.Option(
         "--format", "-f", help="; ".join(f"{f.name}: {f.help}" for f in formats.registered()) + ".",
-    )] = ImportFormat("jsonl"),
+    )] = DEFAULT_EXPORT_FORMAT,
 ) -> None:
     """Export a bank (jsonl: import it elsewhere with `bank import NAME FILE --format jsonl`)."""
 

@@ -234,8 +234,10 @@ def key_rotate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Mem
 @audit_app.command("verify")
 def audit_verify(
     ctx: typer.Context,
-    head: Annotated[Optional[str], typer.Option(help="A head recorded earlier, as `tahaluf audit head` printed it "
-                                                     "('ID HASH', or the hash alone): it must still be in the chain.")] = None,
+    head: Annotated[Optional[str], typer.Option(
+        help="A head recorded earlier, as `tahaluf audit head` printed it "
+        "('ID HASH', or the hash alone): it must still be in the chain.",
+    )] = None,
     public_key: Annotated[Optional[str], typer.Option(
         "--public-key", help="Check signed heads against this key (hex, from `tahaluf audit public-key`) "
                              "instead of the hub's key file.")] = None,
@@ -340,4 +342,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(member_app, name="member", help="Add, list, enable, disable and remove hub members; change roles.")
     app.add_typer(key_app, name="key", help="Add, list, revoke and rotate members' API keys.")
     app.add_typer(audit_app, name="audit", help="Read and verify the audit log.")
-    app.add_typer(webhooks_app, name="webhooks", help="Members' webhooks (add, list, show, delete, deliveries) and their delivery (deliver).")
+    app.add_typer(webhooks_app, name="webhooks",
+                  help="Members' webhooks (add, list, show, delete, deliveries) and their delivery (deliver).")

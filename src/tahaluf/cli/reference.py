@@ -23,7 +23,9 @@ def _param_row(p: Any) -> str:
     kind = "argument" if p.param_type_name == "argument" else "option"
     helptext = (getattr(p, "help", None) or "").replace("|", "\\|").replace("\n", " ")
     default = p.default
-    shown = "" if default in (None, False, [], ()) or kind == "argument" else f" (default: `{getattr(default, 'value', default)}`)"
+    shown = ""
+    if default not in (None, False, [], ()) and kind != "argument":
+        shown = f" (default: `{getattr(default, 'value', default)}`)"
     return f"| {opts} | {kind} | {helptext}{shown} |"
 
 

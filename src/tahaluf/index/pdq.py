@@ -4,8 +4,9 @@
 :mod:`tahaluf.index.pdq_codec`) and answers batched range queries with exactly
 the pairs a brute-force scan returns, at every threshold 0..256.
 
-Storage is a short list of immutable segments (log-structured): ``add`` appends a segment and merges neighbours of similar
-size, so adds never rebuild the whole index; ``remove`` tombstones rows and
+Storage is a short list of immutable segments (log-structured): ``add``
+appends a segment and merges neighbours of similar size, so adds never
+rebuild the whole index; ``remove`` tombstones rows and
 rebuilds a segment once a quarter of it is dead. Each large segment answers
 small thresholds with compressed multi-index hashing over 11 chunks of 20
 bits and large thresholds with a scan (see :mod:`tahaluf.index.pdq_segment`,

@@ -395,7 +395,7 @@ class Segment:
             return _kernels().scan_query_batch(queries, self.hashes, self.alive_bits, t)
         step = max(1, _SCAN_PAIRS // max(1, min(len(self.hashes), _SCAN_ROWS)))
         parts = [self._scan(queries[i : i + step], i, t) for i in range(0, len(queries), step)]
-        q, r, d = (np.concatenate(x) for x in zip(*parts))
+        q, r, d = (np.concatenate(x) for x in zip(*parts, strict=True))
         return q, r, d
 
     def _scan(self, queries: np.ndarray, first: int, t: int) -> tuple[np.ndarray, ...]:

@@ -99,7 +99,8 @@ def write_snapshot(path: str | os.PathLike[str], segments: list[SegmentArrays]) 
         arrays += [np.ascontiguousarray(seg.ids, dtype=_ID_DTYPE), np.ascontiguousarray(seg.hashes, dtype=_WORD_DTYPE)]
         if has:
             tables = True
-            arrays += [np.ascontiguousarray(seg.highs, dtype=_WORD_DTYPE), np.ascontiguousarray(seg.lows, dtype=_WORD_DTYPE)]
+            arrays += [np.ascontiguousarray(seg.highs, dtype=_WORD_DTYPE),
+                       np.ascontiguousarray(seg.lows, dtype=_WORD_DTYPE)]
     count = int(directory[:, 0].sum()) if len(segments) else 0
     flags = _FLAG_TABLES if tables else 0
     head = _HEAD.pack(MAGIC, VERSION, HEADER_SIZE, count, _WORDS, flags, _payload_crc(*arrays))

@@ -174,7 +174,7 @@ class TextIndex:
         self._off.extend(self._off.data[first] + np.cumsum(sizes))
         self._ids.extend(np.asarray(item_ids, dtype=np.int64))
         self._size.extend(sizes.astype(np.int32))
-        self._slot_of.update(zip(item_ids, range(first, first + len(item_ids))))
+        self._slot_of.update(zip(item_ids, range(first, first + len(item_ids)), strict=True))
         if new.size < 1 << 16:
             np.add.at(self._df, new & _DF_MASK, 1)
         for lo in range(0, new.size if new.size >= 1 << 16 else 0, 1 << 22):  # bounded temporaries
@@ -261,7 +261,7 @@ class TextIndex:
         self._off.replace(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
         self._ids.replace(self._ids.view()[live])
         self._size.replace(sizes.astype(np.int32))
-        self._slot_of = dict(zip(self._ids.view().tolist(), range(live.size)))
+        self._slot_of = dict(zip(self._ids.view().tolist(), range(live.size), strict=True))
         self._dead = 0
         return (np.cumsum(alive) - 1).astype(np.int32)
 
@@ -381,7 +381,7 @@ class TextIndex:
                     if hit := self._fresh.get(key):
                         extra.append((np.full(len(hit), k, dtype=np.int64),
                                       np.asarray(hit, dtype=np.int64), np.full(len(hit), _WEIGHT // len(hit))))
-            who, slots, weight = (np.concatenate(part) for part in zip(*extra))
+            who, slots, weight = (np.concatenate(part) for part in zip(*extra, strict=True))
         # one sort: query (9 bits) | slot (31 bits) | weight (23 bits)
         pairs = np.sort((who << 54) | (slots.astype(np.int64) << 23) | weight)
         weight = pairs & (2 * _WEIGHT - 1)

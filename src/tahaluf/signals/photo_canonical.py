@@ -95,7 +95,7 @@ def query_canonical_hashes(rgb: np.ndarray) -> list[tuple[str, str, int]]:
     """
     small = canonical_copy(rgb)
     hashes, quality = pdq_dihedral_from_rgb(small)
-    out = [(f"canonical/{o}", h, quality) for o, h in zip(DIHEDRAL_ORDER, hashes)]
+    out = [(f"canonical/{o}", h, quality) for o, h in zip(DIHEDRAL_ORDER, hashes, strict=True)]
     return out + _band_hashes(small)
 
 
