@@ -35,10 +35,9 @@ SERVICES_STILL_ON_STORAGE: dict[str, str] = {
 
 #: adapters (CLI, API) that still import storage: module -> why
 ADAPTERS_STILL_ON_STORAGE: dict[str, str] = {
-    "tahaluf.cli.bank": "opens the store and writes audit entries itself",
-    "tahaluf.cli.demo_cmd": "resolves the demo database URL",
-    "tahaluf.cli.hub_cmd": "opens the store for audit commands",
-    "tahaluf.cli.main": "resolves the database URL for `where`",
+    "tahaluf.cli.bank": "get_store: opens the store that bank, scan and lookup commands work on",
+    "tahaluf.cli.hub_cmd": "opens the store for the webhook deliverer (services.webhooks takes a Store)",
+    "tahaluf.cli.main": "resolve_url and sqlite_path for --create (the folder of the SQLite file)",
 }
 
 #: package cycles still present: (a, b) -> why; each is closed by another part of issue 10

@@ -288,7 +288,7 @@ def _how(m: Match, r: ScanResult, item: ItemRecord | None) -> str:
     elif m.signal_type == "url_md5":
         how = "Same URL (python-threatexchange url_md5)"
     elif m.signal_type == "text":
-        how = f"Text: {_RELATION.get(ev.get('relation'), 'similar text')}"
+        how = f"Text: {_RELATION.get(ev.get('relation', ''), 'similar text')}"
     elif m.signal_type == "vpdq":
         how = (f"Video: {ev.get('query_match_pct', 0):g}% of the input's frames match the bank video; "
                f"{ev.get('index_match_pct', 0):g}% of the bank video's frames are in the input")

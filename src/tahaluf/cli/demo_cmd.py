@@ -33,7 +33,6 @@ from tahaluf.services.hashing import HashOptions, iter_inputs
 from tahaluf.services.matching import MatchEngine
 from tahaluf.services.parallel import default_jobs
 from tahaluf.services.scanning import ScanResult, scan
-from tahaluf.storage.engine import resolve_url, sqlite_path
 
 KNOWN, ALLOW = "demo-known", "demo-allow"
 
@@ -69,9 +68,13 @@ def _evidence(r: ScanResult) -> str:
 ADMIN = "demo-admin"
 
 
+def demo_db_path() -> Path:
+    """The demo's own database file: ``demo.db`` beside the default ``tahaluf.db``."""
+    return Path(platformdirs.user_data_dir("tahaluf")) / "demo.db"
+
+
 def demo_db_url() -> str:
-    """The demo's own database: ``demo.db`` beside the default ``tahaluf.db``."""
-    return f"sqlite:///{Path(platformdirs.user_data_dir('tahaluf')) / 'demo.db'}"
+    return f"sqlite:///{demo_db_path()}"
 
 
 def _use_demo_db(ctx: typer.Context) -> str:
@@ -79,7 +82,7 @@ def _use_demo_db(ctx: typer.Context) -> str:
     if getattr(ctx.obj, "db_url", None) or os.environ.get("TAHALUF_DB"):
         return "the database given by --db"
     ctx.obj.db_url = demo_db_url()
-    path = sqlite_path(resolve_url(ctx.obj.db_url))
+    path = demo_db_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -54,7 +54,7 @@ def cli_actor() -> str:
 
 def hub_config(ctx: typer.Context, **overrides: object) -> HubConfig:
     obj = ctx.obj
-    return HubConfig.from_env(db=getattr(obj, "db_url", None), labels=getattr(obj, "labels_path", None),
+    return HubConfig.from_env(None, db=getattr(obj, "db_url", None), labels=getattr(obj, "labels_path", None),
                               **overrides)
 
 

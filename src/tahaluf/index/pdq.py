@@ -256,7 +256,7 @@ class PDQIndex:
         index = cls(min_table_rows=min_table_rows)
         for seg in snapshot.read_snapshot(path, mmap=mmap):
             rows = len(seg.ids)
-            if seg.highs is not None and native_available() and rows >= min_table_rows:
+            if seg.highs is not None and seg.lows is not None and native_available() and rows >= min_table_rows:
                 if not _tables_valid(seg):
                     raise StorageError(f"{path}: corrupt PDQ index snapshot (probe tables inconsistent)")
                 index._segments.append(Segment.from_tables(seg.ids, seg.hashes, seg.highs, seg.lows))

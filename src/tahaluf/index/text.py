@@ -79,7 +79,7 @@ class _Grow:
     __slots__ = ("data", "size")
 
     def __init__(self, dtype: type, capacity: int = 1024) -> None:
-        self.data = np.zeros(capacity, dtype=dtype)
+        self.data: np.ndarray = np.zeros(capacity, dtype=dtype)
         self.size = 0
 
     def extend(self, values: np.ndarray) -> None:
@@ -141,7 +141,7 @@ class TextIndex:
         self._fresh_items = 0
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # add_many postings
         self._dead = 0
-        self._fresh_csr: tuple[np.ndarray, ...] | None = None  # _fresh as CSR arrays
+        self._fresh_csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # _fresh as CSR arrays
         self._state: tuple[np.ndarray, int] | None = None  # kernel scratch: stamp per slot
         self._use_kernels = _kernels is not None  # False: the numpy path (tests compare both)
 
@@ -336,7 +336,7 @@ class TextIndex:
         self._state = (state, stamp + b.count)
         return pairs
 
-    def _fresh_arrays(self) -> tuple[np.ndarray, ...]:
+    def _fresh_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The one-by-one segment as CSR arrays (keys, starts, slots), cached."""
         if self._fresh_csr is None:
             keys = np.array(sorted(self._fresh), dtype=np.uint32)

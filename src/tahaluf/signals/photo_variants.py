@@ -265,7 +265,7 @@ def _trim_small(
     canvas. ``None`` if nothing is trimmed or the trim is negligible.
     """
     full = Box(0, small.shape[0], 0, small.shape[1])
-    box, colours = full, {}
+    box, colours = full, dict[str, np.ndarray]()
     for _ in range(3):
         new, found = _trim_pass(small, box, scale, tol)
         if new == box:
