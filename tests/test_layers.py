@@ -55,13 +55,12 @@ KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {
 
 #: imports inside functions: (module, imported module) -> why it is not at the top
 FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
-    # heavy libraries, loaded only by what needs them (measured with `python -X importtime`)
-    ("tahaluf.signals.pdf", "pypdf"): "lazy: pypdf (~100 ms) only when a PDF is read",
-    ("tahaluf.signals.pdf", "pypdf.errors"): "lazy: pypdf only when a PDF is read",
-    ("tahaluf.signals.pdf", "pypdf.generic"): "lazy: pypdf only when a PDF is read",
-    ("tahaluf.signals.sniff", "PIL"): "lazy: Pillow only when an image is sniffed",
-    ("tahaluf.index.pdq", "tahaluf.index.pdq_kernels"): "lazy: numba (~300 ms) only when an index is built",
-    ("tahaluf.index.pdq_segment", "tahaluf.index.pdq_kernels"): "lazy: numba (~300 ms) only when a segment is built",
+    # heavy or optional libraries, loaded only by what needs them (times: on top of `import tahaluf.cli.main`)
+    ("tahaluf.signals.pdf", "pypdf"): "lazy: pypdf (~180 ms) only when a PDF is read",
+    ("tahaluf.signals.pdf", "pypdf.errors"): "lazy: pypdf (~180 ms) only when a PDF is read",
+    ("tahaluf.signals.pdf", "pypdf.generic"): "lazy: pypdf (~180 ms) only when a PDF is read",
+    ("tahaluf.index.pdq", "tahaluf.index.pdq_kernels"): "optional: only after native_available() (numba may be missing)",
+    ("tahaluf.index.pdq_segment", "tahaluf.index.pdq_kernels"): "optional: numba may be missing (then the numpy scan)",
     ("tahaluf.services.hashing", "tahaluf.signals.text"): "per content kind, loaded when that kind is hashed",
     ("tahaluf.services.hashing", "tahaluf.signals.url"): "per content kind, loaded when that kind is hashed",
     ("tahaluf.services.hashing", "tahaluf.signals.photo"): "per content kind (Pillow), loaded when hashed",
@@ -73,8 +72,6 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("tahaluf.services.scanning", "tahaluf.signals.url"): "per content kind, loaded when that kind is scanned",
     ("tahaluf.services.matching", "platformdirs"): "only for the snapshot folder",
     ("tahaluf.services.matching", "tahaluf.storage.engine"): "resolve_url for the snapshot folder key",
-    # start-up time of the CLI: `import tahaluf.cli.main` loads neither uvicorn nor FastAPI
-    ("tahaluf.cli.hub_cmd", "uvicorn"): "lazy: the server (uvicorn ~70 ms, then the app) only for `serve`",
     # services/hub.py is being split (issue 10, part "core"): these go with it
     ("tahaluf.services.hub", "tahaluf.services.matching"): "Hub split in progress",
     ("tahaluf.services.hub", "tahaluf.index.warmup"): "numba compilation only when the hub warms up",

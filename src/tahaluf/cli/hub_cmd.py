@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
@@ -118,8 +119,6 @@ def serve_hub(
     config: HubConfig, host: str, port: int, workers: int, deliver: bool, allow_private_networks: bool = False
 ) -> None:
     """Run the API until interrupted (the configuration reaches workers as TAHALUF_* variables)."""
-    import uvicorn
-
     _check_port(host, port)
     env = dict(os.environ)
     for key, value in (("TAHALUF_DB", config.db), ("TAHALUF_LABELS", config.labels)):
