@@ -36,7 +36,7 @@ SERVICES_STILL_ON_STORAGE: dict[str, str] = {
 #: adapters (CLI, API) that still import storage: module -> why
 ADAPTERS_STILL_ON_STORAGE: dict[str, str] = {
     "tahaluf.cli.bank": "get_store: opens the store that bank, scan and lookup commands work on",
-    "tahaluf.cli.hub_cmd": "opens the store for the webhook deliverer (services.webhooks takes a Store)",
+    "tahaluf.cli.hub_cmd": "opens the store for the webhook deliverer (`webhooks deliver`)",
     "tahaluf.cli.main": "resolve_url and sqlite_path for --create (the folder of the SQLite file)",
 }
 
