@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/tahaluf demo --serve
 
-test: $(STAMP)
+# the quality gates (ruff, then mypy over src) run first: a finding stops the tests
+test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

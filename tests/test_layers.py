@@ -24,10 +24,9 @@ SERVICES_STILL_ON_STORAGE: dict[str, str] = {}
 
 #: adapters (CLI, API) that still import storage: module -> why
 ADAPTERS_STILL_ON_STORAGE: dict[str, str] = {
-    "tahaluf.cli.bank": "opens the store and writes audit entries itself",
-    "tahaluf.cli.demo_cmd": "resolves the demo database URL",
-    "tahaluf.cli.hub_cmd": "opens the store for audit commands",
-    "tahaluf.cli.main": "resolves the database URL for `where`",
+    "tahaluf.cli.bank": "get_store: opens the store that bank, scan and lookup commands work on",
+    "tahaluf.cli.hub_cmd": "opens the store for the webhook deliverer (`webhooks deliver`)",
+    "tahaluf.cli.main": "resolve_url and sqlite_path for --create (the folder of the SQLite file)",
 }
 
 #: package cycles still present: (a, b) -> why; each is closed by another part of issue 10
@@ -38,55 +37,13 @@ KNOWN_MODULE_CYCLES: dict[frozenset[str], str] = {}
 
 #: imports inside functions: (module, imported module) -> why it is not at the top
 FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
-    # heavy or optional libraries, loaded only by what needs them
-    ("tahaluf.signals.pdf", "pypdf"): "lazy: pypdf only when a PDF is read",
-    ("tahaluf.signals.pdf", "pypdf.errors"): "lazy: pypdf only when a PDF is read",
-    ("tahaluf.signals.pdf", "pypdf.generic"): "lazy: pypdf only when a PDF is read",
-    ("tahaluf.signals.sniff", "PIL"): "lazy: Pillow only when an image is sniffed",
-    ("tahaluf.signals.url", "urllib.parse"): "stdlib, local to one helper",
-    ("tahaluf.index.pdq", "tahaluf.index.pdq_kernels"): "lazy: numba kernels only when an index is built",
-    ("tahaluf.index.pdq_segment", "tahaluf.index.pdq_kernels"): "lazy: numba kernels only when a segment is built",
-    ("tahaluf.index.warmup", "tahaluf.signals.text"): "warm-up of the text kernels only",
-    ("tahaluf.report_html", "PIL"): "lazy: Pillow only for photo evidence",
-    ("tahaluf.report_html", "json"): "stdlib, local to one helper",
-    ("tahaluf.report_html", "tahaluf.errors"): "local to one handler",
-    ("tahaluf.report_html", "tahaluf.signals.normalize"): "per evidence kind, loaded when shown",
-    ("tahaluf.report_html", "tahaluf.signals.photo"): "per evidence kind, loaded when shown",
-    ("tahaluf.report_html", "tahaluf.signals.photo_variants"): "per evidence kind, loaded when shown",
-    ("tahaluf.report_html", "tahaluf.signals.text"): "per evidence kind, loaded when shown",
-    ("tahaluf.formats.pytx", "tahaluf.signals.url"): "URL canonicalisation only for url lines",
-    # start-up time of the CLI and the API: sub-commands and routers load when used
-    ("tahaluf.cli.main", "os"): "stdlib, in the data-folder helper",
-    ("tahaluf.cli.main", "pathlib"): "stdlib, in the data-folder helper",
-    ("tahaluf.cli.main", "platformdirs"): "only for the data-folder helper",
-    ("tahaluf.cli.main", "tahaluf.cli.accounts_cmd"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.cli.bank"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.cli.demo_cmd"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.cli.hash_cmd"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.cli.hub_cmd"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.cli.scan_cmd"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.cli.feedback_cmd"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.cli.review_cmd"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.cli.settings_cmd"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.cli.webhooks_cmd"): "sub-commands load when the CLI is built",
-    ("tahaluf.cli.main", "tahaluf.storage.engine"): "storage (SQLAlchemy) only for commands that use it",
-    ("tahaluf.cli.reference", "tahaluf.errors"): "the errors table, for the reference page only",
-    ("tahaluf.cli.demo_cmd", "tahaluf.storage.engine"): "storage (SQLAlchemy) only for commands that use it",
-    ("tahaluf.cli.demo_cmd", "tahaluf.cli.hub_cmd"): "start-up time of the CLI",
-    ("tahaluf.cli.demo_cmd", "tahaluf.cli.bank"): "start-up time of the CLI",
-    ("tahaluf.cli.demo_cmd", "tahaluf.bootstrap"): "start-up time of the CLI",
-    ("tahaluf.cli.demo_cmd", "tahaluf.config"): "start-up time of the CLI",
-    ("tahaluf.cli.bank", "tahaluf.cli.hash_cmd"): "start-up time of the CLI",
-    ("tahaluf.cli.bank", "tahaluf.services.banking"): "start-up time of the CLI",
-    ("tahaluf.cli.bank", "tahaluf.services.hashing"): "start-up time of the CLI",
-    ("tahaluf.cli.bank", "tahaluf.services.parallel"): "start-up time of the CLI",
-    ("tahaluf.cli.hash_cmd", "tahaluf.signals.video"): "video hashing (av) only for videos",
-    ("tahaluf.cli.hub_cmd", "multiprocessing"): "only when the hub starts workers",
-    ("tahaluf.cli.hub_cmd", "uvicorn"): "lazy: the server only for `hub serve`",
-    ("tahaluf.cli.hub_cmd", "threading"): "only for the webhook deliverer",
-    ("tahaluf.cli.hub_cmd", "tahaluf.audit"): "start-up time of the CLI",
-    ("tahaluf.cli.hub_cmd", "tahaluf.services.webhooks"): "start-up time of the CLI",
-    ("tahaluf.cli.hub_cmd", "tahaluf.storage"): "storage (SQLAlchemy) only for commands that use it",
+    # heavy or optional libraries, loaded only by what needs them (times: on top of `import tahaluf.cli.main`)
+    ("tahaluf.signals.pdf", "pypdf"): "lazy: pypdf (~180 ms) only when a PDF is read",
+    ("tahaluf.signals.pdf", "pypdf.errors"): "lazy: pypdf (~180 ms) only when a PDF is read",
+    ("tahaluf.signals.pdf", "pypdf.generic"): "lazy: pypdf (~180 ms) only when a PDF is read",
+    ("tahaluf.index.pdq", "tahaluf.index.pdq_kernels"): "optional: only after native_available() (numba may be missing)",
+    ("tahaluf.index.pdq_segment", "tahaluf.index.pdq_kernels"): "optional: numba may be missing (then the numpy scan)",
+    ("tahaluf.services.hashing", "tahaluf.signals.pdf"): "per content kind (pypdf), loaded when hashed",
 }
 
 #: the layers (package -> packages it must never import)

@@ -210,7 +210,7 @@ def same_json(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
 
 
@@ -234,7 +234,9 @@ def parse_head(text: str) -> tuple[int | None, str]:
     return entry_id, digest
 
 
-def check_recorded_head(head: tuple[int | None, str], hashes: Mapping[int, str], by_hash: Mapping[str, int]) -> str | None:
+def check_recorded_head(
+    head: tuple[int | None, str], hashes: Mapping[int, str], by_hash: Mapping[str, int],
+) -> str | None:
     """A problem, or None when the recorded head is still in the chain."""
     entry_id, digest = head
     if entry_id is None:

@@ -24,13 +24,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
+from tahaluf.errors import TahalufError
 from tahaluf.services.matching import Match
 from tahaluf.services.previews import jpeg_data_uri, photo_thumbnail, video_thumbnails
 from tahaluf.services.scanning import ScanResult
+from tahaluf.signals import text as textmod
+from tahaluf.signals.normalize import normalize_text
+from tahaluf.signals.photo import DIHEDRAL_ORDER
+from tahaluf.signals.photo_variants import query_variants
+from tahaluf.signals.text import text_signal
 from tahaluf.storage.repository.base import ItemPreviewRecord, ItemRecord, Repository
 
 __all__ = ["HtmlReport", "highlight_shared", "describe_photo_match"]
@@ -115,9 +123,6 @@ def _dir_attrs(text: str) -> str:
 
 def highlight_shared(text: str, other_sketch: str) -> str:
     """HTML of the normalised ``text`` with the passages whose shingles are in ``other_sketch`` marked."""
-    from tahaluf.signals import text as textmod
-    from tahaluf.signals.normalize import normalize_text
-
     norm = normalize_text(text)
     sketch = textmod.TextSketch.from_value(other_sketch)
     n = textmod.SHINGLE_CHARS
@@ -154,13 +159,11 @@ def _distance(a: str, b: str) -> int:
 
 def _query_candidates(r: ScanResult) -> list[tuple[str, str, str]]:
     """``(variant, orientation, hash)`` of every hash the query photo was matched with."""
-    from tahaluf.signals.photo import DIHEDRAL_ORDER
-
     sig = next((s for s in r.signals if s.type == "pdq"), None)
     if sig is None:
         return []
     dihedral = sig.extra.get("dihedral") or [sig.value]
-    out = [("", o, h) for o, h in zip(DIHEDRAL_ORDER, dihedral)]
+    out = [("", o, h) for o, h in zip(DIHEDRAL_ORDER, dihedral, strict=False)]
     variants = list(sig.extra.get("variants") or [])
     per = 8 if len(dihedral) == 8 else 1
     names = ["trimmed", "caption"] if len(variants) == 2 * per else [_variant_name(r)]
@@ -173,10 +176,6 @@ def _variant_name(r: ScanResult) -> str:
     """Which single variant (borders or caption removed) the query photo had: recomputed from the file."""
     if not r.path:
         return "?"
-    from PIL import Image, UnidentifiedImageError
-
-    from tahaluf.signals.photo_variants import query_variants
-
     try:
         with Image.open(r.path) as im:
             if im.width * im.height > 64_000_000:
@@ -194,7 +193,7 @@ def describe_photo_match(r: ScanResult, item: ItemRecord | None, distance: int |
     bank_values = [s.value for s in (item.signals if item else ()) if s.signal_type == "pdq"]
     best: tuple[int, int, str, str, str] | None = None
     for rank, (variant, orientation, h) in enumerate(_query_candidates(r)):
-        for crop, value in zip(bank, bank_values):
+        for crop, value in zip(bank, bank_values, strict=True):
             d = _distance(h, value)
             key = (d, rank, variant, orientation, crop)
             if best is None or key[:2] < best[:2]:
@@ -210,8 +209,6 @@ def describe_photo_match(r: ScanResult, item: ItemRecord | None, distance: int |
 
 # -- video frames -------------------------------------------------------------
 def _frames(value: str) -> tuple[np.ndarray, list[float]]:
-    import json
-
     try:
         items = json.loads(value)
         hexes = [str(x).split(",")[0] for x in items]
@@ -291,7 +288,7 @@ def _how(m: Match, r: ScanResult, item: ItemRecord | None) -> str:
     elif m.signal_type == "url_md5":
         how = "Same URL (python-threatexchange url_md5)"
     elif m.signal_type == "text":
-        how = f"Text: {_RELATION.get(ev.get('relation'), 'similar text')}"
+        how = f"Text: {_RELATION.get(ev.get('relation', ''), 'similar text')}"
     elif m.signal_type == "vpdq":
         how = (f"Video: {ev.get('query_match_pct', 0):g}% of the input's frames match the bank video; "
                f"{ev.get('index_match_pct', 0):g}% of the bank video's frames are in the input")
@@ -379,9 +376,6 @@ class HtmlReport:
 
     @staticmethod
     def _text_html(r: ScanResult, item: ItemRecord | None, preview: ItemPreviewRecord | None) -> str:
-        from tahaluf.errors import TahalufError
-        from tahaluf.signals.text import text_signal
-
         bank_sketch = next((s.value for s in (item.signals if item else ()) if s.signal_type == "text"), None)
         left = (f'<div><h4>Input (normalised), shared passages marked</h4>'
                 f'<p class="text" {_dir_attrs(r.text or "")}>'
@@ -408,7 +402,7 @@ class HtmlReport:
         figs = []
         if pairs and r.path:
             thumbs = video_thumbnails(r.path, [q for q, _ in pairs])  # the user's own input file
-            for (q_ts, b_ts), data in zip(pairs, thumbs):
+            for (q_ts, b_ts), data in zip(pairs, thumbs, strict=True):
                 caption = f"input at {_clock(q_ts)} (matches the bank video at {_clock(b_ts)})"
                 figs.append(_photo(jpeg_data_uri(data) if data else None, caption))
         if not figs:

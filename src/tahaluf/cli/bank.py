@@ -22,16 +22,20 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tahaluf.bootstrap import open_hub, sql_ports
+from tahaluf.cli.hash_cmd import expand_paths
+from tahaluf.cli.hub_cmd import cli_actor, hub_config
 from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.formats import registry as formats
 from tahaluf.labels import LabelVocabulary, default_vocabulary, load_vocabulary, parse_label_args
-from tahaluf.bootstrap import open_hub, sql_ports
 from tahaluf.services.bank_files import export_bank_file, import_bank_file
-from tahaluf.cli.hub_cmd import cli_actor, hub_config
+from tahaluf.services.banking import add_content, audited_batches
+from tahaluf.services.hashing import HashOptions, iter_inputs
 from tahaluf.services.hub import Hub
+from tahaluf.services.parallel import default_jobs
+from tahaluf.storage import Store, open_store
 from tahaluf.wire import dump
 from tahaluf.wire.banks import stored_bank_out
-from tahaluf.storage import Store, open_store
 
 __all__ = ["bank_app", "get_store"]
 
@@ -50,6 +54,7 @@ class Kind(str, Enum):
 
 #: ``--format`` choices: the formats of :mod:`tahaluf.formats`
 ImportFormat = Enum("ImportFormat", {name: name for name in formats.names()}, type=str)  # type: ignore[misc]
+DEFAULT_EXPORT_FORMAT = ImportFormat("jsonl")
 
 
 def _stderr() -> Console:
@@ -219,11 +224,6 @@ def add(
     A small thumbnail of each photo and video and the text of each post are kept
     in the database for scan reports (not exported, never shared) unless --no-previews.
     """
-    from tahaluf.cli.hash_cmd import expand_paths
-    from tahaluf.services.banking import add_content, audited_batches
-    from tahaluf.services.hashing import HashOptions, iter_inputs
-    from tahaluf.services.parallel import default_jobs
-
     labels = parse_label_args(label or [])
     err = _stderr()
     with _store(ctx) as store, Progress(
@@ -248,7 +248,9 @@ def add(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-ItemArg = Annotated[str, typer.Argument(help="The item's external id (the file name, or FILE.jsonl#ID of a post, it was added with).")]
+ItemArg = Annotated[str, typer.Argument(
+    help="The item's external id (the file name, or FILE.jsonl#ID of a post, it was added with).",
+)]
 
 
 def _set_enabled(ctx: typer.Context, name: str, item: str, enabled: bool) -> None:
@@ -312,7 +314,7 @@ def import_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name (created from the file's header if it has one).")],
     file: Annotated[Path, typer.Argument(help="File to import ('-' for stdin).")],
-    fmt: Annotated[ImportFormat, typer.Option(  # type: ignore[valid-type]
+    fmt: Annotated[ImportFormat, typer.Option(
         "--format", "-f", help="; ".join(f"{f.name}: {f.help}" for f in formats.registered()) + ".")],
     signal_type: Annotated[
         str | None, typer.Option("--signal-type", help="pytx: type of lines that hold only a value (tx dataset -s).")
@@ -365,9 +367,9 @@ def export(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: stdout).")] = None,
-    fmt: Annotated[ImportFormat, typer.Option(  # type: ignore[valid-type]
+    fmt: Annotated[ImportFormat, typer.Option(
         "--format", "-f", help="; ".join(f"{f.name}: {f.help}" for f in formats.registered()) + ".",
-    )] = ImportFormat("jsonl"),
+    )] = DEFAULT_EXPORT_FORMAT,
 ) -> None:
     """Export a bank (jsonl: import it elsewhere with `bank import NAME FILE --format jsonl`)."""
 

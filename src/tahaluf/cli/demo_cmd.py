@@ -20,7 +20,11 @@ from rich.console import Console
 from rich.table import Table
 
 from tahaluf import banks
+from tahaluf.bootstrap import open_hub
+from tahaluf.cli.bank import get_store
+from tahaluf.cli.hub_cmd import cli_actor, hub_config, prepare, serve_hub
 from tahaluf.cli.output import fail
+from tahaluf.config import HubConfig
 from tahaluf.demo import demo_content_dir
 from tahaluf.errors import StorageError, TahalufError
 from tahaluf.reports import HtmlReport
@@ -64,19 +68,21 @@ def _evidence(r: ScanResult) -> str:
 ADMIN = "demo-admin"
 
 
+def demo_db_path() -> Path:
+    """The demo's own database file: ``demo.db`` beside the default ``tahaluf.db``."""
+    return Path(platformdirs.user_data_dir("tahaluf")) / "demo.db"
+
+
 def demo_db_url() -> str:
-    """The demo's own database: ``demo.db`` beside the default ``tahaluf.db``."""
-    return f"sqlite:///{Path(platformdirs.user_data_dir('tahaluf')) / 'demo.db'}"
+    return f"sqlite:///{demo_db_path()}"
 
 
 def _use_demo_db(ctx: typer.Context) -> str:
     """Point the command at the demo database unless --db / TAHALUF_DB named one; returns its name."""
-    from tahaluf.storage.engine import resolve_url, sqlite_path
-
     if getattr(ctx.obj, "db_url", None) or os.environ.get("TAHALUF_DB"):
         return "the database given by --db"
     ctx.obj.db_url = demo_db_url()
-    path = sqlite_path(resolve_url(ctx.obj.db_url))
+    path = demo_db_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -86,10 +92,6 @@ def _use_demo_db(ctx: typer.Context) -> str:
 
 def _demo_admin_key(store) -> str:  # noqa: ANN001
     """A fresh key for the demo admin member (created on first run)."""
-    from tahaluf.cli.hub_cmd import cli_actor
-    from tahaluf.bootstrap import open_hub
-    from tahaluf.config import HubConfig
-
     hub = open_hub(HubConfig(snapshot=False), store=store)
     if hub.hubstore.get_member(ADMIN) is None:
         return hub.accounts.add_member(cli_actor(), ADMIN, ["admin"]).api_key
@@ -105,8 +107,6 @@ def demo_command(
 ) -> None:
     """Build the demo banks from the shipped demo content, scan the demo inbox, print the report
     (with --serve: then run the hub on them and print its URL and an admin API key)."""
-    from tahaluf.cli.bank import get_store
-
     console = Console()
     root = demo_content_dir().parent
     where = _use_demo_db(ctx)
@@ -153,8 +153,6 @@ def demo_command(
 
 
 def _serve(ctx: typer.Context, console: Console, key: str, host: str, port: int) -> None:
-    from tahaluf.cli.hub_cmd import hub_config, prepare, serve_hub
-
     url = f"http://{host}:{port}"
     console.print(f"\n[bold]tahaluf hub[/] serving the demo banks at [bold]{url}[/]  (API docs: {url}/docs)")
     console.print(f"admin API key ({ADMIN}): [bold]{key}[/]")

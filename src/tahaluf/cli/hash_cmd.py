@@ -20,6 +20,7 @@ from tahaluf.services.hashing import (
     safe_hash,
 )
 from tahaluf.services.parallel import default_jobs, run_ordered
+from tahaluf.signals.video import format_vpdq
 
 #: exit status when one or more inputs could not be hashed
 EXIT_SOME_FAILED = 3
@@ -131,8 +132,6 @@ def _emit(res: HashResult, fmt: HashFormat) -> bool:
     if fmt is HashFormat.json:
         print_json_line(res.to_json())
         return res.ok
-    from tahaluf.signals.video import format_vpdq
-
     if res.ok and res.frames is not None:
         sys.stdout.write(format_vpdq(res.frames))
     elif res.ok:

@@ -8,26 +8,32 @@ once and stored only as hashes.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
 from tahaluf.access import ROLES
+from tahaluf.audit import parse_head
 from tahaluf.banks import default_added_by
-from tahaluf.cli.output import fail, print_json_line, warn
-from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.bootstrap import open_hub, sql_ports
+from tahaluf.cli.output import fail, print_json_line, warn
 from tahaluf.config import HubConfig
+from tahaluf.errors import InvalidInput, TahalufError
 from tahaluf.services.hub import Hub
+from tahaluf.services.webhooks import deliver_due, run_deliverer
+from tahaluf.storage import open_store
 from tahaluf.wire import dump
 from tahaluf.wire.accounts import member_out
 
@@ -49,7 +55,7 @@ def cli_actor() -> str:
 
 def hub_config(ctx: typer.Context, **overrides: object) -> HubConfig:
     obj = ctx.obj
-    return HubConfig.from_env(db=getattr(obj, "db_url", None), labels=getattr(obj, "labels_path", None),
+    return HubConfig.from_env(None, db=getattr(obj, "db_url", None), labels=getattr(obj, "labels_path", None),
                               **overrides)
 
 
@@ -102,8 +108,6 @@ def prepare(config: HubConfig) -> None:
     """Open and migrate the database once, and refresh the PDQ snapshot the workers
     will map. Done in a child process: building an index leaves memory behind in
     the process that built it, and the parent lives on as the server."""
-    import multiprocessing
-
     child = multiprocessing.get_context("spawn").Process(target=_prepare_child, args=(config,), daemon=True)
     child.start()
     child.join()
@@ -115,8 +119,6 @@ def serve_hub(
     config: HubConfig, host: str, port: int, workers: int, deliver: bool, allow_private_networks: bool = False
 ) -> None:
     """Run the API until interrupted (the configuration reaches workers as TAHALUF_* variables)."""
-    import uvicorn
-
     _check_port(host, port)
     env = dict(os.environ)
     for key, value in (("TAHALUF_DB", config.db), ("TAHALUF_LABELS", config.labels)):
@@ -231,16 +233,16 @@ def key_rotate(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Mem
 @audit_app.command("verify")
 def audit_verify(
     ctx: typer.Context,
-    head: Annotated[Optional[str], typer.Option(help="A head recorded earlier, as `tahaluf audit head` printed it "
-                                                     "('ID HASH', or the hash alone): it must still be in the chain.")] = None,
+    head: Annotated[Optional[str], typer.Option(
+        help="A head recorded earlier, as `tahaluf audit head` printed it "
+        "('ID HASH', or the hash alone): it must still be in the chain.",
+    )] = None,
     public_key: Annotated[Optional[str], typer.Option(
         "--public-key", help="Check signed heads against this key (hex, from `tahaluf audit public-key`) "
                              "instead of the hub's key file.")] = None,
 ) -> None:
     """Walk the audit chain and check the hub's signed heads; exit 9 when an entry was
     edited, deleted or reordered, or the chain was rewritten or cut short."""
-    from tahaluf.audit import parse_head
-
     recorded = None
     if head is not None:
         try:
@@ -314,11 +316,6 @@ def webhooks_deliver(
     )] = False,
 ) -> None:
     """Send due webhook calls (signed, retried with back-off) until stopped; `serve` starts this for you."""
-    import threading
-
-    from tahaluf.services.webhooks import deliver_due, run_deliverer
-    from tahaluf.storage import open_store
-
     try:
         store = open_store(hub_config(ctx).db)
     except TahalufError as exc:
@@ -345,4 +342,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(member_app, name="member", help="Add, list, enable, disable and remove hub members; change roles.")
     app.add_typer(key_app, name="key", help="Add, list, revoke and rotate members' API keys.")
     app.add_typer(audit_app, name="audit", help="Read and verify the audit log.")
-    app.add_typer(webhooks_app, name="webhooks", help="Members' webhooks (add, list, show, delete, deliveries) and their delivery (deliver).")
+    app.add_typer(webhooks_app, name="webhooks",
+                  help="Members' webhooks (add, list, show, delete, deliveries) and their delivery (deliver).")

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import platformdirs
 import typer
 from typer.core import TyperGroup
 
 from tahaluf import __version__
+from tahaluf.cli import (
+    accounts_cmd,
+    demo_cmd,
+    feedback_cmd,
+    hash_cmd,
+    hub_cmd,
+    review_cmd,
+    scan_cmd,
+    settings_cmd,
+    webhooks_cmd,
+)
+from tahaluf.cli.bank import bank_app
 from tahaluf.cli.output import fail
 from tahaluf.errors import StorageError, TahalufError
+from tahaluf.storage.engine import resolve_url, sqlite_path
 
 #: the root command's options, which may also come after the sub-command
 #: (``tahaluf bank list --db URL`` as well as ``tahaluf --db URL bank list``)
@@ -108,8 +124,6 @@ def main(
 
 
 def _create_db_folder(obj: AppContext) -> None:
-    from tahaluf.storage.engine import resolve_url, sqlite_path
-
     try:
         path = sqlite_path(resolve_url(obj.db_url))
     except TahalufError as exc:
@@ -129,15 +143,10 @@ def version() -> None:
 
 
 def _register_subcommands() -> None:
-    from tahaluf.cli import demo_cmd, hash_cmd, hub_cmd, scan_cmd
-
     hash_cmd.register(app)
     scan_cmd.register(app)
     demo_cmd.register(app)
     hub_cmd.register(app)
-    from tahaluf.cli import accounts_cmd, feedback_cmd, review_cmd, settings_cmd, webhooks_cmd
-    from tahaluf.cli.bank import bank_app
-
     settings_cmd.register(app)
     accounts_cmd.register(bank_app)
     app.add_typer(bank_app, name="bank", help="Create, fill, import and export banks.")
@@ -153,13 +162,8 @@ def _numba_cache_where_writable() -> None:
     """Compiled index kernels are cached next to the code; when tahaluf is
     installed read-only, cache them in the user cache folder instead (numba
     reads NUMBA_CACHE_DIR when it is first imported, on the first lookup)."""
-    import os
-    from pathlib import Path
-
     index_dir = Path(__file__).resolve().parents[1] / "index"
     if "NUMBA_CACHE_DIR" not in os.environ and not os.access(index_dir, os.W_OK):
-        import platformdirs
-
         os.environ["NUMBA_CACHE_DIR"] = str(Path(platformdirs.user_cache_dir("tahaluf")) / "numba")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer.main
 
+from tahaluf import errors
 from tahaluf.cli.main import app
 
 
@@ -22,7 +23,9 @@ def _param_row(p: Any) -> str:
     kind = "argument" if p.param_type_name == "argument" else "option"
     helptext = (getattr(p, "help", None) or "").replace("|", "\\|").replace("\n", " ")
     default = p.default
-    shown = "" if default in (None, False, [], ()) or kind == "argument" else f" (default: `{getattr(default, 'value', default)}`)"
+    shown = ""
+    if default not in (None, False, [], ()) and kind != "argument":
+        shown = f" (default: `{getattr(default, 'value', default)}`)"
     return f"| {opts} | {kind} | {helptext}{shown} |"
 
 
@@ -53,8 +56,6 @@ OTHER_EXIT_STATUSES = {
 
 def exit_statuses() -> dict[int, str]:
     """Every exit status a command may end with, and what it means."""
-    from tahaluf import errors
-
     meaning = dict(OTHER_EXIT_STATUSES)
     by_status: dict[int, list[str]] = {}
     for name in errors.__all__:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional, TextIO
@@ -224,6 +225,7 @@ def lookup_command(
     store = get_store(ctx)
     try:
         engine = _engine(store)
+        lines: Iterable[str]
         if source == "-":
             lines = (line.rstrip("\r\n") for line in sys.stdin)
         else:

@@ -162,7 +162,7 @@ def _parse_jsonl_item(line: str, vocab: LabelVocabulary, default: Provenance) ->
     signals = []
     for s in raw_signals:
         extra = {k: v for k, v in s.items() if k not in ("type", "value")}
-        signals.append(Signal(str(s.get("type")), s.get("value"), extra))  # type: ignore[arg-type]
+        signals.append(Signal(str(s.get("type")), s.get("value"), extra))
     prov = obj.get("provenance") or {}
     if not isinstance(prov, dict):
         raise InvalidInput("'provenance' must be an object")
@@ -175,8 +175,11 @@ def _parse_jsonl_item(line: str, vocab: LabelVocabulary, default: Provenance) ->
     labels = obj.get("labels") or {}
     if not isinstance(labels, dict):
         raise InvalidInput("'labels' must be an object")
+    external_id = obj.get("external_id", obj.get("id"))
+    if not isinstance(external_id, str):
+        raise InvalidInput("item has no external id")
     item = NewItem(
-        external_id=obj.get("external_id", obj.get("id")),
+        external_id=external_id,
         signals=signals,
         labels=labels,
         provenance=Provenance(

@@ -55,6 +55,7 @@ from tahaluf.labels import LabelVocabulary, default_vocabulary
 from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
 from tahaluf.signals.hexdigits import is_hex
+from tahaluf.signals.url import url_signal
 from tahaluf.storage.repository.base import BankRecord, ItemRow, Repository, SignalRow
 
 __all__ = [
@@ -123,8 +124,6 @@ def _signal(pytx_type: str, value: str) -> Signal:
     if not value:
         raise InvalidInput(f"{ptype} line has no value")
     if stype == "url" and not is_hex(value, 64):
-        from tahaluf.signals.url import url_signal
-
         return Signal("url", url_signal(value).value, {"pytx_type": ptype})
     extra = {"pytx_type": ptype} if ptype != stype else {}
     return Signal(stype, value, extra)

@@ -4,8 +4,9 @@
 :mod:`tahaluf.index.pdq_codec`) and answers batched range queries with exactly
 the pairs a brute-force scan returns, at every threshold 0..256.
 
-Storage is a short list of immutable segments (log-structured): ``add`` appends a segment and merges neighbours of similar
-size, so adds never rebuild the whole index; ``remove`` tombstones rows and
+Storage is a short list of immutable segments (log-structured): ``add``
+appends a segment and merges neighbours of similar size, so adds never
+rebuild the whole index; ``remove`` tombstones rows and
 rebuilds a segment once a quarter of it is dead. Each large segment answers
 small thresholds with compressed multi-index hashing over 11 chunks of 20
 bits and large thresholds with a scan (see :mod:`tahaluf.index.pdq_segment`,
@@ -255,7 +256,7 @@ class PDQIndex:
         index = cls(min_table_rows=min_table_rows)
         for seg in snapshot.read_snapshot(path, mmap=mmap):
             rows = len(seg.ids)
-            if seg.highs is not None and native_available() and rows >= min_table_rows:
+            if seg.highs is not None and seg.lows is not None and native_available() and rows >= min_table_rows:
                 if not _tables_valid(seg):
                     raise StorageError(f"{path}: corrupt PDQ index snapshot (probe tables inconsistent)")
                 index._segments.append(Segment.from_tables(seg.ids, seg.hashes, seg.highs, seg.lows))

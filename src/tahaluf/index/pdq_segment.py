@@ -101,7 +101,7 @@ def _scan_block(block: np.ndarray, queries: np.ndarray, t: int) -> tuple[np.ndar
 
 def _plain(array: np.ndarray, dtype: type) -> np.ndarray:
     """``array`` as a C-contiguous, writable array of ``dtype`` (copied only if needed)."""
-    out = np.ascontiguousarray(array, dtype=dtype)
+    out: np.ndarray = np.ascontiguousarray(array, dtype=dtype)
     return out if out.flags.writeable else out.copy()
 
 
@@ -305,9 +305,7 @@ class Segment:
         return len(self.hashes)
 
     def nbytes(self) -> int:
-        tables = 0
-        if self.highs is not None:
-            tables = self.highs.nbytes + self.lows.nbytes + self.coarse.nbytes + self.fine.nbytes
+        tables = sum(a.nbytes for a in (self.highs, self.lows, self.coarse, self.fine) if a is not None)
         return self.ids.nbytes + self.hashes.nbytes + self.alive_bits.nbytes + tables
 
     def find(self, ids: np.ndarray) -> np.ndarray:
@@ -395,7 +393,7 @@ class Segment:
             return _kernels().scan_query_batch(queries, self.hashes, self.alive_bits, t)
         step = max(1, _SCAN_PAIRS // max(1, min(len(self.hashes), _SCAN_ROWS)))
         parts = [self._scan(queries[i : i + step], i, t) for i in range(0, len(queries), step)]
-        q, r, d = (np.concatenate(x) for x in zip(*parts))
+        q, r, d = (np.concatenate(x) for x in zip(*parts, strict=True))
         return q, r, d
 
     def _scan(self, queries: np.ndarray, first: int, t: int) -> tuple[np.ndarray, ...]:

@@ -82,7 +82,7 @@ def _payload_crc(*arrays: np.ndarray) -> int:
     crc = 0
     for a in arrays:
         if a.size:
-            crc = zlib.crc32(memoryview(np.ascontiguousarray(a)).cast("B"), crc)
+            crc = zlib.crc32(np.ascontiguousarray(a).data.cast("B"), crc)
     return crc
 
 
@@ -99,7 +99,8 @@ def write_snapshot(path: str | os.PathLike[str], segments: list[SegmentArrays]) 
         arrays += [np.ascontiguousarray(seg.ids, dtype=_ID_DTYPE), np.ascontiguousarray(seg.hashes, dtype=_WORD_DTYPE)]
         if has:
             tables = True
-            arrays += [np.ascontiguousarray(seg.highs, dtype=_WORD_DTYPE), np.ascontiguousarray(seg.lows, dtype=_WORD_DTYPE)]
+            arrays += [np.ascontiguousarray(seg.highs, dtype=_WORD_DTYPE),
+                       np.ascontiguousarray(seg.lows, dtype=_WORD_DTYPE)]
     count = int(directory[:, 0].sum()) if len(segments) else 0
     flags = _FLAG_TABLES if tables else 0
     head = _HEAD.pack(MAGIC, VERSION, HEADER_SIZE, count, _WORDS, flags, _payload_crc(*arrays))
@@ -179,7 +180,7 @@ def _read_old(fh: Any, where: Path, size: int, version: int, count: int, flags: 
     has_tables = version == 2 and bool(flags & _FLAG_TABLES)
     tables = 4 * _OLD_CHUNKS * count + 4 * _OLD_CHUNKS * (_OLD_KEYS + 1) if has_tables else 0
     _check_size(size, HEADER_SIZE + 40 * count + tables, where)
-    layout = [(_ID_DTYPE, (count,)), (_WORD_DTYPE, (count, _WORDS))]
+    layout: list[tuple[np.dtype, tuple[int, ...]]] = [(_ID_DTYPE, (count,)), (_WORD_DTYPE, (count, _WORDS))]
     if has_tables:  # read for the checksum only: this build's tables differ
         layout += [(_OLD_TABLE_DTYPE, (_OLD_CHUNKS, count)), (_OLD_TABLE_DTYPE, (_OLD_CHUNKS, _OLD_KEYS + 1))]
     arrays = _read_arrays(fh, where, layout, mmap, HEADER_SIZE)

@@ -79,7 +79,7 @@ class _Grow:
     __slots__ = ("data", "size")
 
     def __init__(self, dtype: type, capacity: int = 1024) -> None:
-        self.data = np.zeros(capacity, dtype=dtype)
+        self.data: np.ndarray = np.zeros(capacity, dtype=dtype)
         self.size = 0
 
     def extend(self, values: np.ndarray) -> None:
@@ -141,7 +141,7 @@ class TextIndex:
         self._fresh_items = 0
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # add_many postings
         self._dead = 0
-        self._fresh_csr: tuple[np.ndarray, ...] | None = None  # _fresh as CSR arrays
+        self._fresh_csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # _fresh as CSR arrays
         self._state: tuple[np.ndarray, int] | None = None  # kernel scratch: stamp per slot
         self._use_kernels = _kernels is not None  # False: the numpy path (tests compare both)
 
@@ -174,7 +174,7 @@ class TextIndex:
         self._off.extend(self._off.data[first] + np.cumsum(sizes))
         self._ids.extend(np.asarray(item_ids, dtype=np.int64))
         self._size.extend(sizes.astype(np.int32))
-        self._slot_of.update(zip(item_ids, range(first, first + len(item_ids))))
+        self._slot_of.update(zip(item_ids, range(first, first + len(item_ids)), strict=True))
         if new.size < 1 << 16:
             np.add.at(self._df, new & _DF_MASK, 1)
         for lo in range(0, new.size if new.size >= 1 << 16 else 0, 1 << 22):  # bounded temporaries
@@ -261,7 +261,7 @@ class TextIndex:
         self._off.replace(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
         self._ids.replace(self._ids.view()[live])
         self._size.replace(sizes.astype(np.int32))
-        self._slot_of = dict(zip(self._ids.view().tolist(), range(live.size)))
+        self._slot_of = dict(zip(self._ids.view().tolist(), range(live.size), strict=True))
         self._dead = 0
         return (np.cumsum(alive) - 1).astype(np.int32)
 
@@ -336,7 +336,7 @@ class TextIndex:
         self._state = (state, stamp + b.count)
         return pairs
 
-    def _fresh_arrays(self) -> tuple[np.ndarray, ...]:
+    def _fresh_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The one-by-one segment as CSR arrays (keys, starts, slots), cached."""
         if self._fresh_csr is None:
             keys = np.array(sorted(self._fresh), dtype=np.uint32)
@@ -381,7 +381,7 @@ class TextIndex:
                     if hit := self._fresh.get(key):
                         extra.append((np.full(len(hit), k, dtype=np.int64),
                                       np.asarray(hit, dtype=np.int64), np.full(len(hit), _WEIGHT // len(hit))))
-            who, slots, weight = (np.concatenate(part) for part in zip(*extra))
+            who, slots, weight = (np.concatenate(part) for part in zip(*extra, strict=True))
         # one sort: query (9 bits) | slot (31 bits) | weight (23 bits)
         pairs = np.sort((who << 54) | (slots.astype(np.int64) << 23) | weight)
         weight = pairs & (2 * _WEIGHT - 1)

@@ -18,10 +18,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_JIT = {"cache": True, "nogil": True}
 
-
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def lookup(keys: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """Position of each needle (ascending) in ``keys`` (sorted distinct), or -1."""
     n = keys.size
@@ -50,7 +48,7 @@ def lookup(keys: np.ndarray, needles: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _weakest_overlap(nq: int, nb: int, sim: float, cont: float, min_contained: int) -> float:
     """Smallest overlap any rule accepts (same arithmetic as text._weakest)."""
     need = sim / (1.0 + sim) * (nq + nb)
@@ -61,7 +59,7 @@ def _weakest_overlap(nq: int, nb: int, sim: float, cont: float, min_contained: i
     return need
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _table(qh: np.ndarray) -> np.ndarray:
     """Open-addressing set of a query's hashes (load <= 1/4; -1 = empty)."""
     size = 64
@@ -77,7 +75,7 @@ def _table(qh: np.ndarray) -> np.ndarray:
     return table
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _bitmap(qh: np.ndarray) -> np.ndarray:
     """2**16-bit map of the top 16 bits of a query's hashes."""
     bits = np.zeros(1 << 10, dtype=np.uint64)
@@ -87,7 +85,7 @@ def _bitmap(qh: np.ndarray) -> np.ndarray:
     return bits
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _intersect(table: np.ndarray, bits: np.ndarray, nq: int, run: np.ndarray, need: float) -> int:
     """How many of ``run`` are in ``table`` (a query's hashes), or -1 once the
     overlap cannot reach ``need``. A branch-free pass on ``bits`` bounds the
@@ -121,7 +119,7 @@ def _intersect(table: np.ndarray, bits: np.ndarray, nq: int, run: np.ndarray, ne
     return inter if inter >= floor else -1
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _top(rows: np.ndarray, count: int, value: np.ndarray, most: int, chosen: np.ndarray) -> None:
     """Mark the ``most`` rows of highest value (all rows tied with the last one)."""
     if count <= most:
@@ -137,7 +135,7 @@ def _top(rows: np.ndarray, count: int, value: np.ndarray, most: int, chosen: np.
             chosen[rows[r]] = True
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _read_lists(pos, starts, nq, budget, min_lists, hashes):
     """Indices into ``pos`` of the lists a query reads: shortest first (ties:
     lower hash), while the lengths read stay within budget, and at least
@@ -156,7 +154,7 @@ def _read_lists(pos, starts, nq, budget, min_lists, hashes):
     return order[:taken]
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _count(k, lists, pos, starts, slots, qh, fresh_keys, fresh_starts, fresh_slots,
            state, stamp, weight_one):
     """Candidates of query ``k``: (slots, hits, summed weights)."""
@@ -204,7 +202,7 @@ def _count(k, lists, pos, starts, slots, qh, fresh_keys, fresh_starts, fresh_slo
     return cand[:n], hits[:n], wsum[:n]
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _select(k, cand, hits, wsum, nq, size, sim, cont, min_contained,
             min_keys, density, sigmas, max_verify, max_ranked):
     """Candidates worth verifying (same rule as text.TextIndex._select)."""
@@ -243,7 +241,7 @@ def _select(k, cand, hits, wsum, nq, size, sim, cont, min_contained,
     return np.flatnonzero(strong)
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def query_batch(q, qoff, owner, pos, hashes, keys_starts, slots, fresh_keys, fresh_starts,
                 fresh_slots, size, off, flat, state, stamp0, params, limits):
     """(query, slot, overlap) of every pair that may match, for a batch.

@@ -44,7 +44,7 @@ def verified_matches(
     strength = np.maximum(np.maximum(sim[keep], q_in[keep]), o_in[keep])
     keep = keep[np.lexsort((ids[keep], -strength, pq[keep]))]
     rows = zip(pq[keep].tolist(), ids[keep].tolist(), sim[keep].tolist(),
-               q_in[keep].tolist(), o_in[keep].tolist())
+               q_in[keep].tolist(), o_in[keep].tolist(), strict=True)
     for k, item_id, s, a, c in rows:
         out[k].append(TextMatch(item_id, s, a, c))
     return out

@@ -18,6 +18,7 @@ import numpy as np
 from tahaluf.index.pdq import PDQIndex
 from tahaluf.index.pdq_segment import MIN_TABLE_ROWS, native_available
 from tahaluf.index.text import TextIndex
+from tahaluf.signals.text import TextSketch, text_signal
 
 __all__ = ["warm_up"]
 
@@ -28,8 +29,6 @@ def warm_up() -> None:
     the first call in a process: compiled kernels stay loaded)."""
     if not native_available():
         return
-    from tahaluf.signals.text import TextSketch, text_signal
-
     rng = np.random.default_rng(0)
     hashes = rng.integers(0, np.iinfo(np.uint64).max, size=(MIN_TABLE_ROWS, 4), dtype=np.uint64)
     index = PDQIndex()

@@ -77,7 +77,7 @@ class PDQTypeIndex(TypeIndex):
         try:
             words = hashes_from_hex([value for _, _, value in rows])
         except InvalidInput:  # one malformed stored hash: index the rest one by one
-            for slot, (item_id, _k, value) in zip(ids, rows):
+            for slot, (item_id, _k, value) in zip(ids, rows, strict=True):
                 try:
                     self.index.add(np.array([slot], dtype=np.int64), hashes_from_hex([value]))
                 except InvalidInput as one:
@@ -104,7 +104,7 @@ class PDQTypeIndex(TypeIndex):
         found = self.index.query(hashes_from_hex(values), _threshold(ctx))
         owner = np.asarray(owners, dtype=np.int64)[found.query_rows]
         best: list[dict[int, Hit]] = [{} for _ in signals]
-        for q, slot, dist in zip(owner.tolist(), found.ids.tolist(), found.distances.tolist()):
+        for q, slot, dist in zip(owner.tolist(), found.ids.tolist(), found.distances.tolist(), strict=True):
             item_id, k = divmod(slot, SLOTS_PER_ITEM)
             prev = best[q].get(item_id)
             if prev is None or dist < (prev.distance or 0):

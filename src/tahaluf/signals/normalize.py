@@ -133,7 +133,7 @@ def _drop_decoration(text: str) -> str:
         start, stop = 0, len(tokens)
     kept = [
         tok.lstrip("#") if kind == "tag" else tok
-        for tok, kind in zip(tokens[start:stop], kinds[start:stop])
+        for tok, kind in zip(tokens[start:stop], kinds[start:stop], strict=True)
         if kind not in ("url", "mention")
     ]
     return " ".join(kept)

@@ -102,7 +102,7 @@ _TEXT_OR_FORM_OPERATOR = re.compile(rb"(?<![^\s\]\)>])(?:Tj|TJ|'|\"|Do)(?![^\s\[
 
 _PAGE_SEPARATOR = "\n\n"
 # Exceptions that pypdf lets escape from malformed files besides its own.
-_CORRUPT_ERRORS = (
+_CORRUPT_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     KeyError,
     TypeError,
@@ -261,7 +261,7 @@ class _Budget:
 
     def estimate(self, page: Any) -> int | None:
         """Operators in the page's content and forms; None when it cannot show text."""
-        streams = [("page", _content_bytes(page))]
+        streams: list[tuple[object, bytes]] = [("page", _content_bytes(page))]
         streams += [(key, data) for key, data in _form_bytes(page)]
         if not any(data and _TEXT_OR_FORM_OPERATOR.search(data) for _key, data in streams):
             return None
@@ -285,9 +285,9 @@ def _form_bytes(page: Any) -> Iterator[tuple[object, bytes]]:
     """(identity, decoded bytes) of the form XObjects a page's resources name."""
     from pypdf.generic import IndirectObject
 
-    resources = page.get("/Resources")
+    resources: Any = page.get("/Resources")  # pypdf's PDF objects: dictionaries, arrays, references...
     resources = resources.get_object() if resources is not None else None
-    xobjects = resources.get("/XObject") if hasattr(resources, "get") else None
+    xobjects: Any = resources.get("/XObject") if hasattr(resources, "get") else None
     xobjects = xobjects.get_object() if xobjects is not None else None
     if not hasattr(xobjects, "items"):
         return

@@ -71,7 +71,7 @@ def canonical_copy(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise InvalidInput(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
     image = Image.fromarray(np.ascontiguousarray(rgb))
-    return np.asarray(image.resize((CANONICAL_SIDE, CANONICAL_SIDE), Image.BOX))
+    return np.asarray(image.resize((CANONICAL_SIDE, CANONICAL_SIDE), Image.Resampling.BOX))
 
 
 def _band_hashes(small: np.ndarray) -> list[tuple[str, str, int]]:
@@ -95,7 +95,7 @@ def query_canonical_hashes(rgb: np.ndarray) -> list[tuple[str, str, int]]:
     """
     small = canonical_copy(rgb)
     hashes, quality = pdq_dihedral_from_rgb(small)
-    out = [(f"canonical/{o}", h, quality) for o, h in zip(DIHEDRAL_ORDER, hashes)]
+    out = [(f"canonical/{o}", h, quality) for o, h in zip(DIHEDRAL_ORDER, hashes, strict=True)]
     return out + _band_hashes(small)
 
 

@@ -201,7 +201,7 @@ def query_variants(rgb: np.ndarray, *, dihedral: bool = False) -> list[tuple[str
         crop = _cut(rgb, box)
         if dihedral:
             hashes, quality = pdq_dihedral_from_rgb(crop)
-            out.extend((f"{name}/{o}", h, quality) for o, h in zip(DIHEDRAL_ORDER, hashes))
+            out.extend((f"{name}/{o}", h, quality) for o, h in zip(DIHEDRAL_ORDER, hashes, strict=True))
         else:
             out.append((name, *pdq_from_rgb(crop)))
     return out
@@ -265,7 +265,7 @@ def _trim_small(
     canvas. ``None`` if nothing is trimmed or the trim is negligible.
     """
     full = Box(0, small.shape[0], 0, small.shape[1])
-    box, colours = full, {}
+    box, colours = full, dict[str, np.ndarray]()
     for _ in range(3):
         new, found = _trim_pass(small, box, scale, tol)
         if new == box:
@@ -273,7 +273,7 @@ def _trim_small(
         box, colours = new, {**colours, **found}
     trimmed = (box.top, full.bottom - box.bottom, box.left, full.right - box.right)
     sides = (full.bottom, full.bottom, full.right, full.right)
-    if max(t / n for t, n in zip(trimmed, sides)) < _MIN_BORDER_FRACTION:
+    if max(t / n for t, n in zip(trimmed, sides, strict=True)) < _MIN_BORDER_FRACTION:
         return None
     return box, colours
 

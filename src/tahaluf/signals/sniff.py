@@ -16,6 +16,8 @@ from __future__ import annotations
 import codecs
 import re
 
+from PIL import Image, features
+
 from tahaluf.errors import DecodeError
 
 __all__ = ["CONTENT_KINDS", "HEAD_BYTES", "decode_text", "sniff_content_type"]
@@ -161,8 +163,6 @@ def _ftyp_brands(head: bytes) -> frozenset[bytes]:
 
 def _pillow_reads(plugin: str) -> bool:
     """Can this Pillow build decode AVIF / HEIF (pillow-heif registers HEIF)?"""
-    from PIL import Image, features
-
     if plugin == "AVIF":
         return bool(features.check("avif"))
     Image.init()

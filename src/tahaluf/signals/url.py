@@ -31,6 +31,7 @@ import hashlib
 import ipaddress
 import re
 import unicodedata
+from urllib.parse import urlparse
 
 import idna
 
@@ -139,8 +140,6 @@ def url_md5_signal(url: str) -> Signal:
     URLs :func:`canonicalize_url` accepts are hashed, so a post gets both
     signals or neither.
     """
-    from urllib.parse import urlparse
-
     canonicalize_url(url)  # the same checks as the url signal
     try:
         parsed = urlparse(url.strip(_WS_STRIP).lower())

@@ -66,8 +66,9 @@ async def import_file(
     hub: Annotated[Hub, Depends(get_hub)],
     signal_type: Annotated[str | None, Query(max_length=40, description="type of lines holding only a value "
                                                                        "(formats that take one)")] = None,
-    label: Annotated[list[str] | None, Query(max_length=20, description="key=value label of every item, "
-                                                                         "repeatable (formats that take labels)")] = None,
+    label: Annotated[list[str] | None, Query(
+        max_length=20, description="key=value label of every item, repeatable (formats that take labels)",
+    )] = None,
 ) -> ImportOut:
     """The request body is the file. A tahaluf export (jsonl) whose bank header names no bank
     of yours creates it (owned by you); otherwise the bank must exist and be yours to change.
