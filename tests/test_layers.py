@@ -43,7 +43,6 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("tahaluf.signals.pdf", "pypdf.generic"): "lazy: pypdf (~180 ms) only when a PDF is read",
     ("tahaluf.index.pdq", "tahaluf.index.pdq_kernels"): "optional: only after native_available() (numba may be missing)",
     ("tahaluf.index.pdq_segment", "tahaluf.index.pdq_kernels"): "optional: numba may be missing (then the numpy scan)",
-    ("tahaluf.services.hashing", "tahaluf.signals.pdf"): "per content kind (pypdf), loaded when hashed",
 }
 
 #: the layers (package -> packages it must never import)
