@@ -144,7 +144,7 @@ def test_details_a_json_column_would_rewrite_still_verify(db_url: str) -> None:
     try:
         details = {"zeta": -0.0, "alpha": [1.0, 0.1, 1e300, 2**70, -(2**63)], "e\u0301": "cafe\u0301",
                    "nan": float("nan"), "nul": "a\x00b", "lone": "\ud800", "nested": {"b": 2, "a": 1}}
-        written = hub.audit("cli:test", "settings.update", "settings", details)
+        written = hub.audit.append("cli:test", "settings.update", "settings", details)
         check = hub.hubstore.verify_audit()
         assert check.problems == []
         [entry] = hub.hubstore.list_audit()
@@ -185,7 +185,7 @@ def test_entries_written_before_0005_still_verify(db_url: str) -> None:
     engine.dispose()
     hub = open_hub(HubConfig(db=db_url, snapshot=False))  # migrates to 0005
     try:
-        hub.audit("cli:op", "settings.update", "settings", {"lookup_exclude_disputed": True})
+        hub.audit.append("cli:op", "settings.update", "settings", {"lookup_exclude_disputed": True})
         check = hub.hubstore.verify_audit()
         assert check.problems == [] and check.entries == 4
         assert check.last_signed == 4  # the first entry in the new format is signed

@@ -74,7 +74,7 @@ def test_rewriting_the_whole_tail_still_breaks_at_the_first_rewritten_link() -> 
 def test_audit_entries_are_chained_in_the_database(store) -> None:  # noqa: ANN001
     hub = open_hub(HubConfig(snapshot=False), store=store)
     for i in range(5):
-        hub.audit("cli:test", "bank.create", f"bank:b{i}", {"i": i})
+        hub.audit.append("cli:test", "bank.create", f"bank:b{i}", {"i": i})
     entries = list(hub.hubstore.iter_audit())
     assert [e.id for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0].prev_hash == GENESIS
@@ -159,10 +159,10 @@ def test_settings_are_validated_and_shared_through_the_database(store) -> None: 
     admin = Principal(1, "root", ("admin",))
     a = open_hub(HubConfig(snapshot=False, key_cache_s=0), store=store)
     b = open_hub(HubConfig(snapshot=False, key_cache_s=0), store=store)
-    assert a.settings() == {name: s.default for name, s in SETTINGS.items()}
+    assert a.settings.current() == {name: s.default for name, s in SETTINGS.items()}
     a.settings.update(admin, {"review_two_person_rule": True, "review_match_min_score": 1})
-    assert b.settings()["review_two_person_rule"] is True
-    assert b.settings()["review_match_min_score"] == 1.0
+    assert b.settings.current()["review_two_person_rule"] is True
+    assert b.settings.current()["review_match_min_score"] == 1.0
     with pytest.raises(InvalidInput, match="unknown setting"):
         validate_settings({"nope": 1})
     with pytest.raises(InvalidInput, match="must be a bool"):

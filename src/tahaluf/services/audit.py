@@ -40,15 +40,11 @@ def _admin(actor: Principal | str) -> None:
 class AuditService:
     """Append, read, verify and sign the hash-chained audit log.
 
-    Calling the service (``hub.audit(actor, action, target, details)``) appends an entry."""
+    Calling the service (``hub.audit.append(actor, action, target, details)``) appends an entry."""
 
     def __init__(self, hubstore: HubRepository, store: BankRepository) -> None:
         self.hubstore = hubstore
         self.store = store
-
-    def __call__(self, actor: Principal | str, action: str, target: str,
-                 details: dict[str, Any] | None = None) -> AuditRecord:
-        return self.append(actor, action, target, details)
 
     def append(self, actor: Principal | str, action: str, target: str,
                details: dict[str, Any] | None = None) -> AuditRecord:

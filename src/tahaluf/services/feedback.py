@@ -92,7 +92,8 @@ class FeedbackService:
         who.require(Capability.READ)
         view, item = self._item(who, bank, external_id)
         entries = self.hub.ports.feedback.list_feedback(item.id)
-        return ItemFeedback(view.label or bank, external_id, item.id in self.hub.disputed_items({item.id}), entries)
+        disputed = item.id in self.hub.lookup.disputed_items({item.id})
+        return ItemFeedback(view.label or bank, external_id, disputed, entries)
 
     def feed(self, who: Principal, *, after_id: int = 0, limit: int = 100) -> FeedPage:
         """One page of the caller's own feed (every member has one)."""
@@ -104,7 +105,7 @@ class FeedbackService:
 
     def _item(self, who: Principal, bank: str, external_id: str) -> tuple[BankView, ItemRecord]:
         """The bank and the item, if ``who`` may see the bank (else NotFound)."""
-        view = self.hub.bank(who, bank)
+        view = self.hub.banks.get(who, bank)
         item = self.hub.store.get_item(view.record.id, external_id)
         if item is None:
             raise NotFound(f"bank {bank!r} has no item {external_id!r}")

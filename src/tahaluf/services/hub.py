@@ -13,23 +13,17 @@ imports FastAPI or Typer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from tahaluf.access import Principal
 from tahaluf.config import HubConfig
 from tahaluf.labels import default_vocabulary, load_vocabulary
-from tahaluf.ports.banks import BankRecord
 from tahaluf.ports.bundle import Ports
 from tahaluf.services.accounts import AccountService, hash_key, new_api_key
 from tahaluf.services.audit import AuditService
 from tahaluf.services.banks import BankService, BankView
 from tahaluf.services.curation import CurationService
 from tahaluf.services.lookup import LookupService
-from tahaluf.services.matching import Match, MatchOptions
 from tahaluf.services.settings import SETTINGS, Setting, SettingsService
-from tahaluf.signals.base import Signal
 
 __all__ = ["Hub", "HubConfig", "BankView", "Setting", "SETTINGS", "new_api_key", "hash_key"]
 
@@ -78,27 +72,3 @@ class Hub:
             self.accounts.flush_key_use()
         finally:
             self.store.close()
-
-    # -- transitional: the names the review, feedback and webhook services still call ----
-    def change(self) -> Any:
-        """One write transaction (see :meth:`AuditService.change`)."""
-        return self.audit.change()
-
-    def bank(self, actor: Principal, name: str) -> BankView:
-        return self.banks.get(actor, name)
-
-    def bank_labels(self, actor: Principal) -> dict[str, str]:
-        return self.banks.labels(actor)
-
-    def banks_by_name(self) -> dict[str, BankRecord]:
-        return self.banks.by_name()
-
-    def match(self, actor: Principal, inputs: Sequence[Sequence[Signal]], *, exclude_disputed: bool | None = None,
-              opts: MatchOptions = MatchOptions()) -> list[list[Match]]:
-        return self.lookup.match(actor, inputs, exclude_disputed=exclude_disputed, opts=opts)
-
-    def label_matches(self, actor: Principal, matches: Sequence[Match]) -> list[Match]:
-        return self.lookup.label_matches(actor, matches)
-
-    def disputed_items(self, item_ids: set[int]) -> set[int]:
-        return self.lookup.disputed_items(item_ids)

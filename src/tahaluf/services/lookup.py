@@ -111,7 +111,7 @@ class LookupService:
             return found
         visible = self.banks.visible_names(actor)
         if exclude_disputed is None:
-            exclude_disputed = bool(self.settings()["lookup_exclude_disputed"])
+            exclude_disputed = bool(self.settings.current()["lookup_exclude_disputed"])
         disputed: set[int] = set()
         if exclude_disputed:
             disputed = self.disputed_items({m.item_id for ms in found for m in ms})

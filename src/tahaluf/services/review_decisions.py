@@ -48,7 +48,7 @@ def _reviewed_bank(hub: Hub, who: Principal, name: str | None, kind: str, decisi
     if not name:
         raise InvalidInput(f"{decision} needs a bank ({kind} bank to add the content to)")
     record = hub.store.get_bank(name)  # ``name`` is the stored key (see ReviewService.decide)
-    view = hub.bank(who, qualified_name(record) if record is not None else name)
+    view = hub.banks.get(who, qualified_name(record) if record is not None else name)
     name = view.label or name
     if view.record.kind != kind:
         raise InvalidInput(f"bank {name!r} is a{'n' if view.record.kind == 'allow' else ''} "
@@ -82,7 +82,7 @@ def plan(hub: Hub, who: Principal, task: TaskRecord, d: Decision) -> Plan:
     # that sees the bank: the first one (the owner's or an admin's) proposed it
     earlier = _confirmers(task, d.bank) if d.bank and task.status == "pending_second" else set()
     view = _reviewed_bank(hub, who, d.bank, "known", "confirm", owner_needed=not earlier)
-    if bool(hub.settings()["review_two_person_rule"]) and view.record.visibility != "private":
+    if bool(hub.settings.current()["review_two_person_rule"]) and view.record.visibility != "private":
         if who.member_id in earlier:
             raise Conflict(f"member {who.name!r} already confirmed task {task.id}; "
                            "the two-person rule needs a second member")

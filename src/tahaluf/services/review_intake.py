@@ -77,7 +77,7 @@ def submit(hub: Hub, notifier: Notifier, who: Principal, kind: str, result: Hash
         raise InvalidInput("nothing to submit: the content gave no signals")
     if not hub.ready:
         raise StorageError("the hub is still loading its indexes; retry shortly (see /health/ready)")
-    [matches] = hub.match(who, [result.signals])
+    [matches] = hub.lookup.match(who, [result.signals])
     signals = stored_signals(result.signals)
     sha = next((s.value for s in result.signals if s.type == "sha256"), None)
     sub = NewSubmission(who.member_id, kind, signals, sha256=sha, text=text, url=url, note=note)
@@ -86,7 +86,7 @@ def submit(hub: Hub, notifier: Notifier, who: Principal, kind: str, result: Hash
     sub_id, task_id, created = hub.ports.reviews.add_submission(
         sub, task, AuditNote(who.name, "submission.add", "submission", {"kind": kind}))
     notifier.matches(who, [ScanResult(kind, kind, matches=matches)])
-    return Submitted(sub_id, task_id, created, hub.label_matches(who, matches), signals)
+    return Submitted(sub_id, task_id, created, hub.lookup.label_matches(who, matches), signals)
 
 
 def queue_matches(hub: Hub, who: Principal, results: Sequence[ScanResult]) -> None:
@@ -98,7 +98,7 @@ def queue_matches(hub: Hub, who: Principal, results: Sequence[ScanResult]) -> No
     matched = [r for r in results if r.matches and r.error is None]
     if not matched:
         return
-    min_score = float(hub.settings()["review_match_min_score"])
+    min_score = float(hub.settings.current()["review_match_min_score"])
     tasks: dict[str, NewTask] = {}
     for res in matched:
         best = _best_known(res.matches)

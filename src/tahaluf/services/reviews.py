@@ -165,7 +165,7 @@ class ReviewService:
         who.require(Capability.REVIEW)
         task = self._task(who, task_id)
         self._refuse_busy(who, task)
-        ttl_s = int(self.hub.settings()["review_claim_ttl_s"])
+        ttl_s = int(self.hub.settings.current()["review_claim_ttl_s"])
         expires = self.clock.now() + timedelta(seconds=ttl_s)
         note = AuditNote(who.name, "review.claim", f"review:{task_id}", {"expires_at": expires.isoformat()})
         if not self.store.claim(task_id, who.member_id, expires, note):
@@ -205,7 +205,7 @@ class ReviewService:
         task = self._task(who, task_id)
         self._refuse_busy(who, task)
         if d.bank and d.decision != "escalate":  # stored by key: the same bank whoever reads the decision
-            d = replace(d, bank=hub.bank(who, d.bank).record.name)
+            d = replace(d, bank=hub.banks.get(who, d.bank).record.name)
         step = plan(hub, who, task, d)
         item = None
         if step.add_to is not None:
@@ -241,14 +241,14 @@ class ReviewService:
             ids += [t.member_id, t.claimed_by, *(d.member_id for d in t.decisions)]
         names = self._names(ids)
         subs = self.store.get_submissions([t.submission_id for t in tasks if t.submission_id is not None])
-        visible = self.hub.bank_labels(who)  # stored key -> the name the reader is shown
+        visible = self.hub.banks.labels(who)  # stored key -> the name the reader is shown
         at = self.clock.now()
         return [_view(t, names, visible, subs.get(t.submission_id or 0), at) for t in tasks]
 
     def _submissions_seen_of(self, who: Principal) -> int | None:
         """Whose submissions ``who`` may see in the queue: None for everyone's (admins and the
         members the ``review_submission_reviewers`` setting designates), else its member id."""
-        if who.is_admin or who.name in self.hub.settings()["review_submission_reviewers"]:
+        if who.is_admin or who.name in self.hub.settings.current()["review_submission_reviewers"]:
             return None
         return who.member_id
 

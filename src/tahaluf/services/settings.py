@@ -103,7 +103,7 @@ class SettingsView:
 class SettingsService:
     """Reads (cached for ``cache_s``) and changes (audited, admins only) the hub policies.
 
-    Calling the service (``hub.settings()``) returns the values in force, as a dict."""
+    Calling the service (``hub.settings.current()``) returns the values in force, as a dict."""
 
     def __init__(self, hubstore: Settings, audit: AuditService, cache_s: float) -> None:
         self.hubstore = hubstore
@@ -111,9 +111,6 @@ class SettingsService:
         self.cache_s = cache_s
         self._values: dict[str, Any] = {}
         self._at = -1e9
-
-    def __call__(self, *, fresh: bool = False) -> dict[str, Any]:
-        return self.current(fresh=fresh)
 
     def current(self, *, fresh: bool = False) -> dict[str, Any]:
         """The hub policies (cached for ``cache_s``; ``fresh`` reads the database)."""

@@ -145,7 +145,7 @@ class Notifier:
                 by_bank.setdefault(m.bank, []).append(m)
         if not by_bank:
             return
-        owners = {name: b.owner for name, b in self.hub.banks_by_name().items() if name in by_bank}
+        owners = {name: b.owner for name, b in self.hub.banks.by_name().items() if name in by_bank}
         per_owner: dict[str, list[dict[str, Any]]] = {}
         for bank, matches in by_bank.items():
             owner = owners.get(bank)

@@ -83,10 +83,11 @@ class WebhookService:
         _require_member(actor)
         clean_url, clean_events = check_url(url), check_events(events)
         secret = new_secret()
-        with self.hub.change():
+        with self.hub.audit.change():
             record = self.hooks.add(actor.member_id, clean_url, secret, clean_events,
                                     max_per_member=MAX_WEBHOOKS_PER_MEMBER)
-            self.hub.audit(actor, "webhook.add", f"webhook:{record.id}", {"url": clean_url, "events": clean_events})
+            self.hub.audit.append(actor, "webhook.add", f"webhook:{record.id}",
+                                  {"url": clean_url, "events": clean_events})
         self.outbox.forget(actor.member_id)
         return Registered(record, secret, url_warnings(record.url))
 
@@ -109,10 +110,11 @@ class WebhookService:
     def delete(self, actor: Principal, webhook_id: int) -> WebhookRecord:
         """Delete a webhook and its deliveries (its owner or an admin); returns what was deleted."""
         found = self.get(actor, webhook_id)
-        with self.hub.change():
+        with self.hub.audit.change():
             if not self.hooks.delete(found.id):
                 raise NotFound(f"no webhook {webhook_id} (see GET /v1/webhooks)")
-            self.hub.audit(actor, "webhook.delete", f"webhook:{found.id}", {"member": found.member, "url": found.url})
+            self.hub.audit.append(actor, "webhook.delete", f"webhook:{found.id}",
+                                  {"member": found.member, "url": found.url})
         self.outbox.forget(found.member_id)
         return found
 
