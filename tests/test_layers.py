@@ -52,6 +52,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "services": {"api", "cli", "bootstrap"},
     "signals": {"storage", "services", "api", "cli", "ports", "index", "bootstrap"},
     "index": {"storage", "services", "api", "cli", "ports", "bootstrap"},
+    "signal_types": {"storage", "services", "api", "cli", "bootstrap", "formats"},
+    "wire": {"storage", "api", "cli", "bootstrap"},
+    "formats": {"storage", "services", "api", "cli", "bootstrap"},
 }
 
 

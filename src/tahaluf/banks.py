@@ -24,8 +24,8 @@ from tahaluf.errors import InvalidInput, NotFound
 from tahaluf.labels import LabelVocabulary, default_vocabulary, merge_labels
 from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
-from tahaluf.storage.models import VISIBILITIES
-from tahaluf.storage.repository.base import (
+from tahaluf.ports.vocabulary import VISIBILITIES
+from tahaluf.ports.banks import (
     BankRecord,
     ItemRow,
     NewBank,

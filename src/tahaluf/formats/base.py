@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from tahaluf.banks import DEFAULT_CHUNK, BatchHook, ImportReport, ItemError, Progress
 from tahaluf.labels import LabelVocabulary
-from tahaluf.storage.repository.base import BankRecord, Repository
+from tahaluf.ports.banks import BankRecord, Repository
 
 __all__ = ["BankFormat", "Export", "ReadOptions", "numbered_lines"]
 

@@ -47,7 +47,7 @@ from tahaluf.formats.base import BankFormat, Export, ReadOptions, numbered_lines
 from tahaluf.labels import LabelVocabulary, default_vocabulary
 from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
-from tahaluf.storage.repository.base import BankRecord, ItemRow, Repository
+from tahaluf.ports.banks import BankRecord, ItemRow, Repository
 
 __all__ = [
     "FORMAT",

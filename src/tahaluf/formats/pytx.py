@@ -56,7 +56,7 @@ from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
 from tahaluf.signals.hexdigits import is_hex
 from tahaluf.signals.url import url_signal
-from tahaluf.storage.repository.base import BankRecord, ItemRow, Repository, SignalRow
+from tahaluf.ports.banks import BankRecord, ItemRow, Repository, SignalRow
 
 __all__ = [
     "CSV_HEADER",

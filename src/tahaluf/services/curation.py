@@ -5,6 +5,7 @@ caller's roles and the bank's owner, and written to the audit log."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -20,7 +21,7 @@ from tahaluf.services.lookup import LookupService
 from tahaluf.signal_types import registry
 from tahaluf.signals.base import Signal
 
-__all__ = ["CurationService", "ItemFilter", "ItemPage", "index_signal", "item_json"]
+__all__ = ["CurationService", "ItemFilter", "ItemPage", "ItemView", "index_signal", "item_view"]
 
 class ItemFilter:
     """Filters of an item listing: ``label`` is ``key=value`` pairs (``entity=x`` too)."""
@@ -51,29 +52,24 @@ class ItemFilter:
 
 
 class ItemPage(NamedTuple):
-    """One page of items (as JSON objects) and the ``after`` of the next page (None: the last)."""
+    """One page of items and the ``after`` of the next page (None: the last)."""
 
-    items: list[dict[str, Any]]
+    items: list[ItemView]
     next_after: int | None
 
 
-def item_json(item: ItemRecord, bank_defaults: Mapping[str, Any], *, disputed: bool | None = None,
-              with_signals: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "item_id": item.id,
-        "external_id": item.external_id,
-        "labels": merge_labels(bank_defaults, item.labels),
-        "own_labels": item.labels,
-        "enabled": item.enabled,
-        "added_by": item.added_by,
-        "source": item.source,
-        "added_at": item.added_at.isoformat(),
-    }
-    if disputed is not None:
-        out["disputed"] = disputed
-    if with_signals:
-        out["signals"] = [{"type": s.signal_type, "value": s.value} for s in item.signals]
-    return out
+@dataclass(frozen=True)
+class ItemView:
+    """An item as a member sees it: its own labels merged over the bank's defaults, and
+    whether members dispute it (see :mod:`tahaluf.wire.banks` for its JSON)."""
+
+    record: ItemRecord
+    labels: dict[str, Any]
+    disputed: bool
+
+
+def item_view(item: ItemRecord, bank_defaults: Mapping[str, Any], *, disputed: bool) -> ItemView:
+    return ItemView(item, merge_labels(bank_defaults, item.labels), disputed)
 
 
 def _default_matches(defaults: Mapping[str, Any], key: str, value: str) -> bool:
@@ -136,17 +132,17 @@ class CurationService:
         more = len(items) > limit
         items = items[:limit]
         disputed = self.lookup.disputed_items({i.id for i in items})
-        page = [item_json(i, defaults, disputed=i.id in disputed) for i in items]
+        page = [item_view(i, defaults, disputed=i.id in disputed) for i in items]
         return ItemPage(page, items[-1].id if more else None)
 
-    def get_item(self, actor: Principal, bank: str, external_id: str) -> dict[str, Any]:
+    def get_item(self, actor: Principal, bank: str, external_id: str) -> ItemView:
         actor.require(Capability.READ)
         view = self.banks.get(actor, bank)
         item = self.store.get_item(view.record.id, external_id)
         if item is None:
             raise NotFound(f"bank {bank!r} has no item {external_id!r}")
         disputed = item.id in self.lookup.disputed_items({item.id})
-        return item_json(item, view.record.default_labels, disputed=disputed)
+        return item_view(item, view.record.default_labels, disputed=disputed)
 
     def add_signal_items(
         self, actor: Principal, bank: str, items: Sequence[NewItem], *, source: str = "api",
@@ -194,7 +190,7 @@ class CurationService:
     def update_item(
         self, actor: Principal, bank: str, external_id: str, *, labels: Mapping[str, Any] | None = None,
         enabled: bool | None = None, vocabulary: Any = None,
-    ) -> dict[str, Any]:
+    ) -> ItemView:
         view = self.banks.for_change(actor, bank)
         details: dict[str, Any] = {}
         with self.audit.change():

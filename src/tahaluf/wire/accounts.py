@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 
 from tahaluf.access import Principal
 from tahaluf.services.accounts import IssuedKey, KeyList, NewMember
-from tahaluf.storage.repository.accounts_sql import KeyInfo
-from tahaluf.storage.repository.hub_sql import MemberRecord
+from tahaluf.ports.accounts import KeyInfo
+from tahaluf.ports.hub import MemberRecord
 
 __all__ = [
     "MemberOut", "MemberWithKey", "MemberList", "KeyInfoOut", "NewKeyOut", "KeyListOut", "KeyOut", "RemovedOut",

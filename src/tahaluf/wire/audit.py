@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from tahaluf.audit import SignedHead
 from tahaluf.services.audit import AuditPage, PublicKey
-from tahaluf.storage.repository.hub_sql import AuditCheck
+from tahaluf.ports.hub import AuditCheck
 
 __all__ = ["AuditOut", "AuditVerifyOut", "SignedHeadOut", "PublicKeyOut", "audit_out", "verify_out", "signed_out",
            "public_key_out"]

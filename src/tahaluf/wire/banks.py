@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tahaluf.banks import ImportReport
+from tahaluf.ports.banks import BankRecord
 from tahaluf.services.banks import BankView, Transferred
-from tahaluf.storage import BankRecord
+from tahaluf.services.curation import ItemView
 
 __all__ = ["BankOut", "BankList", "ItemErrorOut", "AddReport", "ItemOut", "ItemPageOut", "StoredBankOut",
            "TransferredOut", "bank_out", "bank_list_out", "report_out", "item_out", "item_page_out",
@@ -97,11 +98,15 @@ def report_out(report: ImportReport) -> AddReport:
     })
 
 
-def item_out(item: dict[str, Any]) -> ItemOut:
-    return ItemOut.model_validate(item)
+def item_out(view: ItemView) -> ItemOut:
+    item = view.record
+    return ItemOut(item_id=item.id, external_id=item.external_id, labels=view.labels, own_labels=item.labels,
+                   enabled=item.enabled, added_by=item.added_by, source=item.source,
+                   added_at=item.added_at.isoformat(), disputed=view.disputed,
+                   signals=[{"type": s.signal_type, "value": s.value} for s in item.signals])
 
 
-def item_page_out(items: list[dict[str, Any]], next_after: int | None) -> ItemPageOut:
+def item_page_out(items: list[ItemView], next_after: int | None) -> ItemPageOut:
     return ItemPageOut(items=[item_out(i) for i in items], next_after=next_after)
 
 
