@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 from tahaluf import banks
+from tahaluf.bootstrap import sql_ports
 from tahaluf.formats.pytx import import_pytx
-from tahaluf.services.banking import audited_batches
+from tahaluf.services.bank_files import import_bank_file
 from tahaluf.storage import open_store
 
 
@@ -50,10 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             banks.create_bank(store, name, "known")
             try:
                 t0, c0 = time.perf_counter(), time.process_time()
-                with src.open("rb") as lines:  # as `bank import` reads: bytes, each chunk audited
-                    report = import_pytx(store, name, lines, added_by="bench", source=str(src),
-                                               on_batch=audited_batches(store, "bench", "item.import",
-                                                                        f"bank:{name}", {"file": str(src)}))
+                with src.open("rb") as lines:  # as `bank import` does: bytes, each chunk audited
+                    report = import_bank_file(sql_ports(store), name, lines, fmt="pytx", actor="bench",
+                                              source=str(src)).report
                 dt, cpu = time.perf_counter() - t0, time.process_time() - c0
                 print(
                     f"import: {report.summary()} in {dt:.1f} s wall, {cpu:.1f} s CPU "
