@@ -53,9 +53,10 @@ class EvidenceKey:
 def parse_keys(text: str, where: str) -> list[EvidenceKey]:
     """``id:base64key`` entries separated by commas or lines (``#`` comments); 32-byte keys."""
     keys: list[EvidenceKey] = []
-    for raw in re.split(r"[,\n]", text):
+    lines = [line for line in text.splitlines() if not line.strip().startswith("#")]
+    for raw in ",".join(lines).split(","):
         entry = raw.strip()
-        if not entry or entry.startswith("#"):
+        if not entry:
             continue
         key_id, sep, b64 = entry.partition(":")
         if not sep or not _KEY_ID.match(key_id.strip()):
