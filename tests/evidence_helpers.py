@@ -42,14 +42,17 @@ def photo_bytes(seed: int = 1, size: tuple[int, int] = (320, 240), fmt: str = "P
 
 
 def video_bytes(frames: int = 24, size: tuple[int, int] = (96, 64), fps: int = 12) -> bytes:
-    """A neutral MP4: a bright square moving across a gradient, one second or two."""
+    """A neutral MP4: a bright square moving across a finely checked gradient, two seconds."""
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="mp4") as out:
         stream = out.add_stream("mpeg4", rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.bit_rate = 4_000_000
+        y, x = np.mgrid[0:size[1], 0:size[0]]
+        checks = (((x // 2 + y // 2) % 2) * 120).astype(np.uint8)  # fine texture: high-frequency detail
         for n in range(frames):
             img = np.zeros((size[1], size[0], 3), np.uint8)
-            img[..., 1] = np.linspace(0, 200, size[0], dtype=np.uint8)[None, :]
+            img[..., 1] = np.linspace(0, 120, size[0], dtype=np.uint8)[None, :] + checks
             x = (n * 3) % (size[0] - 16)
             img[20:36, x:x + 16] = 255
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
