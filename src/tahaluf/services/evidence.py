@@ -253,6 +253,8 @@ class EvidenceService:
     def remove_key(self, who: Principal | str, key_id: str) -> KeyringInfo:
         """Forget an old key once no blob is sealed with it."""
         _admin(who)
+        if key_id == self.blobs.keyring.info().current:
+            raise InvalidInput(f"key {key_id!r} is the current key; rotate first")
         count = self.evidence.keys_in_use().get(key_id, 0)
         if count:
             raise Conflict(f"{count} evidence blob(s) are still sealed with key {key_id!r}: "
