@@ -108,7 +108,7 @@ class FileBlobStore:
         try:
             return self._path(sha256).read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"the evidence blob {sha256} is missing from {self.folder}") from None
+            raise NotFound(f"the evidence blob {sha256} is missing from the evidence folder") from None
         except OSError as exc:
             raise StorageError(f"cannot read evidence {sha256}: {exc.strerror}") from exc
 
@@ -124,9 +124,6 @@ class FileBlobStore:
 
     def get(self, sha256: str) -> bytes:
         return unseal(self._keyring.keys(), sha256, self._read(sha256))
-
-    def key_of(self, sha256: str) -> str:
-        return sealed_key_id(self._read(sha256), sha256)
 
     def reseal(self, sha256: str) -> str:
         sealed = self._read(sha256)

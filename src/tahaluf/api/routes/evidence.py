@@ -54,7 +54,8 @@ def show_evidence(submission_id: Annotated[int, _SUB], who: Principal = Depends(
 
 @router.get("/submissions/{submission_id}/evidence/preview", response_class=Response,
             summary="A blurred, greyscale JPEG preview made on the server (audited: evidence.preview)",
-            responses={200: {"content": {"image/jpeg": {}}}})
+            responses={200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "the preview"}})
 def preview_evidence(submission_id: Annotated[int, _SUB], reason: Annotated[str, _REASON],
                      who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> Response:
     got = EvidenceService(hub).preview(who, submission_id, reason)
@@ -63,7 +64,8 @@ def preview_evidence(submission_id: Annotated[int, _SUB], reason: Annotated[str,
 
 @router.get("/submissions/{submission_id}/evidence/original", response_class=Response,
             summary="The original bytes, as a download (audited: evidence.reveal)",
-            responses={200: {"content": {"application/octet-stream": {}}}})
+            responses={200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "the original, with its media type"}})
 def original_evidence(submission_id: Annotated[int, _SUB], reason: Annotated[str, _REASON],
                       who: Principal = Depends(principal), hub: Hub = Depends(get_hub)) -> Response:
     got = EvidenceService(hub).original(who, submission_id, reason)
