@@ -162,3 +162,11 @@ def test_memory_hub_keeps_sealed_evidence_too() -> None:
         assert b"weekly market" not in sealed and hub.ports.blobs.get(got.sha256) == PLAIN
     finally:
         hub.close()
+
+
+def test_a_rotation_by_another_process_is_seen_at_once(tmp_path: Path) -> None:
+    server = FileKeyring(tmp_path / "keys")
+    first = server.info().current
+    operator = FileKeyring(tmp_path / "keys")  # the command line, another process
+    new = operator.rotate().current
+    assert server.info().current == new and server.info().key_ids == (new, first)

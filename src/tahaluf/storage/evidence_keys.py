@@ -147,6 +147,7 @@ class FileKeyring:
         self.path = path
         self.env_value = env_value or None
         self._keys: list[EvidenceKey] | None = None
+        self._seen: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -154,10 +155,23 @@ class FileKeyring:
         return "environment" if self.env_value else "file" if self.path is not None else "memory"
 
     def keys(self) -> list[EvidenceKey]:
+        """The keys, the current first; a key file changed by another process (a rotation
+        from the command line while the server runs) is read again."""
         with self._lock:
-            if self._keys is None:
+            stamp = self._stamp()
+            if self._keys is None or stamp != self._seen:
                 self._keys = self._load()
+                self._seen = self._stamp()
             return list(self._keys)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        if self.env_value or self.path is None:
+            return None
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_ino)
 
     def current(self) -> EvidenceKey:
         return self.keys()[0]
@@ -188,6 +202,7 @@ class FileKeyring:
             _write_private(self.path, _format(keys))
         with self._lock:
             self._keys = keys
+            self._seen = self._stamp()
         return self.info()
 
     def rotate(self) -> KeyringInfo:
