@@ -223,3 +223,18 @@ def test_holds_retention_and_purge_through_the_api(api: Api) -> None:
     assert api.call("boss", "POST", "/v1/evidence/purge").json()["submissions"] == [kept]
     actions = [e["action"] for e in api.audit()]
     assert {"evidence.hold", "evidence.release", "evidence.retain", "evidence.purge"} <= set(actions)
+
+
+def test_the_same_content_from_two_members_is_stored_once(api: Api) -> None:
+    data = photo_bytes(8)
+    mine = api.submit("alpha", "stalls.png", data, "image/png")
+    theirs = api.submit("beta", "stalls-again.png", data, "image/png")
+    assert mine != theirs
+    folder = Path(api.hub.ports.blobs.folder)  # type: ignore[attr-defined]
+    sha = api.call("alpha", "GET", f"/v1/submissions/{mine}/evidence").json()["sha256"]
+    assert api.call("beta", "GET", f"/v1/submissions/{theirs}/evidence").json()["sha256"] == sha
+    assert [p.name for p in folder.rglob(sha)] == [sha]
+    for member, sub in (("alpha", mine), ("beta", theirs)):  # each opens its own, not the other's
+        assert api.call(member, "GET", f"/v1/submissions/{sub}/evidence/original", params={"reason": WHY}
+                        ).content == data
+    assert api.call("beta", "GET", f"/v1/submissions/{mine}/evidence").status_code == 404

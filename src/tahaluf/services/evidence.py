@@ -159,7 +159,7 @@ class EvidenceService:
         """A blurred, greyscale preview made on the server; audited as ``evidence.preview``."""
         why = _reason(reason)
         found = self._live(who, submission_id)
-        jpeg = preview(self.blobs.get(found.sha256), found.media_type)
+        jpeg = preview(self.blobs.get(found.sha256), found.media_type, timeout_s=self.hub.config.upload_timeout_s)
         self._audit_view(who, "evidence.preview", found, why)
         return Preview(submission_id, found.sha256, jpeg)
 

@@ -114,10 +114,11 @@ def _duration_s(container: av.container.InputContainer, stream: av.video.stream.
     return 0.0
 
 
-def preview(data: bytes, media: str) -> bytes:
-    """The preview of evidence of media type ``media`` (photos and videos only)."""
+def preview(data: bytes, media: str, *, timeout_s: float = 30.0) -> bytes:
+    """The preview of evidence of media type ``media`` (photos and videos only; a video's
+    decoding bounded by ``timeout_s``)."""
     if media.startswith("image/"):
         return photo_preview(data)
     if media.startswith("video/"):
-        return video_strip(data)
+        return video_strip(data, timeout_s=timeout_s)
     raise UnsupportedContent(f"no preview for {media}: open the original (the reveal is logged)")
