@@ -29,7 +29,8 @@ _admin = require(Capability.ADMIN)
 _SUB = Path(ge=1, le=2**62, description="submission id")
 _REASON = Query(min_length=1, max_length=2000, pattern=r"\S",
                 description="why you open it (kept in the audit log with who and when)")
-_PRIVATE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Pragma": "no-cache"}
+_PRIVATE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Pragma": "no-cache",
+            "Content-Security-Policy": "default-src 'none'; sandbox"}
 
 
 class ReasonIn(Strict):
