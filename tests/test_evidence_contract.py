@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import pg_schema_url
+from evidence_helpers import member, photo_bytes, submit_bytes
 
 from tahaluf.bootstrap import Ports, memory_ports, open_hub, sql_ports
 from tahaluf.config import HubConfig
@@ -92,8 +94,13 @@ def test_links_holds_retention_and_purge_marks(ports: Ports) -> None:
         assert ports.evidence.set_retention(s2, T0)
         assert ports.evidence.mark_purged([s2], T0) == [_sha(A)]  # its last live link
     assert ports.evidence.blob(_sha(A)) is None and ports.evidence.expired(T0, 100) == []
-    assert ports.evidence.blobs_not_under("another-key", after="", limit=10)[0].sha256 == _sha(B)
-    assert ports.evidence.blobs_not_under(held.key_id or "", after="", limit=10) == []
+    with ports.uow.change():  # submitted again while its task is open: kept anew
+        assert ports.evidence.link(s1, NewEvidence(_sha(A), len(A), "text/plain", "k2"), later) is True
+    again = ports.evidence.get(s1)
+    assert again is not None and again.purged_at is None and again.retain_until == later and again.key_id == "k2"
+    assert [b.sha256 for b in ports.evidence.blobs_not_under("k2", after="", limit=10)] == [_sha(B)]
+    assert [b.sha256 for b in ports.evidence.blobs_not_under(held.key_id or "", after="", limit=10)] == [_sha(A)]
+    assert ports.evidence.blobs_not_under("other", after=max(_sha(A), _sha(B)), limit=10) == []
 
 
 def test_a_failed_change_leaves_no_link(ports: Ports) -> None:
@@ -138,3 +145,28 @@ def test_the_purge_keeps_what_it_must(ports: Ports) -> None:
     actions = [e.action for e in ports.hub.iter_audit()]
     assert actions.count("evidence.purge") == 2 and "evidence.hold" in actions and "evidence.release" in actions
     assert ports.hub.verify_audit().problems == []
+
+
+def test_a_submission_racing_the_purge_never_links_a_missing_blob(ports: Ports) -> None:
+    """The purge deletes a blob whose last link expired while another member submits the same
+    content: whoever wins the evidence lock, a live link always has its blob."""
+    hub = open_hub(HubConfig(snapshot=False), ports=ports)
+    hub.load()
+    data = photo_bytes(51)
+    sha = _sha(data)
+    first, second = member(hub, "first-org"), member(hub, "second-org")
+    svc = EvidenceService(hub)
+    for round_ in range(6):
+        old = submit_bytes(hub, first, data, suffix=".png")
+        assert svc.retain("cli:test", old.submission_id, T0, "expired for the test") is not None
+        with ThreadPoolExecutor(2) as pool:
+            purged = pool.submit(svc.purge, "cli:test")
+            fresh = pool.submit(submit_bytes, hub, second, data, suffix=".png")
+            purged.result(timeout=60)
+            kept = fresh.result(timeout=60)
+        record = ports.evidence.get(kept.submission_id)
+        if record is not None and record.purged_at is None:
+            assert ports.blobs.get(sha) == data, f"round {round_}: a live link without its blob"
+        svc.retain("cli:test", kept.submission_id, T0, "expired for the test")
+        svc.purge("cli:test")
+        assert not ports.blobs.has(sha) and ports.evidence.blob(sha) is None

@@ -73,7 +73,8 @@ class EvidenceRepository(Protocol):
         ...
 
     def link(self, submission_id: int, blob: NewEvidence, retain_until: datetime) -> bool:
-        """Link a submission to a blob (the blob row made if new); False if it was linked already."""
+        """Link a submission to a blob (the blob row made if new; a purged link made live again, with
+        this retention and no hold); False if it has a live link already."""
         ...
 
     def get(self, submission_id: int) -> EvidenceRecord | None: ...

@@ -37,7 +37,7 @@ class MemoryEvidence:
     def link(self, submission_id: int, blob: NewEvidence, retain_until: datetime) -> bool:
         at = self.state.now()
         with self.state.change() as t:
-            if submission_id in t.evidence:
+            if submission_id in t.evidence and t.evidence[submission_id]["purged_at"] is None:
                 return False
             if blob.sha256 in t.evidence_blobs:
                 t.evidence_blobs[blob.sha256]["key_id"] = blob.key_id
@@ -48,7 +48,8 @@ class MemoryEvidence:
             t.evidence[submission_id] = {
                 "submission_id": submission_id, "sha256": blob.sha256, "size": blob.size,
                 "media_type": blob.media_type, "retain_until": retain_until, "hold": False, "hold_reason": None,
-                "hold_by": None, "hold_at": None, "created_at": at, "purged_at": None,
+                "hold_by": None, "hold_at": None, "purged_at": None,
+                "created_at": t.evidence[submission_id]["created_at"] if submission_id in t.evidence else at,
             }
         return True
 

@@ -60,9 +60,11 @@ class EvidenceStore:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVIDENCE_LOCK})
 
     def link(self, submission_id: int, blob: NewEvidence, retain_until: datetime) -> bool:
+        """Link (or link again, once purged) a submission to its blob; False if it has a live link."""
         at = now()
         with self.store.transaction() as conn:
-            if conn.execute(select(_links.c.submission_id).where(_links.c.submission_id == submission_id)).first():
+            linked = conn.execute(select(_links.c.purged_at).where(_links.c.submission_id == submission_id)).first()
+            if linked is not None and linked.purged_at is None:
                 return False
             row = conn.execute(select(_blobs.c.sha256).where(_blobs.c.sha256 == blob.sha256)).first()
             if row is None:
@@ -70,6 +72,11 @@ class EvidenceStore:
                                                    key_id=blob.key_id, created_at=at))
             else:
                 conn.execute(update(_blobs).where(_blobs.c.sha256 == blob.sha256).values(key_id=blob.key_id))
+            if linked is not None:  # purged, and submitted again while its task is open: kept anew
+                conn.execute(update(_links).where(_links.c.submission_id == submission_id).values(
+                    sha256=blob.sha256, size=blob.size, media_type=blob.media_type, retain_until=retain_until,
+                    hold=False, hold_reason=None, hold_by=None, hold_at=None, purged_at=None))
+                return True
             conn.execute(insert(_links).values(
                 submission_id=submission_id, sha256=blob.sha256, size=blob.size, media_type=blob.media_type,
                 retain_until=retain_until, hold=False, hold_reason=None, hold_by=None, hold_at=None,
