@@ -143,7 +143,7 @@ def test_the_purge_keeps_what_it_must(ports: Ports) -> None:
     svc.release("cli:test", held, "the case is closed")
     assert svc.purge("cli:test").submissions == [held] and not ports.blobs.has(_sha(B))
     actions = [e.action for e in ports.hub.iter_audit()]
-    assert actions.count("evidence.purge") == 2 and "evidence.hold" in actions and "evidence.release" in actions
+    assert actions.count("evidence.purge") == 3 and "evidence.hold" in actions and "evidence.release" in actions
     assert ports.hub.verify_audit().problems == []
 
 

@@ -212,7 +212,7 @@ class EvidenceService:
               limit: int = 100_000) -> PurgeReport:
         """Remove the evidence of submissions past retention and not on hold; delete blobs no
         submission links any more; sweep blob files no row names (older than ``orphan_age_s``).
-        Audited as ``evidence.purge`` (a dry run changes and records nothing)."""
+        Every run is audited as ``evidence.purge`` (a dry run changes and records nothing)."""
         _admin(who)
         at = self.ports.clock.now()
         if dry_run:
@@ -232,9 +232,9 @@ class EvidenceService:
             for sha in orphans:
                 self.blobs.delete(sha)
             report = PurgeReport(False, [e.submission_id for e in expired], gone, orphans)
-            if expired or gone or orphans:
-                change.audit(AuditNote(_actor(who), "evidence.purge", "evidence", {
-                    "submissions": report.submissions, "blobs": gone, "orphans": orphans}))
+            # every run, even one that found nothing: the log shows that retention is enforced
+            change.audit(AuditNote(_actor(who), "evidence.purge", "evidence", {
+                "submissions": report.submissions, "blobs": gone, "orphans": orphans}))
         return report
 
     # -- keys ------------------------------------------------------------------------------
