@@ -89,6 +89,12 @@ def api(tmp_path: Path) -> Iterator[Api]:
         yield a
 
 
+@pytest.fixture
+def api_on_each_backend(db_url: str) -> Iterator[Api]:
+    with running(db_url) as a:
+        yield a
+
+
 def _hf_energy(img: Image.Image) -> float:
     """Mean absolute Laplacian of the grey image: how much fine detail it holds."""
     a = np.asarray(img.convert("L"), dtype=np.float64)
@@ -96,7 +102,8 @@ def _hf_energy(img: Image.Image) -> float:
     return float(np.abs(lap).mean())
 
 
-def test_who_may_open_evidence(api: Api) -> None:
+def test_who_may_open_evidence(api_on_each_backend: Api) -> None:
+    api = api_on_each_backend
     sub = api.submit("alpha", "stalls.png", photo_bytes(1), "image/png")
     ghost = sub + 1000
     paths = ["/v1/submissions/{}/evidence", "/v1/submissions/{}/evidence/preview",
