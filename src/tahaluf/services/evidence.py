@@ -221,21 +221,25 @@ class EvidenceService:
             orphans = sorted(set(old) - self.evidence.known(old))
             return PurgeReport(True, [e.submission_id for e in expired], sorted({e.sha256 for e in expired}),
                                orphans)
+        # the rows go first, with their audit entry; the files only after that commit, under
+        # the lock and only while still unnamed (content submitted again meanwhile keeps its
+        # file): a crash in between leaves files no row names, which a later run sweeps
         with self.ports.uow.change() as change:
             self.evidence.lock()
             expired = self.evidence.expired(at, limit)
             gone = self.evidence.mark_purged([e.submission_id for e in expired], at)
-            for sha in gone:
-                self.blobs.delete(sha)
             old = self.blobs.older_than(orphan_age_s)
-            orphans = sorted(set(old) - self.evidence.known(old))
-            for sha in orphans:
-                self.blobs.delete(sha)
-            report = PurgeReport(False, [e.submission_id for e in expired], gone, orphans)
+            orphans = sorted(set(old) - self.evidence.known(old) - set(gone))
             # every run, even one that found nothing: the log shows that retention is enforced
             change.audit(AuditNote(_actor(who), "evidence.purge", "evidence", {
-                "submissions": report.submissions, "blobs": gone, "orphans": orphans}))
-        return report
+                "submissions": [e.submission_id for e in expired], "blobs": gone, "orphans": orphans}))
+        with self.ports.uow.change():
+            self.evidence.lock()
+            named = self.evidence.known([*gone, *orphans])
+            for sha in [*gone, *orphans]:
+                if sha not in named:
+                    self.blobs.delete(sha)
+        return PurgeReport(False, [e.submission_id for e in expired], gone, orphans)
 
     # -- keys ------------------------------------------------------------------------------
     def keys(self, who: Principal | str) -> tuple[KeyringInfo, dict[str, int]]:
