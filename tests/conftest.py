@@ -29,6 +29,22 @@ def _audit_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ["TAHALUF_AUDIT_KEY_FILE"] = old
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _evidence_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The evidence folder and key file of this test run (never the user's data folder); servers
+    and CLI processes the tests start inherit them. Tests of the purge use folders of their own."""
+    where = tmp_path_factory.mktemp("evidence")
+    old = {k: os.environ.get(k) for k in ("TAHALUF_EVIDENCE_DIR", "TAHALUF_EVIDENCE_KEY_FILE")}
+    os.environ["TAHALUF_EVIDENCE_DIR"] = str(where / "blobs")
+    os.environ["TAHALUF_EVIDENCE_KEY_FILE"] = str(where / "evidence.keys")
+    yield
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def pg_schema_url() -> Iterator[str]:
     """A URL on a fresh PostgreSQL schema, dropped afterwards.
 

@@ -45,11 +45,13 @@ def free_port() -> int:
 
 def hub_env(cache_dir: Path | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a ``tahaluf`` child: no inherited ``TAHALUF_*`` settings (but the
-    audit key file), and
+    audit key file and the evidence folder and keys), no evidence purge loop, and
     (when given) a private cache folder so index snapshots stay out of the user's cache."""
     # the audit-signing key of the test run is kept: servers sign with the key tests verify with
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAHALUF_") or k == "TAHALUF_AUDIT_KEY_FILE"}
+    kept = ("TAHALUF_AUDIT_KEY_FILE", "TAHALUF_EVIDENCE_DIR", "TAHALUF_EVIDENCE_KEY_FILE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAHALUF_") or k in kept}
     env["PYTHONUNBUFFERED"] = "1"
+    env["TAHALUF_EVIDENCE_PURGE_INTERVAL_S"] = "0"  # no purge process beside each test server (unless asked)
     if cache_dir is not None:
         env["XDG_CACHE_HOME"] = str(cache_dir)
     env.update(extra or {})

@@ -19,6 +19,7 @@ from tahaluf.bootstrap import Ports, memory_ports, sql_ports
 from tahaluf.errors import Conflict, InvalidInput, NotFound
 from tahaluf.ports.accounts import AccountRepository, NewKey
 from tahaluf.ports.banks import ItemRow, NewBank, Repository, SignalRow
+from tahaluf.ports.evidence import BlobStore, EvidenceRepository
 from tahaluf.ports.feedback import FeedbackRepository
 from tahaluf.ports.hub import HubRepository
 from tahaluf.ports.reviews import NewSubmission, NewTask, ReviewedItem, ReviewRepository
@@ -61,6 +62,8 @@ def test_every_port_implements_its_protocol(ports: Ports) -> None:
     assert isinstance(ports.webhooks, WebhookRepository)
     assert isinstance(ports.accounts, AccountRepository)
     assert isinstance(ports.reviews, ReviewRepository)
+    assert isinstance(ports.evidence, EvidenceRepository)  # its contract: tests/test_evidence_contract.py
+    assert isinstance(ports.blobs, BlobStore)
     assert ports.clock.now().tzinfo is not None
 
 

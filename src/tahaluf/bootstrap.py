@@ -15,6 +15,7 @@ import storage nor construct a store themselves (``tests/test_layers.py``).
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import platformdirs
@@ -29,13 +30,17 @@ from tahaluf.services.lookup import MatchHook
 from tahaluf.services.reviews import ReviewService
 from tahaluf.storage import open_store, resolve_url
 from tahaluf.storage.audit_key import AuditKey
+from tahaluf.storage.evidence_blobs import FileBlobStore, MemoryBlobStore, evidence_dir_for, evidence_key_path_for
+from tahaluf.storage.evidence_keys import ENV_KEYS, FileKeyring
 from tahaluf.storage.memory import MemoryRepository, MemoryState, MemoryUnitOfWork
 from tahaluf.storage.memory.accounts import MemoryAccounts
+from tahaluf.storage.memory.evidence import MemoryEvidence
 from tahaluf.storage.memory.feedback import MemoryFeedback
 from tahaluf.storage.memory.hub import MemoryHub
 from tahaluf.storage.memory.reviews import MemoryReviews
 from tahaluf.storage.memory.webhooks import MemoryWebhooks
 from tahaluf.storage.repository.accounts_sql import AccountStore
+from tahaluf.storage.repository.evidence_sql import EvidenceStore
 from tahaluf.storage.repository.feedback_sql import FeedbackStore
 from tahaluf.storage.repository.hub_sql import HubStore
 from tahaluf.storage.repository.reviews_sql import ReviewStore
@@ -46,9 +51,13 @@ from tahaluf.storage.repository.webhooks_sql import WebhookStore
 __all__ = ["Ports", "match_hooks", "memory_ports", "open_hub", "snapshot_dir_for", "sql_ports"]
 
 
-def sql_ports(store: Store, *, key: AuditKey | None = None, clock: Clock | None = None) -> Ports:
-    """The ports on an open SQL store (``key``: the audit-signing key, default the hub's file)."""
+def sql_ports(store: Store, *, key: AuditKey | None = None, clock: Clock | None = None,
+              evidence_dir: str | None = None, evidence_key_file: str | None = None) -> Ports:
+    """The ports on an open SQL store (``key``: the audit-signing key, default the hub's file;
+    the evidence folder and key file: as configured, else beside the database, see
+    :mod:`tahaluf.storage.evidence_blobs`)."""
     hubstore = HubStore(store, key)
+    keyring = FileKeyring(evidence_key_path_for(store.url, evidence_key_file), os.environ.get(ENV_KEYS))
     return Ports(
         banks=store,
         hub=hubstore,
@@ -58,6 +67,8 @@ def sql_ports(store: Store, *, key: AuditKey | None = None, clock: Clock | None 
         reviews=ReviewStore(hubstore),
         uow=SqlUnitOfWork(hubstore),
         clock=clock if clock is not None else SystemClock(),
+        evidence=EvidenceStore(store),
+        blobs=FileBlobStore(evidence_dir_for(store.url, evidence_dir), keyring),
     )
 
 
@@ -75,6 +86,8 @@ def memory_ports(*, key: SigningKey | None = None, clock: Clock | None = None) -
         reviews=MemoryReviews(hub, banks),
         uow=MemoryUnitOfWork(state, hub.append_audit),
         clock=state.clock,
+        evidence=MemoryEvidence(state),
+        blobs=MemoryBlobStore(FileKeyring(None)),
     )
 
 
@@ -92,7 +105,7 @@ def open_hub(config: HubConfig | None = None, store: Store | None = None, *, por
     snapshot_dir: Path | None = None
     if ports is None:
         store = store if store is not None else open_store(config.db)
-        ports = sql_ports(store)
+        ports = sql_ports(store, evidence_dir=config.evidence_dir, evidence_key_file=config.evidence_key_file)
         snapshot_dir = snapshot_dir_for(store.url) if config.snapshot else None
     hub = Hub(config, ports, snapshot_dir=snapshot_dir)
     hub.lookup.hooks.extend(match_hooks(hub))

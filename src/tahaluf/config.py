@@ -78,6 +78,13 @@ class HubConfig:
     upload_timeout_s: float = 60.0
     #: the API areas this hub exposes (``TAHALUF_ROUTERS``, comma-separated; see :data:`ROUTER_AREAS`)
     routers: tuple[str, ...] = ROUTER_AREAS
+    #: the folder of sealed evidence blobs (None: beside the SQLite file, else the user data folder)
+    evidence_dir: str | None = None
+    #: the evidence key file (None: beside the SQLite file, else the user data folder;
+    #: ``TAHALUF_EVIDENCE_KEYS`` with the keys themselves takes precedence)
+    evidence_key_file: str | None = None
+    #: seconds between the evidence purges ``serve`` runs (0: none; ``tahaluf evidence purge`` by hand)
+    evidence_purge_interval_s: float = 3600.0
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.routers if r not in ROUTER_AREAS]
@@ -91,7 +98,7 @@ class HubConfig:
         for f in fields(cls):
             name = f"TAHALUF_{f.name.upper()}"
             default = f.default
-            if f.name in ("db", "labels"):
+            if f.name in ("db", "labels", "evidence_dir", "evidence_key_file"):
                 values[f.name] = env.get(name) or None
             elif f.name == "routers":
                 values[f.name] = parse_routers(env.get(name))

@@ -118,7 +118,8 @@ def prepare(config: HubConfig) -> None:
 def serve_hub(
     config: HubConfig, host: str, port: int, workers: int, deliver: bool, allow_private_networks: bool = False
 ) -> None:
-    """Run the API until interrupted (the configuration reaches workers as TAHALUF_* variables)."""
+    """Run the API until interrupted (the configuration reaches workers as TAHALUF_* variables), with
+    the webhook deliverer and the evidence purge (every ``evidence_purge_interval_s``) beside it."""
     _check_port(host, port)
     env = dict(os.environ)
     for key, value in (("TAHALUF_DB", config.db), ("TAHALUF_LABELS", config.labels)):
@@ -126,23 +127,27 @@ def serve_hub(
             env[key] = value
         os.environ.update({key: value} if value else {})
     os.environ["TAHALUF_SNAPSHOT"] = "1" if config.snapshot else "0"
-    deliverer = None
+    helpers: list[subprocess.Popen[bytes]] = []
     if deliver:
         command = [sys.executable, "-m", "tahaluf", "webhooks", "deliver"]
-        deliverer = subprocess.Popen(command + (["--allow-private-networks"] if allow_private_networks else []),
-                                     env=env)
+        helpers.append(subprocess.Popen(command + (["--allow-private-networks"] if allow_private_networks else []),
+                                        env=env))
+    if config.evidence_purge_interval_s > 0:  # the evidence purge, beside the API (not in its workers)
+        helpers.append(subprocess.Popen([sys.executable, "-m", "tahaluf", "evidence", "purge", "--every",
+                                         str(max(1.0, config.evidence_purge_interval_s))], env=env))
     # uvicorn re-raises SIGTERM after shutting down; exit through `finally` instead
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run("tahaluf.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", access_log=False, lifespan="on")
     finally:
-        if deliverer is not None:
-            deliverer.send_signal(signal.SIGTERM)
+        for helper in helpers:
+            helper.send_signal(signal.SIGTERM)
+        for helper in helpers:
             try:
-                deliverer.wait(timeout=5)
+                helper.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                deliverer.kill()
+                helper.kill()
 
 
 def serve(

@@ -16,6 +16,7 @@ from tahaluf import __version__
 from tahaluf.cli import (
     accounts_cmd,
     demo_cmd,
+    evidence_cmd,
     feedback_cmd,
     hash_cmd,
     hub_cmd,
@@ -151,6 +152,7 @@ def _register_subcommands() -> None:
     accounts_cmd.register(bank_app)
     app.add_typer(bank_app, name="bank", help="Create, fill, import and export banks.")
     review_cmd.register(app)
+    evidence_cmd.register(app)
     feedback_cmd.register(app)
     webhooks_cmd.register(hub_cmd.webhooks_app)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tahaluf.ports.accounts import AccountRepository
 from tahaluf.ports.banks import Repository
 from tahaluf.ports.clock import Clock
+from tahaluf.ports.evidence import BlobStore, EvidenceRepository
 from tahaluf.ports.feedback import FeedbackRepository
 from tahaluf.ports.hub import HubRepository
 from tahaluf.ports.reviews import ReviewRepository
@@ -31,3 +32,5 @@ class Ports:
     reviews: ReviewRepository
     uow: UnitOfWork
     clock: Clock
+    evidence: EvidenceRepository
+    blobs: BlobStore

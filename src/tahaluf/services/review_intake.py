@@ -1,8 +1,10 @@
 """What enters the review queue: members' submissions and strong lookup matches.
 
 * A submission (a text post, a URL, a hashed upload) is matched against the
-  banks the member may see, stored (signals only for media: share signals,
-  not content; the text or URL itself for those kinds) and queued as a task.
+  banks the member may see, stored (the text or URL itself for those kinds;
+  an upload's signals, and its bytes sealed in the evidence store for the
+  reviewers entitled to see them: banks still share signals, never media)
+  and queued as a task.
 * A lookup whose best known-bank match reaches ``review_match_min_score`` is
   queued too (:func:`queue_matches`), once per member and content.
 
@@ -21,6 +23,7 @@ from tahaluf.errors import InvalidInput, StorageError
 from tahaluf.ports.reviews import NewSubmission, NewTask
 from tahaluf.ports.transactions import AuditNote
 from tahaluf.services.banking import bank_signals_of
+from tahaluf.services.evidence import EvidenceUpload, keep
 from tahaluf.services.hashing import HashResult
 from tahaluf.services.hub import Hub
 from tahaluf.services.matching import Match
@@ -68,8 +71,10 @@ def _best_known(matches: Sequence[Match]) -> float | None:
 
 
 def submit(hub: Hub, notifier: Notifier, who: Principal, kind: str, result: HashResult, *,
-           text: str | None = None, url: str | None = None, note: str | None = None) -> Submitted:
-    """Match a hashed submission, store it, queue its review task and tell matched banks' owners."""
+           text: str | None = None, url: str | None = None, note: str | None = None,
+           evidence: EvidenceUpload | None = None) -> Submitted:
+    """Match a hashed submission, store it (with its ``evidence``, in the same transaction), queue its
+    review task and tell matched banks' owners."""
     who.require(Capability.SUBMIT)
     if result.error:
         raise InvalidInput(result.error)
@@ -83,8 +88,13 @@ def submit(hub: Hub, notifier: Notifier, who: Principal, kind: str, result: Hash
     sub = NewSubmission(who.member_id, kind, signals, sha256=sha, text=text, url=url, note=note)
     task = NewTask("submission", who.member_id, dedupe_key(who.member_id, signals), signals,
                    [match_json(m) for m in matches])
-    sub_id, task_id, created = hub.ports.reviews.add_submission(
-        sub, task, AuditNote(who.name, "submission.add", "submission", {"kind": kind}))
+    with hub.ports.uow.change():
+        if evidence is not None:
+            hub.ports.evidence.lock()  # before the submission's own locks: the purge takes them in this order
+        sub_id, task_id, created = hub.ports.reviews.add_submission(
+            sub, task, AuditNote(who.name, "submission.add", "submission", {"kind": kind}))
+        if evidence is not None:
+            keep(hub, who, sub_id, evidence)
     notifier.matches(who, [ScanResult(kind, kind, matches=matches)])
     return Submitted(sub_id, task_id, created, hub.lookup.label_matches(who, matches), signals)
 

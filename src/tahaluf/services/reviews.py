@@ -24,6 +24,7 @@ from tahaluf.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tahaluf.ports.reviews import SubmissionRecord, TaskRecord
 from tahaluf.ports.transactions import AuditNote, FeedNote
 from tahaluf.ports.vocabulary import DECISIONS, OPEN_STATUSES, TASK_STATUSES
+from tahaluf.services.evidence import EvidenceUpload
 from tahaluf.services.hashing import HashOptions, HashResult, hash_text, hash_url
 from tahaluf.services.hub import Hub
 from tahaluf.services.review_decisions import (
@@ -40,6 +41,7 @@ from tahaluf.services.review_intake import (
     submit,
 )
 from tahaluf.services.scanning import ScanResult
+from tahaluf.services.submission_access import submissions_seen_of
 from tahaluf.services.webhooks import Notifier
 
 __all__ = [
@@ -119,9 +121,10 @@ class ReviewService:
     def submit_url(self, who: Principal, url: str, note: str | None = None) -> Submitted:
         return submit(self.hub, self.notifier, who, "url", hash_url(url), url=url, note=note)
 
-    def submit_content(self, who: Principal, result: HashResult, note: str | None = None) -> Submitted:
-        """A hashed upload: only its signals are kept (share signals, not content)."""
-        return submit(self.hub, self.notifier, who, "content", result, note=note)
+    def submit_content(self, who: Principal, result: HashResult, note: str | None = None,
+                       evidence: EvidenceUpload | None = None) -> Submitted:
+        """A hashed upload: its signals, and (given ``evidence``) its bytes sealed in the evidence store."""
+        return submit(self.hub, self.notifier, who, "content", result, note=note, evidence=evidence)
 
     def after_lookup(self, who: Principal, results: Sequence[ScanResult]) -> None:
         """What every lookup triggers: strong matches queued, bank owners told."""
@@ -248,9 +251,7 @@ class ReviewService:
     def _submissions_seen_of(self, who: Principal) -> int | None:
         """Whose submissions ``who`` may see in the queue: None for everyone's (admins and the
         members the ``review_submission_reviewers`` setting designates), else its member id."""
-        if who.is_admin or who.name in self.hub.settings.current()["review_submission_reviewers"]:
-            return None
-        return who.member_id
+        return submissions_seen_of(self.hub, who)
 
     def _task(self, who: Principal, task_id: int) -> TaskRecord:
         """The task if ``who`` may see it; NotFound otherwise (existence is not revealed)."""

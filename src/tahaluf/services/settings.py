@@ -41,6 +41,8 @@ SETTINGS: dict[str, Setting] = {
                 "otherwise", bool),
         Setting("review_submission_reviewers", [], "members whose reviewers see and decide every member's "
                 "submissions (their text and note); others see only their own member's, admins all", list),
+        Setting("evidence_retention_days", 90, "days a submission's media is kept in the evidence store before "
+                "the purge removes it (unless on legal hold; admins may change it per submission)", int, 1, 36500),
     )
 }
 

@@ -38,7 +38,7 @@ __all__ = [
     "EXACT_TYPES", "EXACT_TYPES_SQL", "CHANGE_OPS", "VISIBILITIES", "UtcDateTime", "table",
     "Base", "Bank", "BankItem", "ItemSignal", "ChangeLog", "ScanJobResult", "ItemPreview", "StoreMeta",
     "Member", "ApiKey", "BankShare", "HubSetting", "AuditEntry", "Submission", "ReviewTask",
-    "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery",
+    "ReviewDecision", "Feedback", "FeedEntry", "Webhook", "WebhookDelivery", "EvidenceBlob", "SubmissionEvidence",
 ]
 
 #: the partial index over exact-match signal types (``EXACT_TYPES``, from the vocabulary)
@@ -416,3 +416,42 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+# -- the evidence store (migration 0013) ---------------------------------------
+
+
+class EvidenceBlob(Base):
+    """A sealed blob in the evidence folder, addressed by the SHA-256 of its plaintext."""
+
+    __tablename__ = "evidence_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SubmissionEvidence(Base):
+    """A submission's evidence, its retention and legal hold (``purged_at``: the blob link is gone)."""
+
+    __tablename__ = "submission_evidence"
+    __table_args__ = (
+        Index("ix_submission_evidence_sha", "sha256"),
+        Index("ix_submission_evidence_retain", "retain_until"),
+    )
+
+    submission_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(128))
+    retain_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    hold: Mapped[bool] = mapped_column(Boolean)
+    hold_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hold_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    hold_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

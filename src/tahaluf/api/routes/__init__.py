@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from tahaluf.api.routes import admin, bank_files, banks, feedback, matching, reviews, webhooks
+from tahaluf.api.routes import admin, bank_files, banks, evidence, feedback, matching, reviews, webhooks
 from tahaluf.config import ROUTER_AREAS
 
 __all__ = ["register_routes", "ROUTERS"]
@@ -18,7 +18,7 @@ ROUTERS = {
     "matching": (matching.router,),
     "banks": (banks.router, bank_files.router),
     "admin": (admin.router,),
-    "reviews": (reviews.router,),
+    "reviews": (reviews.router, evidence.router),
     "feedback": (feedback.router,),
     "webhooks": (webhooks.router,),
 }

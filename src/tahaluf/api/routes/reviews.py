@@ -16,7 +16,8 @@ from pydantic import Field, model_validator
 from tahaluf.access import Capability, Principal
 from tahaluf.api.deps import get_hub, require
 from tahaluf.api.routes.common import Strict, make_router
-from tahaluf.api.uploads import content_error as _content_error, hash_upload
+from tahaluf.api.uploads import content_error as _content_error, hash_upload_kept
+from tahaluf.services.evidence import EvidenceUpload
 from tahaluf.services.hashing import HashOptions
 from tahaluf.services.hub import Hub
 from tahaluf.services.reviews import (
@@ -74,7 +75,7 @@ def submit(body: SubmissionIn, who: Principal = Depends(_submitter), hub: Hub = 
     return submitted_out(service.submit_url(who, body.url or "", body.note))
 
 
-@router.post("/submissions/content", summary="Upload content for review (only its signals are kept)",
+@router.post("/submissions/content", summary="Upload content for review (its bytes kept, sealed, as evidence)",
              status_code=201, response_model=SubmittedOut)
 async def submit_content(
     file: Annotated[UploadFile, File(description="a photo, video, PDF or text file")],
@@ -82,10 +83,11 @@ async def submit_content(
     who: Principal = Depends(_submitter),
     hub: Hub = Depends(get_hub),
 ) -> SubmittedOut:
-    result = await hash_upload(hub, file, HashOptions(trim_borders=True, bank_crops=True))
+    result, data = await hash_upload_kept(hub, file, HashOptions(trim_borders=True, bank_crops=True))
     if result.error:
         raise _content_error(result)
-    out = await run_in_threadpool(ReviewService(hub).submit_content, who, result, note)
+    upload = EvidenceUpload(data, file.filename)
+    out = await run_in_threadpool(ReviewService(hub).submit_content, who, result, note, upload)
     return submitted_out(out)
 
 

@@ -51,6 +51,9 @@ class Tables:
     decisions: dict[int, dict[str, Any]] = field(default_factory=dict)
     webhooks: dict[int, dict[str, Any]] = field(default_factory=dict)
     deliveries: dict[int, dict[str, Any]] = field(default_factory=dict)
+    evidence_blobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: submission id -> its evidence link
+    evidence: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: the last id handed out per table (ids are never reused, as on SQL)
     last_ids: dict[str, int] = field(default_factory=dict)
 
